@@ -1,0 +1,130 @@
+"""Job configuration: TOML files in ``conf/`` read with :mod:`tomllib`.
+
+A file has three tables, each optional: ``[job]`` (master, app_name, mode),
+``[smote]`` (the SMOTE parameters, as in :class:`spark_smote.SMOTE`) and ``[spark]``
+(Spark settings passed to the session builder as strings). Unknown tables or keys and
+values of the wrong type are errors that name the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spark_smote._errors import InvalidParameterError
+
+__all__ = ["JobConfig", "load_config"]
+
+_JOB_KEYS: dict[str, type | tuple[type, ...]] = {
+    "master": str,
+    "app_name": str,
+    "mode": str,
+}
+_SMOTE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "label_col": str,
+    "features": (str, list),
+    "k_neighbors": int,
+    "sampling_strategy": (str, float, dict),
+    "seed": int,
+    "neighbor_search": str,
+    "id_col": str,
+    "synthetic_col": str,
+    "provenance": bool,
+}
+WRITE_MODES = ("error", "overwrite")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Settings of one job run, from a TOML file (or defaults)."""
+
+    master: str | None = None
+    app_name: str = "spark_smote"
+    mode: str = "error"
+    smote: dict[str, Any] = field(default_factory=dict)
+    spark: dict[str, str] = field(default_factory=dict)
+
+
+def _check_table(
+    path: Path, table: str, values: object, allowed: dict[str, type | tuple[type, ...]]
+) -> dict[str, Any]:
+    if not isinstance(values, dict):
+        raise InvalidParameterError(f"{path}: [{table}] must be a table.")
+    for key, value in values.items():
+        if key not in allowed:
+            raise InvalidParameterError(
+                f"{path}: unknown key {table}.{key} = {value!r}. Allowed keys in [{table}]: "
+                f"{sorted(allowed)}."
+            )
+        expected = allowed[key]
+        wrong_bool = isinstance(value, bool) and expected is not bool
+        if wrong_bool or not isinstance(value, expected):
+            names = (
+                [t.__name__ for t in expected]
+                if isinstance(expected, tuple)
+                else [expected.__name__]
+            )
+            raise InvalidParameterError(
+                f"{path}: {table}.{key} = {value!r} has type {type(value).__name__}; "
+                f"expected {' or '.join(names)}."
+            )
+    return dict(values)
+
+
+def load_config(path: str | Path | None) -> JobConfig:
+    """Read and check a job configuration file; None gives the built-in defaults.
+
+    Raises
+    ------
+    InvalidParameterError
+        Missing or unreadable file, invalid TOML, unknown keys or wrong value types.
+    """
+    if path is None:
+        return JobConfig(
+            master="local[*]",
+            spark={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"},
+        )
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameterError(
+            f"--config {path}: no such file. Pass an existing TOML file such as "
+            "conf/local.toml."
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise InvalidParameterError(f"--config {path}: not a readable TOML file ({error}).") from None
+    unknown = sorted(set(data) - {"job", "smote", "spark"})
+    if unknown:
+        raise InvalidParameterError(
+            f"{path}: unknown table(s) {unknown}; allowed tables are [job], [smote], [spark]."
+        )
+    job = _check_table(path, "job", data.get("job", {}), _JOB_KEYS)
+    smote = _check_table(path, "smote", data.get("smote", {}), _SMOTE_KEYS)
+    spark = data.get("spark", {})
+    if not isinstance(spark, dict):
+        raise InvalidParameterError(f"{path}: [spark] must be a table of Spark settings.")
+    for key, value in spark.items():
+        if not key.startswith("spark.") or isinstance(value, dict | list):
+            raise InvalidParameterError(
+                f"{path}: spark.{key!r} = {value!r}: [spark] takes Spark settings "
+                '("spark.xxx" = "value").'
+            )
+    mode = job.get("mode", "error")
+    if mode not in WRITE_MODES:
+        raise InvalidParameterError(f"{path}: job.mode = {mode!r}; use one of {list(WRITE_MODES)}.")
+    return JobConfig(
+        master=job.get("master"),
+        app_name=job.get("app_name", "spark_smote"),
+        mode=mode,
+        smote=smote,
+        spark={key: _spark_value(value) for key, value in spark.items()},
+    )
+
+
+def _spark_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

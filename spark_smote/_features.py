@@ -1,0 +1,303 @@
+"""Phase 2: inspect the input, resolve the feature layout and check the data.
+
+Reads the schema once, decides which columns are features (numeric columns, one Spark
+ML Vector column or one ``array<double|float>`` column), and runs a single aggregation
+over the input that returns, per class, the row count and the number of rows whose
+features are null, NaN or infinite (plus vector lengths). Only these small statistics
+reach the driver. Everything that can be wrong with the input is reported here, before
+any output exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_smote._errors import (
+    ColumnNotFoundError,
+    ColumnTypeError,
+    InvalidFeatureValuesError,
+    InvalidInputError,
+)
+from spark_smote._params import SMOTEParams
+
+__all__ = [
+    "FeatureLayout",
+    "InputStats",
+    "collect_input_stats",
+    "feature_array",
+    "is_vector_type",
+    "resolve_layout",
+]
+
+NUMERIC_TYPES = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.DecimalType,
+)
+INTEGRAL_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
+LABEL_TYPES = (*INTEGRAL_TYPES, T.StringType, T.BooleanType)
+
+
+def is_vector_type(data_type: T.DataType) -> bool:
+    """Whether ``data_type`` is Spark ML's (or MLlib's) VectorUDT."""
+    return isinstance(data_type, T.UserDefinedType) and type(data_type).__name__ == "VectorUDT"
+
+
+def _is_float_array(data_type: T.DataType) -> bool:
+    return isinstance(data_type, T.ArrayType) and isinstance(
+        data_type.elementType, T.DoubleType | T.FloatType
+    )
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where the features live in the input and how to write them back.
+
+    Attributes
+    ----------
+    kind : {'columns', 'vector', 'array'}
+        Separate numeric columns, one ML Vector column, or one array column.
+    columns : tuple of str
+        The feature column names (one name for 'vector' and 'array').
+    types : tuple of DataType
+        Their Spark types, used to cast synthetic values back.
+
+    """
+
+    kind: Literal["columns", "vector", "array"]
+    columns: tuple[str, ...]
+    types: tuple[T.DataType, ...]
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """Small statistics of the input, the only thing the driver collects.
+
+    Attributes
+    ----------
+    class_counts : dict
+        Rows per class, in sorted label order.
+    dimension : int
+        Number of features per row.
+
+    """
+
+    class_counts: dict[Any, int]
+    dimension: int
+
+
+def _type_name(data_type: T.DataType) -> str:
+    return data_type.simpleString()
+
+
+def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
+    """Check the label, id and feature columns against the schema; return the layout.
+
+    Raises
+    ------
+    ColumnNotFoundError
+        A named column is missing.
+    ColumnTypeError
+        The label, a feature or the vector/array column has a type SMOTE cannot use.
+    InvalidInputError
+        No feature column is left, or an opt-in output column already exists.
+
+    """
+    fields = {f.name: f.dataType for f in schema.fields}
+    present = list(fields)
+    if params.label_col not in fields:
+        raise ColumnNotFoundError("label_col", params.label_col, present)
+    label_type = fields[params.label_col]
+    if not isinstance(label_type, LABEL_TYPES):
+        raise ColumnTypeError(
+            f"label_col={params.label_col!r} has type {_type_name(label_type)}; SMOTE needs "
+            "class labels of integer, string or boolean type. Cast the column first, e.g. "
+            f"df.withColumn({params.label_col!r}, F.col({params.label_col!r}).cast('int'))."
+        )
+    if params.id_col is not None and params.id_col not in fields:
+        raise ColumnNotFoundError("id_col", params.id_col, present)
+    for option, name in _output_columns(params):
+        if name in fields:
+            raise InvalidInputError(
+                f"{option}: the output column {name!r} already exists in the input. Rename "
+                "the input column or choose another name."
+            )
+    reserved = {params.label_col, params.id_col}
+    features = params.features
+    if features is None:
+        names = tuple(
+            n for n, t in fields.items() if isinstance(t, NUMERIC_TYPES) and n not in reserved
+        )
+        if not names:
+            raise InvalidInputError(
+                "features=None selects every numeric column except the label and id, but "
+                f"there is none. Columns and types: "
+                f"{ {n: _type_name(t) for n, t in fields.items()} }. Pass features= a list of "
+                "numeric columns or one vector/array column."
+            )
+        return FeatureLayout("columns", names, tuple(fields[n] for n in names))
+    if isinstance(features, str):
+        if features not in fields:
+            raise ColumnNotFoundError("features", features, present)
+        data_type = fields[features]
+        if is_vector_type(data_type):
+            return FeatureLayout("vector", (features,), (data_type,))
+        if _is_float_array(data_type):
+            return FeatureLayout("array", (features,), (data_type,))
+        if isinstance(data_type, NUMERIC_TYPES):
+            return FeatureLayout("columns", (features,), (data_type,))
+        raise ColumnTypeError(
+            f"features={features!r} has type {_type_name(data_type)}; one feature column "
+            "must be a Spark ML Vector, array<double>, array<float> or numeric. Assemble "
+            "features with pyspark.ml.feature.VectorAssembler or pass a list of numeric "
+            "columns."
+        )
+    missing = [n for n in features if n not in fields]
+    if missing:
+        raise ColumnNotFoundError("features", missing[0], present)
+    wrong = {n: _type_name(fields[n]) for n in features if not isinstance(fields[n], NUMERIC_TYPES)}
+    if wrong:
+        raise ColumnTypeError(
+            f"features: columns {wrong} are not numeric; a list of features must name "
+            "numeric columns only (int, long, float, double, decimal). Encode categorical "
+            "columns as numbers first, or leave them out of features."
+        )
+    return FeatureLayout("columns", tuple(features), tuple(fields[n] for n in features))
+
+
+def _output_columns(params: SMOTEParams) -> list[tuple[str, str]]:
+    out = []
+    if params.synthetic_col is not None:
+        out.append(("synthetic_col", params.synthetic_col))
+    if params.provenance:
+        out += [("provenance", name) for name in PROVENANCE_COLUMNS]
+    return out
+
+
+PROVENANCE_COLUMNS = ("smote_base_id", "smote_neighbor_id", "smote_lambda")
+
+
+def feature_array(layout: FeatureLayout) -> Column:
+    """The features of a row as one ``array<double>`` column expression."""
+    if layout.kind == "vector":
+        return vector_to_array(F.col(layout.columns[0]), "float64")
+    if layout.kind == "array":
+        return F.col(layout.columns[0]).cast(T.ArrayType(T.DoubleType()))
+    return F.array(*[F.col(name).cast("double") for name in layout.columns])
+
+
+def _bad_scalar(column: Column) -> Column:
+    as_double = column.cast("double")
+    return column.isNull() | F.isnan(as_double) | (F.abs(as_double) == float("inf"))
+
+
+def _bad_array(column: Column) -> Column:
+    return column.isNull() | F.exists(
+        column, lambda v: v.isNull() | F.isnan(v) | (F.abs(v) == float("inf"))
+    )
+
+
+def _count_true(condition: Column) -> Column:
+    return F.sum(F.when(condition, 1).otherwise(0))
+
+
+def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParams) -> InputStats:
+    """Run the one validation aggregation and return class counts and the dimension.
+
+    Costs one pass over the input with a small shuffle (one row per class). With
+    ``id_col`` a second small job looks for duplicated or null ids.
+
+    Raises
+    ------
+    InvalidInputError
+        Empty input, null labels, duplicated or null ids, vectors of mixed lengths.
+    InvalidFeatureValuesError
+        Null, NaN or infinite feature values (names each column and the row count).
+
+    """
+    label = F.col(params.label_col)
+    aggregations: list[Column] = [F.count(F.lit(1)).alias("n")]
+    if layout.kind == "columns":
+        aggregations += [
+            _count_true(_bad_scalar(F.col(name))).alias(f"bad{i}")
+            for i, name in enumerate(layout.columns)
+        ]
+    else:
+        values = feature_array(layout)
+        aggregations += [
+            _count_true(_bad_array(values)).alias("bad0"),
+            F.min(F.size(values)).alias("min_size"),
+            F.max(F.size(values)).alias("max_size"),
+        ]
+    rows = df.groupBy(label.alias("label")).agg(*aggregations).collect()
+    if not rows:
+        raise InvalidInputError(
+            "the input DataFrame is empty: there is nothing to resample. Check the input "
+            "path and any filter applied before resampling."
+        )
+    null_labels = sum(r["n"] for r in rows if r["label"] is None)
+    if null_labels:
+        total = sum(r["n"] for r in rows)
+        raise InvalidInputError(
+            f"label_col={params.label_col!r} has {null_labels} null value(s) out of {total} "
+            "rows. Drop them (df.dropna(subset=[label_col])) or fill them before resampling."
+        )
+    bad = {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
+    bad = {name: n for name, n in bad.items() if n}
+    if bad:
+        detail = ", ".join(f"{name!r}: {n} row(s)" for name, n in bad.items())
+        raise InvalidFeatureValuesError(
+            f"features contain null, NaN or infinite values ({detail}). SMOTE cannot "
+            "interpolate them: drop those rows (df.dropna(subset=...)) or impute the values "
+            "(pyspark.ml.feature.Imputer) first."
+        )
+    if layout.kind == "columns":
+        dimension = len(layout.columns)
+    else:
+        low = min(r["min_size"] for r in rows)
+        high = max(r["max_size"] for r in rows)
+        if low != high:
+            raise InvalidInputError(
+                f"features={layout.columns[0]!r}: vectors have different lengths (from "
+                f"{low} to {high}). Every row needs the same number of features."
+            )
+        if high == 0:
+            raise InvalidInputError(
+                f"features={layout.columns[0]!r}: vectors are empty; there is nothing to "
+                "interpolate."
+            )
+        dimension = int(high)
+    if params.id_col is not None:
+        _check_unique_ids(df, params.id_col)
+    counts = {r["label"]: int(r["n"]) for r in rows}
+    return InputStats({c: counts[c] for c in sorted(counts)}, dimension)
+
+
+def _check_unique_ids(df: DataFrame, id_col: str) -> None:
+    repeated = (
+        df.groupBy(F.col(id_col).alias("id"))
+        .count()
+        .where((F.col("count") > 1) | F.col("id").isNull())
+        .orderBy(F.col("count").desc(), F.col("id"))
+        .limit(5)
+        .collect()
+    )
+    if not repeated:
+        return
+    examples: Sequence[str] = [f"{r['id']!r} x{r['count']}" for r in repeated]
+    raise InvalidInputError(
+        f"id_col={id_col!r} must be a unique, non-null row id, but values repeat or are "
+        f"null (e.g. {', '.join(examples)}). Pass a unique id column, or leave id_col=None "
+        "to key rows by their content."
+    )

@@ -1,0 +1,144 @@
+"""Phase 3: stable keys and a dense index for every row of the classes to grow.
+
+Turns the input into the internal *points* table, one row per minority row::
+
+    _smote_class  int            class ordinal (position in sorted label order)
+    _smote_n      long           rows in the class
+    _smote_idx    long           0 .. n-1, the row's place in a stable order of its class
+    _smote_x      array<double>  the features
+    _smote_id     (id_col type)  the user's row id, only when id_col is given
+
+The stable order is (xxhash64 of the key, key), where the key is ``id_col`` when given
+and the feature vector otherwise; rows with identical features are interchangeable, so
+ties among them cannot change any output. The order therefore depends only on the rows'
+content, never on partitioning or row order. The index is computed bucket by bucket
+(bucket = hash mod B), with bucket offsets from a small prefix sum, so no single task
+has to sort a whole large class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_smote._features import FeatureLayout, feature_array
+from spark_smote._params import SMOTEParams
+
+__all__ = ["CLASS", "ID", "IDX", "SIZE", "ClassPlan", "X", "build_points"]
+
+CLASS = "_smote_class"
+SIZE = "_smote_n"
+IDX = "_smote_idx"
+X = "_smote_x"
+ID = "_smote_id"
+NEW = "_smote_new"
+_HASH = "_smote_hash"
+_BUCKET = "_smote_bucket"
+_OFFSET = "_smote_offset"
+
+# Rows per index bucket: above this a class is indexed in several parallel buckets.
+ROWS_PER_INDEX_BUCKET = 200_000
+
+
+@dataclass(frozen=True)
+class ClassPlan:
+    """One class of the input and what the run does with it.
+
+    Attributes
+    ----------
+    label : object
+        The label value.
+    ordinal : int
+        Position of the label in sorted order; the class key in internal tables.
+    n_rows : int
+        Rows of the class in the input.
+    n_new : int
+        Synthetic rows to add (0 for classes left alone).
+
+    """
+
+    label: Any
+    ordinal: int
+    n_rows: int
+    n_new: int
+
+
+def class_table(df: DataFrame, plans: list[ClassPlan], label_type: T.DataType) -> DataFrame:
+    """A small DataFrame (label, class ordinal, size, rows to add) of the classes to grow."""
+    schema = T.StructType(
+        [
+            T.StructField("label", label_type, False),
+            T.StructField(CLASS, T.IntegerType(), False),
+            T.StructField(SIZE, T.LongType(), False),
+            T.StructField(NEW, T.LongType(), False),
+        ]
+    )
+    data = [(p.label, p.ordinal, p.n_rows, p.n_new) for p in plans if p.n_new > 0]
+    return df.sparkSession.createDataFrame(data, schema)
+
+
+def build_points(
+    df: DataFrame,
+    classes: DataFrame,
+    layout: FeatureLayout,
+    params: SMOTEParams,
+    sizes: Mapping[int, int],
+) -> DataFrame:
+    """Return the points table (see module docstring) for the classes in ``classes``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The validated input.
+    classes : DataFrame
+        Output of :func:`class_table`.
+    layout : FeatureLayout
+        Where the features are.
+    params : SMOTEParams
+        The run's parameters (label and id columns).
+    sizes : mapping
+        Rows per class ordinal, for choosing the number of index buckets.
+
+    Notes
+    -----
+    Costs one shuffle of the minority rows (the window that numbers them) plus a
+    shuffle of one row per bucket for the offsets.
+
+    """
+    columns = [F.col(params.label_col).alias("label"), feature_array(layout).alias(X)]
+    if params.id_col is not None:
+        columns.append(F.col(params.id_col).alias(ID))
+    rows = df.select(*columns).join(F.broadcast(classes), on="label", how="inner")
+    order_key = F.col(ID) if params.id_col is not None else F.col(X)
+    rows = rows.select(
+        CLASS,
+        SIZE,
+        X,
+        *([ID] if params.id_col is not None else []),
+        F.xxhash64(order_key).alias(_HASH),
+    )
+    largest = max(sizes.values(), default=1)
+    n_buckets = max(1, -(-largest // ROWS_PER_INDEX_BUCKET))
+    order = [F.col(_HASH), order_key]
+    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else [])]
+    if n_buckets == 1:
+        numbered = Window.partitionBy(CLASS).orderBy(*order)
+        return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)
+    rows = rows.withColumn(_BUCKET, F.pmod(F.col(_HASH), F.lit(n_buckets)))
+    before = Window.partitionBy(CLASS).orderBy(_BUCKET).rowsBetween(Window.unboundedPreceding, -1)
+    offsets = (
+        rows.groupBy(CLASS, _BUCKET)
+        .agg(F.count(F.lit(1)).alias("n"))
+        .select(CLASS, _BUCKET, F.coalesce(F.sum("n").over(before), F.lit(0)).alias(_OFFSET))
+    )
+    numbered = Window.partitionBy(CLASS, _BUCKET).orderBy(*order)
+    return (
+        rows.join(F.broadcast(offsets), on=[CLASS, _BUCKET])
+        .withColumn(IDX, F.col(_OFFSET) + F.row_number().over(numbered) - F.lit(1))
+        .select(*keep)
+    )

@@ -1,0 +1,185 @@
+"""Phase 5: draw the synthetic rows and assemble the output.
+
+For each class c to grow by n_new(c) rows, draw j = 0 .. n_new(c)-1 is a triple
+
+    base      = floor(U(seed, BASE, c, j) * n(c))         uniform with replacement
+    slot      = floor(U(seed, NEIGHBOR, c, j) * k)        uniform among the base's k
+    lambda    = U(seed, LAMBDA, c, j)                      uniform in [0, 1)
+
+and the synthetic row is x_base + lambda * (x_neighbor - x_base) for all features at
+once. U is the counter-based generator of :mod:`spark_smote._random`, so every draw is
+a pure function of (seed, class, draw index). The draws are generated in Spark from a
+one-row-per-class table (chunked, so no task builds a huge array), joined to the
+neighbours table on the base index and again on the neighbour index: two shuffles of
+the synthetic rows. The output is the input's rows, untouched, followed by the
+synthetic rows in the input's schema.
+"""
+
+from __future__ import annotations
+
+from pyspark.ml.functions import array_to_vector
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
+from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X
+from spark_smote._neighbors import NBR
+from spark_smote._params import SMOTEParams
+from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
+
+__all__ = ["assemble_output", "draw_synthetic", "original_rows"]
+
+_DRAW = "_smote_draw"
+_CHUNK = "_smote_chunk"
+_BASE = "_smote_base"
+_SLOT = "_smote_slot"
+_LAMBDA = "_smote_lambda"
+_NEIGHBOR = "_smote_neighbor"
+_NEW_X = "_smote_new_x"
+_BASE_ID = "_smote_base_id"
+_NEIGHBOR_ID = "_smote_neighbor_id"
+
+# Draw indices generated per exploded chunk (bounds one array in one task).
+DRAWS_PER_CHUNK = 1 << 16
+
+
+def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
+    """One row per synthetic row to make: (class, draw index, base, slot, lambda)."""
+    chunk_count = F.ceil(F.col(NEW) / F.lit(DRAWS_PER_CHUNK)).cast("long")
+    chunks = classes.select(
+        "label",
+        CLASS,
+        SIZE,
+        NEW,
+        F.explode(F.sequence(F.lit(0).cast("long"), chunk_count - F.lit(1))).alias(_CHUNK),
+    )
+    start = F.col(_CHUNK) * F.lit(DRAWS_PER_CHUNK)
+    stop = F.least(start + F.lit(DRAWS_PER_CHUNK), F.col(NEW)) - F.lit(1)
+    draws = chunks.repartition(CLASS, _CHUNK).select(
+        "label", CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
+    )
+    counters = (F.col(CLASS), F.col(_DRAW))
+    base = F.floor(uniform_column(seed, STREAM_BASE, *counters) * F.col(SIZE)).cast("long")
+    slot = F.floor(uniform_column(seed, STREAM_NEIGHBOR, *counters) * F.lit(k)).cast("int")
+    return draws.select(
+        "label",
+        CLASS,
+        _DRAW,
+        F.least(base, F.col(SIZE) - F.lit(1)).alias(_BASE),
+        F.least(slot, F.lit(k - 1)).alias(_SLOT),
+        uniform_column(seed, STREAM_LAMBDA, *counters).alias(_LAMBDA),
+    )
+
+
+def draw_synthetic(neighbors: DataFrame, classes: DataFrame, params: SMOTEParams) -> DataFrame:
+    """Synthetic rows as (label, class, draw, lambda, new features, base/neighbour ids).
+
+    Parameters
+    ----------
+    neighbors : DataFrame
+        The neighbours table of :mod:`spark_smote._neighbors`.
+    classes : DataFrame
+        The class table of :func:`spark_smote._keys.class_table`.
+    params : SMOTEParams
+        Seed and k.
+
+    """
+    draws = _draws(classes, params.seed, params.k_neighbors)
+    has_id = params.id_col is not None
+    base_side = neighbors.select(
+        CLASS,
+        F.col(IDX).alias(_BASE),
+        F.col(X).alias("_smote_base_x"),
+        F.col(NBR),
+        (F.col(ID) if has_id else F.col(IDX)).alias(_BASE_ID),
+    )
+    neighbor_side = neighbors.select(
+        CLASS,
+        F.col(IDX).alias(_NEIGHBOR),
+        F.col(X).alias("_smote_neighbor_x"),
+        (F.col(ID) if has_id else F.col(IDX)).alias(_NEIGHBOR_ID),
+    )
+    with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
+        _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
+    )
+    joined = with_base.join(neighbor_side, on=[CLASS, _NEIGHBOR])
+    lam = F.col(_LAMBDA)
+    new_x = F.zip_with(
+        F.col("_smote_base_x"),
+        F.col("_smote_neighbor_x"),
+        lambda b, n: b + lam * (n - b),
+    )
+    return joined.select(
+        "label", CLASS, _DRAW, _LAMBDA, new_x.alias(_NEW_X), _BASE_ID, _NEIGHBOR_ID
+    )
+
+
+def _feature_value(layout: FeatureLayout, position: int, data_type: T.DataType) -> Column:
+    value = F.col(_NEW_X)[position]
+    if isinstance(data_type, INTEGRAL_TYPES):
+        value = F.round(value)
+    return value.cast(data_type)
+
+
+def _id_type(schema: T.StructType, params: SMOTEParams) -> T.DataType:
+    return schema[params.id_col].dataType if params.id_col is not None else T.LongType()
+
+
+def original_rows(df: DataFrame, schema: T.StructType, params: SMOTEParams) -> DataFrame:
+    """The input rows, unchanged, with the opt-in columns set for original rows."""
+    columns: list[Column] = [F.col(f.name) for f in schema.fields]
+    if params.synthetic_col is not None:
+        columns.append(F.lit(False).alias(params.synthetic_col))
+    if params.provenance:
+        id_type = _id_type(schema, params)
+        base_name, neighbor_name, lambda_name = PROVENANCE_COLUMNS
+        columns += [
+            F.lit(None).cast(id_type).alias(base_name),
+            F.lit(None).cast(id_type).alias(neighbor_name),
+            F.lit(None).cast("double").alias(lambda_name),
+        ]
+    return df.select(*columns)
+
+
+def _synthetic_value(field: T.StructField, layout: FeatureLayout, params: SMOTEParams) -> Column:
+    """The value a synthetic row carries in one column of the input schema."""
+    if field.name == params.label_col:
+        return F.col("label").cast(field.dataType)
+    if field.name not in layout.columns:
+        return F.lit(None).cast(field.dataType)
+    if layout.kind == "vector":
+        return array_to_vector(F.col(_NEW_X))
+    if layout.kind == "array":
+        return F.col(_NEW_X).cast(field.dataType)
+    value = F.col(_NEW_X)[layout.columns.index(field.name)]
+    if isinstance(field.dataType, INTEGRAL_TYPES):
+        value = F.round(value)
+    return value.cast(field.dataType)
+
+
+def assemble_output(
+    df: DataFrame,
+    synthetic: DataFrame,
+    schema: T.StructType,
+    layout: FeatureLayout,
+    params: SMOTEParams,
+) -> DataFrame:
+    """The input rows unchanged, then the synthetic rows, in the input's schema.
+
+    Feature columns get the interpolated values (rounded for integer columns, cast back
+    to the input type), the label its class, every other column null. Opt-in columns
+    ``synthetic_col`` and provenance are appended.
+    """
+    columns = [_synthetic_value(f, layout, params).alias(f.name) for f in schema.fields]
+    if params.synthetic_col is not None:
+        columns.append(F.lit(True).alias(params.synthetic_col))
+    if params.provenance:
+        id_type = _id_type(schema, params)
+        base_name, neighbor_name, lambda_name = PROVENANCE_COLUMNS
+        columns += [
+            F.col(_BASE_ID).cast(id_type).alias(base_name),
+            F.col(_NEIGHBOR_ID).cast(id_type).alias(neighbor_name),
+            F.col(_LAMBDA).alias(lambda_name),
+        ]
+    return original_rows(df, schema, params).unionByName(synthetic.select(*columns))

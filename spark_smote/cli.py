@@ -1,0 +1,226 @@
+"""Command line: ``spark-smote`` / ``python -m spark_smote`` / ``jobs/smote_job.py``.
+
+Parses the arguments, merges them over the configuration file, checks every
+parameter and path before starting Spark, builds the session (the only place in the
+project that does), runs :class:`spark_smote.SMOTE` and writes the result atomically.
+Exit status: 0 on success, 2 on bad input or parameters (nothing written), 1 on any
+other failure (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from spark_smote._config import WRITE_MODES, JobConfig, load_config
+from spark_smote._errors import InvalidParameterError
+from spark_smote._output import check_paths, local_path, write_atomic
+from spark_smote._params import NEIGHBOR_SEARCH_METHODS, STRATEGY_NAMES, SMOTEParams
+
+__all__ = ["build_parser", "main", "parse_sampling_strategy"]
+
+DEFAULT_CONFIG = Path("conf") / "local.toml"
+
+
+def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
+    """Turn the ``--sampling-strategy`` text into a name, a float or a dict.
+
+    Raises
+    ------
+    InvalidParameterError
+        Text that is none of a strategy name, a number or a JSON object.
+    """
+    if text in STRATEGY_NAMES:
+        return text
+    if text.lstrip().startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InvalidParameterError(
+                f"--sampling-strategy {text!r}: not valid JSON ({error.msg}). Write a dict "
+                'as \'{"1": 900}\'.'
+            ) from None
+        if not isinstance(value, dict):
+            raise InvalidParameterError(f"--sampling-strategy {text!r}: expected a JSON object.")
+        return value
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidParameterError(
+            f"--sampling-strategy {text!r}: unknown strategy. Use one of "
+            f"{list(STRATEGY_NAMES)}, a float such as 0.5, or a JSON dict such as "
+            '\'{"1": 900}\'.'
+        ) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``spark-smote`` command."""
+    parser = argparse.ArgumentParser(
+        prog="spark-smote",
+        description="Balance a labelled Parquet dataset with SMOTE on Spark.",
+    )
+    parser.add_argument("--input", required=True, help="input Parquet path")
+    parser.add_argument("--output", required=True, help="output Parquet path (a folder)")
+    parser.add_argument("--label-col", help="class label column (default: label)")
+    parser.add_argument(
+        "--features", help="comma-separated numeric columns, or one vector/array column"
+    )
+    parser.add_argument("--k-neighbors", type=int, help="neighbours per row (default 5)")
+    parser.add_argument(
+        "--sampling-strategy",
+        help="auto | not majority | minority | not minority | all | 0.5 | '{\"1\": 900}'",
+    )
+    parser.add_argument("--seed", type=int, help="seed of every random draw")
+    parser.add_argument("--neighbor-search", choices=NEIGHBOR_SEARCH_METHODS)
+    parser.add_argument("--id-col", help="unique row id column")
+    parser.add_argument("--synthetic-col", help="add a boolean column flagging synthetic rows")
+    parser.add_argument(
+        "--provenance",
+        action="store_true",
+        default=None,
+        help="add smote_base_id, smote_neighbor_id, smote_lambda",
+    )
+    parser.add_argument("--master", help="Spark master, e.g. local[*] (default from config)")
+    parser.add_argument(
+        "--remote", help="Spark Connect URL, e.g. sc://host:15002 or local[2] (instead of --master)"
+    )
+    parser.add_argument(
+        "--config",
+        help=f"TOML configuration file (default: {DEFAULT_CONFIG} when present)",
+    )
+    parser.add_argument("--mode", choices=WRITE_MODES, help="when the output exists")
+    return parser
+
+
+def _smote_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, Any]:
+    merged = dict(config.smote)
+    cli = {
+        "label_col": args.label_col,
+        "k_neighbors": args.k_neighbors,
+        "seed": args.seed,
+        "neighbor_search": args.neighbor_search,
+        "id_col": args.id_col,
+        "synthetic_col": args.synthetic_col,
+        "provenance": args.provenance,
+    }
+    if args.features is not None:
+        names = [n.strip() for n in args.features.split(",") if n.strip()]
+        cli["features"] = names[0] if len(names) == 1 else names
+    if args.sampling_strategy is not None:
+        cli["sampling_strategy"] = parse_sampling_strategy(args.sampling_strategy)
+    merged.update({key: value for key, value in cli.items() if value is not None})
+    return merged
+
+
+def _launched_by_spark_submit() -> bool:
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def build_session(config: JobConfig, master: str | None, remote: str | None) -> Any:
+    """Create the job's SparkSession (classic, or Spark Connect with ``remote``)."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(config.app_name)
+    if remote is not None:
+        builder = builder.remote(remote)
+    elif master is not None:
+        builder = builder.master(master)
+    elif config.master is not None and not _launched_by_spark_submit():
+        builder = builder.master(config.master)
+    for key, value in config.spark.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def _format_counts(counts: dict[Any, int]) -> str:
+    return ", ".join(f"{label!r}: {n}" for label, n in counts.items())
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the job; return the exit status (raises nothing for bad input)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        config_path = args.config
+        if config_path is None and DEFAULT_CONFIG.is_file():
+            config_path = str(DEFAULT_CONFIG)
+        config = load_config(config_path)
+        mode = args.mode or config.mode
+        smote_arguments = _smote_arguments(args, config)
+        SMOTEParams.build(**smote_arguments)
+        check_paths(args.input, args.output, mode)
+        source = local_path(args.input)
+        if source is not None and not source.exists():
+            raise InvalidParameterError(
+                f"--input {args.input!r}: no such file or folder. Pass a Parquet file or folder."
+            )
+    except (ValueError, TypeError) as error:
+        print(f"spark-smote: error: {error}", file=sys.stderr)
+        return 2
+    started = time.monotonic()
+    spark = build_session(config, args.master, args.remote)
+    try:
+        return _resample_and_write(spark, args, mode, smote_arguments, config_path, started)
+    finally:
+        spark.stop()
+
+
+def _read_input(spark: Any, path: str) -> Any:
+    from pyspark.errors import PySparkException
+
+    try:
+        df = spark.read.parquet(path)
+        schema = df.schema
+    except PySparkException as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise InvalidParameterError(
+            f"--input {path!r}: cannot be read as Parquet ({first_line}). Pass a Parquet "
+            "file or a folder of Parquet files."
+        ) from None
+    return df, schema
+
+
+def _resample_and_write(
+    spark: Any,
+    args: argparse.Namespace,
+    mode: str,
+    smote_arguments: dict[str, Any],
+    config_path: str | None,
+    started: float,
+) -> int:
+    from spark_smote._smote import SMOTE
+
+    try:
+        df, _ = _read_input(spark, args.input)
+        sampler = SMOTE(**smote_arguments)
+        resampled = sampler.fit_resample(df)
+    except (ValueError, TypeError) as error:
+        print(f"spark-smote: error: {error}", file=sys.stderr)
+        return 2
+    report = sampler.report_
+    assert report is not None
+    print(f"spark-smote: config {config_path or '(built-in defaults)'}")
+    seed_note = "" if report.seed_was_given else " (drawn at random; pass --seed to repeat)"
+    print(f"spark-smote: seed {report.seed}{seed_note}")
+    print(f"spark-smote: classes before: {_format_counts(report.class_counts_before)}")
+    print(f"spark-smote: synthetic rows: {_format_counts(report.synthetic_counts)}")
+    for label, method in report.neighbor_method.items():
+        print(f"spark-smote: neighbours of class {label!r}: {method} {report.neighbor_parameters[label]}")
+    write_atomic(resampled, args.output, mode)
+    print(f"spark-smote: classes after:  {_format_counts(report.class_counts_after)}")
+    print(f"spark-smote: wrote {args.output} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point of ``spark-smote``."""
+    sys.exit(run(argv))
