@@ -80,6 +80,7 @@ def load_config(path: str | Path | None) -> JobConfig:
     ------
     InvalidParameterError
         Missing or unreadable file, invalid TOML, unknown keys or wrong value types.
+
     """
     if path is None:
         return JobConfig(
@@ -91,11 +92,13 @@ def load_config(path: str | Path | None) -> JobConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InvalidParameterError(
-            f"--config {path}: no such file. Pass an existing TOML file such as "
-            "conf/local.toml."
+            f"--config {path}: no such file. Pass an existing TOML file such as conf/local.toml."
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise InvalidParameterError(f"--config {path}: not a readable TOML file ({error}).") from None
+        raise InvalidParameterError(
+            f"--config {path}: not a readable TOML file ({error}). Fix the syntax or pass "
+            "another file."
+        ) from None
     unknown = sorted(set(data) - {"job", "smote", "spark"})
     if unknown:
         raise InvalidParameterError(

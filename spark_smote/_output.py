@@ -45,6 +45,7 @@ def check_paths(input_path: str, output_path: str, mode: str) -> None:
     ------
     OutputPathError
         Naming both paths and what to do instead.
+
     """
     source, target = local_path(input_path), local_path(output_path)
     if source is not None and target is not None:
@@ -88,6 +89,7 @@ def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = 
         What to do when the destination exists.
     file_format : str, default 'parquet'
         Spark data source name.
+
     """
     target = local_path(output_path)
     if target is None:

@@ -146,11 +146,11 @@ class SMOTEParams:
                 f"features={features!r}: expected None, a list of numeric column names, or "
                 "one vector/array column name."
             )
-        for role, name in (("label_col", label_col), ("id_col", id_col)):
-            names = checked_features if isinstance(checked_features, tuple) else (checked_features,)
-            if name is not None and name in names:
+        named = checked_features if isinstance(checked_features, tuple) else (checked_features,)
+        for role, column in (("label_col", label_col), ("id_col", id_col)):
+            if column is not None and column in named:
                 raise InvalidParameterError(
-                    f"features: {name!r} is also {role}; a column cannot be both. Remove it "
+                    f"features: {column!r} is also {role}; a column cannot be both. Remove it "
                     "from features."
                 )
         if id_col is not None and id_col == label_col:

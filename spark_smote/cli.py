@@ -36,6 +36,7 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
     ------
     InvalidParameterError
         Text that is none of a strategy name, a number or a JSON object.
+
     """
     if text in STRATEGY_NAMES:
         return text
@@ -45,7 +46,7 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
         except json.JSONDecodeError as error:
             raise InvalidParameterError(
                 f"--sampling-strategy {text!r}: not valid JSON ({error.msg}). Write a dict "
-                'as \'{"1": 900}\'.'
+                "as '{\"1\": 900}'."
             ) from None
         if not isinstance(value, dict):
             raise InvalidParameterError(f"--sampling-strategy {text!r}: expected a JSON object.")
@@ -56,7 +57,7 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
         raise InvalidParameterError(
             f"--sampling-strategy {text!r}: unknown strategy. Use one of "
             f"{list(STRATEGY_NAMES)}, a float such as 0.5, or a JSON dict such as "
-            '\'{"1": 900}\'.'
+            "'{\"1\": 900}'."
         ) from None
 
 
@@ -214,7 +215,8 @@ def _resample_and_write(
     print(f"spark-smote: classes before: {_format_counts(report.class_counts_before)}")
     print(f"spark-smote: synthetic rows: {_format_counts(report.synthetic_counts)}")
     for label, method in report.neighbor_method.items():
-        print(f"spark-smote: neighbours of class {label!r}: {method} {report.neighbor_parameters[label]}")
+        parameters = report.neighbor_parameters[label]
+        print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")
     write_atomic(resampled, args.output, mode)
     print(f"spark-smote: classes after:  {_format_counts(report.class_counts_after)}")
     print(f"spark-smote: wrote {args.output} in {time.monotonic() - started:.1f} s")
