@@ -1,0 +1,238 @@
+"""Benchmark: spark_smote against the Spark I/O floor and imbalanced-learn, side by side.
+
+    python jobs/benchmark.py --size 2.88M          # or 0.3M, 30M; or spark-submit
+
+On the same cached input (jobs/bench_data.py) it runs, each in its own process so that
+its wall time and peak memory (resident memory summed over the whole process tree:
+driver JVM, Python workers) are measured alone:
+
+1. spark_smote end to end: read Parquet, resample (defaults, seed fixed), write Parquet,
+   through the ``spark-smote`` command, including session start;
+2. the floor: the same Spark settings read the same input, grow the minority class to the
+   same output size by duplicating rows, and write Parquet -- the I/O and scheduling
+   floor no SMOTE job can beat;
+3. imbalanced-learn: pyarrow read, ``SMOTE(k_neighbors=5).fit_resample``, pyarrow write,
+   in one process (skipped with a message when imbalanced-learn is not installed).
+
+It prints a table with the ratios spark_smote/floor and spark_smote/imblearn and writes
+it as Markdown beside the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_data import SIZES, dataset_path, make_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 1
+
+
+@dataclass
+class Measurement:
+    name: str
+    seconds: float | None
+    peak_gb: float | None
+    rows_out: int | None
+    note: str = ""
+
+
+def _tree_rss_bytes(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ppid, pages = int(fields[1]), int(fields[21])
+        except (OSError, IndexError, ValueError):
+            continue
+        pid = int(entry)
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += rss.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def _measure(name: str, command: list[str], env: dict[str, str] | None = None) -> Measurement:
+    print(f"benchmark: running {name}: {' '.join(command)}", flush=True)
+    started = time.monotonic()
+    log = ROOT / "bench" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss_bytes(process.pid))
+            time.sleep(0.2)
+    seconds = time.monotonic() - started
+    if process.returncode != 0:
+        tail = log.read_text().splitlines()[-5:]
+        return Measurement(name, None, None, None, f"failed (exit {process.returncode}): {tail}")
+    return Measurement(name, seconds, peak / 2**30, None)
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.dataset as ds
+
+    return ds.dataset(str(path), format="parquet").count_rows()
+
+
+def run_floor(input_path: str, output_path: str, master: str) -> None:
+    """Random oversampling by duplication, with the job's own session settings."""
+    from pyspark.sql import functions as F
+
+    from spark_smote._config import load_config
+    from spark_smote.cli import build_session
+
+    spark = build_session(load_config(ROOT / "conf" / "local.toml"), master, None)
+    df = spark.read.parquet(input_path)
+    counts = {r["label"]: r["count"] for r in df.groupBy("label").count().collect()}
+    majority = max(counts, key=counts.__getitem__)
+    parts = [df]
+    for label, n in counts.items():
+        if label == majority:
+            continue
+        n_new = counts[majority] - n
+        copies, remainder = divmod(n_new, n)
+        minority = df.where(F.col("label") == label)
+        if copies:
+            repeated = minority.withColumn("_copy", F.explode(F.sequence(F.lit(1), F.lit(copies))))
+            parts.append(repeated.drop("_copy"))
+        if remainder:
+            parts.append(minority.limit(remainder))
+    out = parts[0]
+    for part in parts[1:]:
+        out = out.unionByName(part)
+    out.write.mode("overwrite").parquet(output_path)
+    spark.stop()
+
+
+def run_imblearn(input_path: str, output_path: str) -> None:
+    """imbalanced-learn in one process: pyarrow read, SMOTE, pyarrow write."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from imblearn.over_sampling import SMOTE
+
+    table = pq.read_table(input_path)
+    names = [n for n in table.column_names if n != "label"]
+    x = np.column_stack([table.column(n).to_numpy() for n in names])
+    y = table.column("label").to_numpy()
+    x_out, y_out = SMOTE(k_neighbors=5, random_state=SEED).fit_resample(x, y)
+    columns = {n: x_out[:, i] for i, n in enumerate(names)}
+    pq.write_table(pa.table({**columns, "label": y_out.astype(np.int32)}), output_path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=list(SIZES), default="2.88M")
+    parser.add_argument("--cache", default=str(ROOT / "bench" / "data"))
+    parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
+    parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--skip", action="append", default=[], help="floor|spark_smote|imblearn")
+    parser.add_argument("--run-floor", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--run-imblearn", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.run_floor:
+        run_floor(*args.run_floor, args.master)
+        return
+    if args.run_imblearn:
+        run_imblearn(*args.run_imblearn)
+        return
+
+    n_rows = SIZES[args.size]
+    data = make_dataset(dataset_path(Path(args.cache), n_rows, 18, 0.059, 0), n_rows)
+    work = Path(args.work) / args.size
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = {"PYSPARK_PYTHON": sys.executable}
+    me = [sys.executable, str(Path(__file__).resolve())]
+    results: list[Measurement] = []
+    contenders = {
+        "floor": [*me, "--master", args.master, "--run-floor", str(data), str(work / "floor")],
+        "spark_smote": [
+            sys.executable,
+            "-m",
+            "spark_smote",
+            "--input",
+            str(data),
+            "--output",
+            str(work / "spark_smote"),
+            "--label-col",
+            "label",
+            "--seed",
+            str(SEED),
+            "--master",
+            args.master,
+            "--config",
+            str(ROOT / "conf" / "local.toml"),
+        ],
+        "imblearn": [*me, "--run-imblearn", str(data), str(work / "imblearn.parquet")],
+    }
+    for name, command in contenders.items():
+        if name in args.skip:
+            continue
+        if name == "imblearn" and importlib.util.find_spec("imblearn") is None:
+            results.append(
+                Measurement(name, None, None, None, "skipped: imbalanced-learn not installed")
+            )
+            continue
+        result = _measure(name, command, env)
+        output = work / ("imblearn.parquet" if name == "imblearn" else name)
+        if result.seconds is not None:
+            result.rows_out = _parquet_rows(output)
+        results.append(result)
+        shutil.rmtree(output, ignore_errors=True) if output.is_dir() else output.unlink(
+            missing_ok=True
+        )
+
+    by_name = {r.name: r for r in results}
+    smote = by_name.get("spark_smote")
+    lines = [
+        f"# Benchmark: {args.size} rows x 18 features, 5.9 % minority, {args.master}, "
+        f"{os.cpu_count()} cores",
+        "",
+        "| run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
+        "| --- | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
+        peak = f"{r.peak_gb:.2f}" if r.peak_gb is not None else "-"
+        lines.append(f"| {r.name} | {seconds} | {peak} | {r.rows_out or '-'} | {r.note} |")
+    lines.append("")
+    for other in ("floor", "imblearn"):
+        ref = by_name.get(other)
+        if smote and smote.seconds and ref and ref.seconds:
+            lines.append(
+                f"- spark_smote / {other} wall time: **{smote.seconds / ref.seconds:.2f}x**"
+            )
+    report = "\n".join(lines)
+    print(report)
+    out = ROOT / "bench" / f"results_{args.size}.md"
+    out.write_text(report + "\n")
+    print(f"benchmark: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
