@@ -83,7 +83,7 @@ def matrix_from_list_column(column: pa.ChunkedArray | pa.Array, dimension: int) 
 def list_column(matrix: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
     """Turn an (n, m) numpy matrix into an Arrow ``list`` column of n rows of length m."""
     n, m = matrix.shape
-    offsets = pa.array(np.arange(0, (n + 1) * m, m, dtype=np.int32) if n else np.zeros(1, np.int32))
+    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(m))
     return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1), type=value_type))
 
 
@@ -199,13 +199,25 @@ def _block_pairs(points: DataFrame, block_rows: int) -> DataFrame:
     ).withColumn(_RBLOCK, F.when(is_reference, F.col("_smote_block")).otherwise(F.col(other)))
 
 
-def merge_candidates(candidates: DataFrame, k: int, carried: list[str]) -> DataFrame:
-    """Merge several partial neighbour lists per row into the k best (one shuffle)."""
+def merge_candidates(
+    candidates: DataFrame, k: int, carried: list[str], *, distinct_neighbors: bool = False
+) -> DataFrame:
+    """Merge several partial neighbour lists per row into the k best (one shuffle).
+
+    With ``distinct_neighbors`` a neighbour proposed by several lists (LSH tables) is
+    kept once, at its smallest distance, even if the lists' distances differ in the
+    last bit.
+    """
     pairs = F.flatten(F.collect_list(F.arrays_zip(F.col(DIST).alias("d"), F.col(NBR).alias("n"))))
-    best = F.slice(F.array_sort(F.array_distinct(pairs)), 1, k)
+    if distinct_neighbors:
+        ranked = F.transform(F.array_sort(pairs), lambda s: s["n"])
+        nearest = F.slice(F.array_distinct(ranked), 1, k)
+    else:
+        best = F.slice(F.array_sort(F.array_distinct(pairs)), 1, k)
+        nearest = F.transform(best, lambda s: s["n"])
     return candidates.groupBy(CLASS, IDX).agg(
         *[F.max(name).alias(name) for name in carried],
-        F.transform(best, lambda s: s["n"]).alias(NBR),
+        nearest.alias(NBR),
     )
 
 

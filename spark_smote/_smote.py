@@ -22,7 +22,8 @@ from pyspark.sql import types as T
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import FeatureLayout, collect_input_stats, resolve_layout
 from spark_smote._keys import ClassPlan, build_points, class_table
-from spark_smote._neighbors import NeighborReport, exact_neighbors
+from spark_smote._lsh import find_neighbors
+from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import assemble_output, draw_synthetic, original_rows
@@ -244,7 +245,9 @@ class SMOTE:
 def _find_neighbors(
     points: DataFrame, sizes: Mapping[int, int], params: SMOTEParams, dimension: int
 ) -> tuple[DataFrame, NeighborReport]:
-    return exact_neighbors(points, sizes, params.k_neighbors, dimension)
+    return find_neighbors(
+        points, sizes, params.k_neighbors, dimension, params.seed, params.neighbor_search
+    )
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:
