@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from pyspark.sql import DataFrame
 
 from spark_smote._errors import OutputPathError
+from spark_smote._faults import inject
 
 __all__ = ["check_paths", "local_path", "write_atomic"]
 
@@ -91,6 +92,7 @@ def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = 
         Spark data source name.
 
     """
+    df = inject(df, "write")
     target = local_path(output_path)
     if target is None:
         df.write.mode("overwrite" if mode == "overwrite" else "errorifexists").format(

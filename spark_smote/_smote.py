@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 from spark_smote._errors import InvalidInputError
+from spark_smote._faults import inject
 from spark_smote._features import FeatureLayout, collect_input_stats, resolve_layout
 from spark_smote._keys import ClassPlan, build_points, class_table
 from spark_smote._lsh import find_neighbors
@@ -200,7 +201,7 @@ class SMOTE:
         params = self.params
         schema = df.schema
         layout = resolve_layout(schema, params)
-        stats = collect_input_stats(df, layout, params)
+        stats = collect_input_stats(inject(df, "validation"), layout, params)
         targets = resolve_sampling_strategy(params.sampling_strategy, stats.class_counts)
         plans = [
             ClassPlan(label, ordinal, n_rows, targets.get(label, 0))
@@ -233,12 +234,13 @@ class SMOTE:
         params = self.params
         classes = class_table(df, grown, schema[params.label_col].dataType)
         sizes = {p.ordinal: p.n_rows for p in grown}
-        points = build_points(df, classes, layout, params, sizes)
+        points = inject(build_points(df, classes, layout, params, sizes), "keys")
         neighbors, search = _find_neighbors(points, sizes, params, dimension)
+        neighbors = inject(neighbors, "neighbors")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}
-        synthetic = draw_synthetic(neighbors, classes, params)
+        synthetic = inject(draw_synthetic(neighbors, classes, params), "synthesis")
         return assemble_output(df, synthetic, schema, layout, params)
 
 

@@ -1,0 +1,174 @@
+"""Helpers of the reliability tests: a small dataset, CLI runs in subprocesses, output
+comparison and input checksums. Everything here reads and writes files with pyarrow, so
+the tests compare outputs without touching the shared Spark session.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = str(ROOT / "conf" / "test.toml")
+# Upper bound of one CLI run in a subprocess (a hang must fail, not block CI forever).
+JOB_TIMEOUT = 600
+
+# The reference job: every test that compares outputs runs these arguments.
+REFERENCE_ARGS = ("--label-col", "label", "--k-neighbors", "3", "--seed", "20261124")
+
+
+def write_reference_input(folder: Path) -> Path:
+    """Write a small three-class Parquet dataset as two files; return its folder.
+
+    Double and integer features, a string column that is not a feature, classes of 150,
+    40 and 12 rows (two classes to grow, one by more than its size).
+    """
+    rng = np.random.default_rng(5)
+    folder.mkdir(parents=True, exist_ok=True)
+    sizes = {"a": 150, "b": 40, "c": 12}
+    labels = np.concatenate([np.full(n, label) for label, n in sizes.items()])
+    n = len(labels)
+    table = pa.table(
+        {
+            "id": pa.array(np.arange(n, dtype=np.int64)),
+            "x1": pa.array(rng.normal(size=n)),
+            "x2": pa.array(rng.normal(loc=3.0, scale=2.0, size=n)),
+            "count": pa.array(rng.integers(0, 100, size=n, dtype=np.int32)),
+            "note": pa.array([f"row {i}" for i in range(n)]),
+            "label": pa.array(labels.tolist(), pa.string()),
+        }
+    )
+    order = rng.permutation(n)
+    half = n // 2
+    pq.write_table(table.take(order[:half]), folder / "part-0.parquet")
+    pq.write_table(table.take(order[half:]), folder / "part-1.parquet")
+    return folder
+
+
+def job_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of a CLI subprocess: this interpreter for the workers, no faults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_SMOTE_")}
+    env["PYSPARK_PYTHON"] = sys.executable
+    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
+    env.update(extra or {})
+    return env
+
+
+def cli_command(input_path: Path | str, output_path: Path | str, *args: str) -> list[str]:
+    """``python -m spark_smote --input ... --output ... --config conf/test.toml args``."""
+    return [
+        sys.executable,
+        "-m",
+        "spark_smote",
+        "--input",
+        str(input_path),
+        "--output",
+        str(output_path),
+        "--config",
+        TEST_CONFIG,
+        *args,
+    ]
+
+
+def run_cli(
+    input_path: Path | str,
+    output_path: Path | str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the command line in a subprocess (its own session) and return the result."""
+    return subprocess.run(
+        cli_command(input_path, output_path, *args),
+        cwd=ROOT,
+        env=job_env(env),
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT,
+        check=False,
+    )
+
+
+def describe(result: subprocess.CompletedProcess[str]) -> str:
+    """The tail of a subprocess's output, for assertion messages."""
+    out, err = result.stdout[-3000:], result.stderr[-6000:]
+    return f"exit {result.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+
+
+def output_rows(path: Path | str) -> list[tuple[Any, ...]]:
+    """The rows of a Parquet output folder as a sorted list (a multiset, bit for bit).
+
+    Sorting by ``repr`` keeps floats exact (repr round-trips) and tolerates nulls.
+    """
+    table = pq.read_table(str(path))
+    rows = [tuple(row.values()) for row in table.to_pylist()]
+    return sorted(rows, key=repr)
+
+
+def output_columns(path: Path | str) -> list[str]:
+    """Column names of a Parquet output folder."""
+    return list(pq.read_schema(next(Path(path).glob("*.parquet"))).names)
+
+
+def tree_digest(path: Path) -> dict[str, str]:
+    """sha256 of every file under ``path`` (hidden files included), by relative path."""
+    digests = {}
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        digests[str(file.relative_to(path))] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return digests
+
+
+def staging_leftovers(folder: Path, name: str) -> list[Path]:
+    """Hidden staging/retired folders of an output called ``name`` in ``folder``."""
+    return sorted(folder.glob(f".{name}.spark-smote-*"))
+
+
+@functools.cache
+def reference_run(base: str) -> tuple[Path, Path]:
+    """Input and clean local-mode output of the reference job (computed once per process).
+
+    Parameters
+    ----------
+    base : str
+        A folder that lives for the whole test session (``tmp_path_factory``).
+
+    """
+    folder = Path(base)
+    source = write_reference_input(folder / "input")
+    target = folder / "reference-output"
+    result = run_cli(source, target, *REFERENCE_ARGS, "--master", "local[2]")
+    assert result.returncode == 0, describe(result)
+    return source, target
+
+
+def assert_same_output(actual: Path, expected: Path) -> None:
+    """Same columns and the same multiset of rows, bit for bit."""
+    assert output_columns(actual) == output_columns(expected)
+    got, want = output_rows(actual), output_rows(expected)
+    assert len(got) == len(want)
+    assert got == want
+
+
+def class_counts(path: Path | str, label: str = "label") -> dict[Any, int]:
+    """Rows per label of a Parquet output folder."""
+    labels = pq.read_table(str(path), columns=[label]).column(label).to_pylist()
+    return {value: labels.count(value) for value in sorted(set(labels), key=repr)}
+
+
+def has_partial_output(path: Path) -> bool:
+    """Whether ``path`` exists or hidden staging folders of it are left beside it."""
+    return path.exists() or bool(staging_leftovers(path.parent, path.name))
+
+
+def reference_args(*extra: str) -> Sequence[str]:
+    """The reference job's arguments plus ``extra``."""
+    return (*REFERENCE_ARGS, *extra)
