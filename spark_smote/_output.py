@@ -95,15 +95,15 @@ def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = 
     df = inject(df, "write")
     target = local_path(output_path)
     if target is None:
-        df.write.mode("overwrite" if mode == "overwrite" else "errorifexists").format(
-            file_format
-        ).save(output_path)
+        df.write.mode("overwrite" if mode == "overwrite" else "error").format(file_format).save(
+            output_path
+        )
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     staging = target.parent / f".{target.name}.spark-smote-{token}.tmp"
     try:
-        df.write.mode("errorifexists").format(file_format).save(str(staging))
+        df.write.mode("error").format(file_format).save(str(staging))
         if target.exists():
             if mode != "overwrite":
                 raise OutputPathError(
