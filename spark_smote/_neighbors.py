@@ -118,8 +118,38 @@ def block_top_k(
     Distances are first ranked with the fast expansion |q|^2 + |r|^2 - 2 q.r, the best
     k + margin are then recomputed exactly as sum((q - r)^2) and re-ranked, so the
     result does not suffer from the expansion's cancellation on near-identical rows.
+    Queries and references are put in index order first and ties in the fast ranking
+    go to the smaller index, so the result does not depend on the order the rows
+    arrive in (a shuffle delivers a group's rows in any order).
 
     """
+    query_order = np.argsort(query_idx, kind="stable")
+    ref_order = np.argsort(ref_idx, kind="stable")
+    neighbors, distances = _top_k_in_index_order(
+        query_x[query_order], query_idx[query_order], ref_x[ref_order], ref_idx[ref_order], k
+    )
+    restore = np.empty_like(query_order)
+    restore[query_order] = np.arange(len(query_order))
+    return neighbors[restore], distances[restore]
+
+
+def _smallest_first_by_position(values: np.ndarray, keep: int) -> np.ndarray:
+    """Column positions of the ``keep`` smallest values per row, ties to the leftmost."""
+    kth = np.partition(values, keep - 1, axis=1)[:, keep - 1 : keep]
+    below = values < kth
+    ties = values == kth
+    room = keep - below.sum(axis=1, keepdims=True)
+    selected = below | (ties & (np.cumsum(ties, axis=1) <= room))
+    return np.nonzero(selected)[1].reshape(len(values), keep)
+
+
+def _top_k_in_index_order(
+    query_x: np.ndarray,
+    query_idx: np.ndarray,
+    ref_x: np.ndarray,
+    ref_idx: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
     n_query, n_ref = len(query_x), len(ref_x)
     _, q_pos, r_pos = np.intersect1d(query_idx, ref_idx, assume_unique=True, return_indices=True)
     if len(q_pos) not in (0, n_query):
@@ -136,7 +166,7 @@ def block_top_k(
     approx[q_pos, r_pos] = np.inf
     keep = min(n_ref, m + _RERANK_MARGIN + (1 if len(q_pos) else 0))
     if keep < n_ref:
-        candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
+        candidates = _smallest_first_by_position(approx, keep)
     else:
         candidates = np.broadcast_to(np.arange(n_ref), (n_query, n_ref))
     diff = query_x[:, None, :] - ref_x[candidates]
