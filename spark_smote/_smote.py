@@ -234,13 +234,18 @@ class SMOTE:
         params = self.params
         classes = class_table(df, grown, schema[params.label_col].dataType)
         sizes = {p.ordinal: p.n_rows for p in grown}
-        points = inject(build_points(df, classes, layout, params, sizes), "keys")
+        # The minority rows are materialised once: the neighbour search (and its tuning)
+        # and the synthesis read them again. The checkpoint is released when the
+        # returned DataFrame is garbage-collected.
+        points = inject(build_points(df, classes, layout, params, sizes), "keys").localCheckpoint(
+            eager=True
+        )
         neighbors, search = _find_neighbors(points, sizes, params, dimension)
         neighbors = inject(neighbors, "neighbors")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}
-        synthetic = inject(draw_synthetic(neighbors, classes, params), "synthesis")
+        synthetic = inject(draw_synthetic(neighbors, points, classes, params), "synthesis")
         return assemble_output(df, synthetic, schema, layout, params)
 
 

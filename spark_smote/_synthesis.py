@@ -72,13 +72,18 @@ def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
     )
 
 
-def draw_synthetic(neighbors: DataFrame, classes: DataFrame, params: SMOTEParams) -> DataFrame:
+def draw_synthetic(
+    neighbors: DataFrame, points: DataFrame, classes: DataFrame, params: SMOTEParams
+) -> DataFrame:
     """Synthetic rows as (label, class, draw, lambda, new features, base/neighbour ids).
 
     Parameters
     ----------
     neighbors : DataFrame
-        The neighbours table of :mod:`spark_smote._neighbors`.
+        The neighbours table of :mod:`spark_smote._neighbors` (read once).
+    points : DataFrame
+        The points table of :mod:`spark_smote._keys` (materialised), where the chosen
+        neighbours' features are looked up.
     classes : DataFrame
         The class table of :func:`spark_smote._keys.class_table`.
     params : SMOTEParams
@@ -86,19 +91,19 @@ def draw_synthetic(neighbors: DataFrame, classes: DataFrame, params: SMOTEParams
 
     """
     draws = _draws(classes, params.seed, params.k_neighbors)
-    has_id = params.id_col is not None
+    key = ID if params.id_col is not None else IDX
     base_side = neighbors.select(
         CLASS,
         F.col(IDX).alias(_BASE),
         F.col(X).alias("_smote_base_x"),
         F.col(NBR),
-        (F.col(ID) if has_id else F.col(IDX)).alias(_BASE_ID),
+        F.col(key).alias(_BASE_ID),
     )
-    neighbor_side = neighbors.select(
+    neighbor_side = points.select(
         CLASS,
         F.col(IDX).alias(_NEIGHBOR),
         F.col(X).alias("_smote_neighbor_x"),
-        (F.col(ID) if has_id else F.col(IDX)).alias(_NEIGHBOR_ID),
+        F.col(key).alias(_NEIGHBOR_ID),
     )
     with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
