@@ -15,6 +15,8 @@ from spark_smote._errors import (
     InvalidParameterError,
     OutputPathError,
 )
+from spark_smote._lsh import LSHParams
+from spark_smote._recall import RecallReport, neighbor_recall
 from spark_smote._smote import SMOTE, SMOTEReport, smote
 
 __all__ = [
@@ -24,8 +26,11 @@ __all__ = [
     "InvalidFeatureValuesError",
     "InvalidInputError",
     "InvalidParameterError",
+    "LSHParams",
     "OutputPathError",
+    "RecallReport",
     "SMOTEReport",
+    "neighbor_recall",
     "smote",
 ]
 

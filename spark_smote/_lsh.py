@@ -195,7 +195,7 @@ def _collision_probability(distance: np.ndarray, width: float) -> np.ndarray:
     out = np.ones_like(c)
     positive = c > 0
     u = width / c[positive]
-    normal_cdf = 0.5 * (1.0 + np.vectorize(erf)(-u / math.sqrt(2.0)))
+    normal_cdf = 0.5 * (1.0 + np.vectorize(erf, otypes=[np.float64])(-u / math.sqrt(2.0)))
     out[positive] = (
         1.0 - 2.0 * normal_cdf - (2.0 / (math.sqrt(2.0 * math.pi) * u)) * (1.0 - np.exp(-u * u / 2))
     )

@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"TOML configuration file (default: {DEFAULT_CONFIG} when present)",
     )
     parser.add_argument("--mode", choices=WRITE_MODES, help="when the output exists")
+    parser.add_argument(
+        "--report-recall",
+        action="store_true",
+        help="after writing, measure and print recall@k of the LSH neighbour search "
+        "against exact search on a seeded sample",
+    )
+    parser.add_argument(
+        "--recall-sample-size",
+        type=int,
+        default=200,
+        help="rows per class sampled by --report-recall (default 200)",
+    )
     return parser
 
 
@@ -219,8 +231,23 @@ def _resample_and_write(
         print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")
     write_atomic(resampled, args.output, mode)
     print(f"spark-smote: classes after:  {_format_counts(report.class_counts_after)}")
+    if args.report_recall:
+        _print_recall(df, smote_arguments, report.seed, args.recall_sample_size)
     print(f"spark-smote: wrote {args.output} in {time.monotonic() - started:.1f} s")
     return 0
+
+
+def _print_recall(df: Any, smote_arguments: dict[str, Any], seed: int, sample_size: int) -> None:
+    """Measure recall@k of the LSH search on the job's input and print it."""
+    from spark_smote._recall import neighbor_recall
+
+    keys = ("label_col", "features", "k_neighbors", "sampling_strategy", "id_col")
+    chosen = {key: smote_arguments[key] for key in keys if key in smote_arguments}
+    started = time.monotonic()
+    recall = neighbor_recall(df, seed=seed, sample_size=sample_size, **chosen)
+    for line in str(recall).splitlines():
+        print(f"spark-smote: LSH {line.strip()}")
+    print(f"spark-smote: recall measured in {time.monotonic() - started:.1f} s")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
