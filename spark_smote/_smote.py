@@ -245,7 +245,9 @@ class SMOTE:
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}
-        synthetic = inject(draw_synthetic(neighbors, points, classes, params), "synthesis")
+        lookup_bytes = sum(sizes.values()) * (dimension + params.k_neighbors + 4) * 8
+        synthetic = draw_synthetic(neighbors, points, classes, params, lookup_bytes=lookup_bytes)
+        synthetic = inject(synthetic, "synthesis")
         return assemble_output(df, synthetic, schema, layout, params)
 
 

@@ -42,6 +42,9 @@ _NEIGHBOR_ID = "_smote_neighbor_id"
 
 # Draw indices generated per exploded chunk (bounds one array in one task).
 DRAWS_PER_CHUNK = 1 << 16
+# Lookup tables (minority rows with features and neighbour lists) up to this estimated
+# size are broadcast to the synthesis tasks instead of shuffling the synthetic rows.
+BROADCAST_LOOKUP_BYTES = 64 << 20
 
 
 def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
@@ -73,7 +76,12 @@ def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
 
 
 def draw_synthetic(
-    neighbors: DataFrame, points: DataFrame, classes: DataFrame, params: SMOTEParams
+    neighbors: DataFrame,
+    points: DataFrame,
+    classes: DataFrame,
+    params: SMOTEParams,
+    *,
+    lookup_bytes: int,
 ) -> DataFrame:
     """Synthetic rows as (label, class, draw, lambda, new features, base/neighbour ids).
 
@@ -88,6 +96,14 @@ def draw_synthetic(
         The class table of :func:`spark_smote._keys.class_table`.
     params : SMOTEParams
         Seed and k.
+    lookup_bytes : int
+        Estimated size of the minority rows with their features and neighbour lists;
+        up to ``BROADCAST_LOOKUP_BYTES`` both lookups are broadcast joins.
+
+    Notes
+    -----
+    Broadcast lookups cost no shuffle of the synthetic rows; above the limit each
+    lookup is a shuffle join.
 
     """
     draws = _draws(classes, params.seed, params.k_neighbors)
@@ -105,6 +121,8 @@ def draw_synthetic(
         F.col(X).alias("_smote_neighbor_x"),
         F.col(key).alias(_NEIGHBOR_ID),
     )
+    if lookup_bytes <= BROADCAST_LOOKUP_BYTES:
+        base_side, neighbor_side = F.broadcast(base_side), F.broadcast(neighbor_side)
     with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
     )
