@@ -9,7 +9,6 @@ the processes it started, also when the test fails.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -178,9 +177,6 @@ def test_standalone_cluster_output_equals_local_mode(
         check=False,
     )
     assert result.returncode == 0, describe(result)
-    assert master_url.removeprefix("spark://") in result.stderr + result.stdout or os.path.exists(
-        master_log
-    )
     launched = master_log.read_text().count("Launching executor")
     assert launched >= 2, master_log.read_text()[-3000:]
     assert_same_output(target, local_output)
