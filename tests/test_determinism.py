@@ -1,0 +1,155 @@
+"""Same input rows, parameters and seed give the same output rows, bit for bit.
+
+Whatever the shuffle partitions, the input partitioning or the row order; with and
+without ``id_col``. The data has many exact duplicates and distance ties, where an
+order-dependent choice would show.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from spark_smote import SMOTE
+from spark_smote._neighbors import block_top_k
+from tests.helpers import sorted_rows
+
+COLUMNS = ["id", "x", "y", "label"]
+
+
+def tie_heavy_rows() -> list[tuple]:
+    """(id, x, y, label): the minority has 25 and 10 identical rows and a unit lattice."""
+    minority = [(1.0, 1.0)] * 25 + [(2.0, 2.0)] * 10
+    minority += [(float(3 + i % 5), float(3 + i // 5)) for i in range(25)]
+    majority = [(float(i % 15) / 3.0, float(i // 15) / 2.0 - 9.0) for i in range(150)]
+    rows = [(i, x, y, "minor") for i, (x, y) in enumerate(minority)]
+    rows += [(1000 + i, x, y, "major") for i, (x, y) in enumerate(majority)]
+    return rows
+
+
+def resample(df, seed=21, id_col=None):
+    sampler = SMOTE(
+        label_col="label",
+        features=["x", "y"],
+        k_neighbors=5,
+        sampling_strategy={"minor": 300},
+        seed=seed,
+        id_col=id_col,
+        synthetic_col="is_synthetic",
+        provenance=True,
+    )
+    return sorted_rows(sampler.fit_resample(df)), sampler
+
+
+@pytest.fixture
+def shuffle_partitions(spark) -> Iterator[object]:
+    """Set spark.sql.shuffle.partitions for one test, then restore it."""
+    key = "spark.sql.shuffle.partitions"
+    before = spark.conf.get(key)
+
+    def set_partitions(n: int) -> None:
+        spark.conf.set(key, str(n))
+
+    yield set_partitions
+    spark.conf.set(key, before)
+
+
+@pytest.fixture(scope="module")
+def rows() -> list[tuple]:
+    return tie_heavy_rows()
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("id_col", [None, "id"], ids=["content_keys", "id_col"])
+def test_same_rows_under_any_shuffle_partitions(spark, rows, shuffle_partitions, id_col):
+    df = spark.createDataFrame(rows, COLUMNS)
+    expected, _ = resample(df, id_col=id_col)
+    for n in (1, 7):
+        shuffle_partitions(n)
+        assert resample(df, id_col=id_col)[0] == expected, f"shuffle partitions {n}"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("id_col", [None, "id"], ids=["content_keys", "id_col"])
+def test_same_rows_under_any_input_partitioning_and_row_order(spark, rows, id_col):
+    expected, _ = resample(spark.createDataFrame(rows, COLUMNS), id_col=id_col)
+    shuffled = rows[:]
+    random.Random(5).shuffle(shuffled)
+    reversed_rows = rows[::-1]
+    variants = {
+        "one partition": spark.createDataFrame(rows, COLUMNS).coalesce(1),
+        "five partitions": spark.createDataFrame(rows, COLUMNS).repartition(5),
+        "shuffled": spark.createDataFrame(shuffled, COLUMNS).repartition(3, "x"),
+        "reversed": spark.createDataFrame(reversed_rows, COLUMNS).repartition(2),
+    }
+    for name, df in variants.items():
+        assert resample(df, id_col=id_col)[0] == expected, name
+
+
+@pytest.mark.e2e
+def test_different_seeds_give_different_rows(spark, rows):
+    df = spark.createDataFrame(rows, COLUMNS)
+    first, _ = resample(df, seed=1)
+    second, _ = resample(df, seed=2)
+    assert len(first) == len(second)
+    assert first != second
+
+
+@pytest.mark.e2e
+def test_seed_none_is_reported_and_reproduces(spark, rows):
+    df = spark.createDataFrame(rows, COLUMNS)
+    drawn, sampler = resample(df, seed=None)
+    report = sampler.report_
+    assert report is not None
+    assert not report.seed_was_given
+    assert isinstance(report.seed, int)
+    again, again_sampler = resample(df, seed=report.seed)
+    assert again_sampler.report_.seed_was_given
+    assert again == drawn
+
+
+@pytest.fixture
+def many_index_buckets_and_blocks(monkeypatch) -> None:
+    """Index the classes in several buckets and search them in several blocks."""
+    import functools
+
+    import spark_smote._keys
+    import spark_smote._lsh
+
+    small_blocks = functools.partial(spark_smote._lsh.exact_neighbors, block_rows=16)
+    monkeypatch.setattr(spark_smote._lsh, "exact_neighbors", small_blocks)
+    monkeypatch.setattr(spark_smote._keys, "ROWS_PER_INDEX_BUCKET", 12)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("many_index_buckets_and_blocks")
+@pytest.mark.parametrize("id_col", [None, "id"], ids=["content_keys", "id_col"])
+def test_same_rows_with_bucketed_index_and_blocked_search(spark, rows, shuffle_partitions, id_col):
+    shuffled = rows[:]
+    random.Random(9).shuffle(shuffled)
+    expected, sampler = resample(spark.createDataFrame(rows, COLUMNS), id_col=id_col)
+    assert sampler.report_.neighbor_parameters["minor"]["blocks"] == 4
+    for n in (1, 5):
+        shuffle_partitions(n)
+        for parts in (1, 4):
+            df = spark.createDataFrame(shuffled, COLUMNS).repartition(parts)
+            assert resample(df, id_col=id_col)[0] == expected, (n, parts)
+
+
+def test_neighbour_search_of_a_block_does_not_depend_on_row_order():
+    # 25 and 10 identical rows: more ties than the fast ranking keeps candidates for.
+    x = np.array(
+        [[1.0, 1.0]] * 25 + [[2.0, 2.0]] * 10 + [[3.0 + i % 5, 3.0 + i // 5] for i in range(25)]
+    )
+    idx = np.arange(len(x), dtype=np.int64) * 2 + 5
+    expected_neighbors, expected_distances = block_top_k(x, idx, x, idx, 5)
+    assert list(expected_neighbors[0]) == [7, 9, 11, 13, 15]  # ties go to the smaller index
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        order = rng.permutation(len(x))
+        neighbors, distances = block_top_k(x[order], idx[order], x[order], idx[order], 5)
+        assert np.array_equal(neighbors, expected_neighbors[order])
+        assert np.array_equal(distances, expected_distances[order])
