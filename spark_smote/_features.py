@@ -72,12 +72,15 @@ class FeatureLayout:
         The feature column names (one name for 'vector' and 'array').
     types : tuple of DataType
         Their Spark types, used to cast synthetic values back.
+    categorical : tuple of str
+        SMOTE-NC categorical columns (string, integer or boolean), empty for SMOTE.
 
     """
 
     kind: Literal["columns", "vector", "array"]
     columns: tuple[str, ...]
     types: tuple[T.DataType, ...]
+    categorical: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,58 @@ def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
         )
     if params.id_col is not None and params.id_col not in fields:
         raise ColumnNotFoundError("id_col", params.id_col, present)
+    if params.synthetic_ids and not isinstance(
+        fields[str(params.id_col)], (*INTEGRAL_TYPES, T.StringType)
+    ):
+        raise ColumnTypeError(
+            f"synthetic_ids=True: id_col={params.id_col!r} has type "
+            f"{_type_name(fields[str(params.id_col)])}, which cannot hold generated ids. Use "
+            "an integer or string id column, or synthetic_ids=False."
+        )
     for option, name in _output_columns(params):
         if name in fields:
             raise InvalidInputError(
                 f"{option}: the output column {name!r} already exists in the input. Rename "
                 "the input column or choose another name."
             )
-    reserved = {params.label_col, params.id_col}
+    _check_categorical_columns(fields, params)
+    layout = _continuous_layout(fields, params)
+    if params.categorical:
+        return FeatureLayout(layout.kind, layout.columns, layout.types, params.categorical)
+    return layout
+
+
+CATEGORICAL_TYPES = (*INTEGRAL_TYPES, T.StringType, T.BooleanType)
+
+
+def _check_categorical_columns(fields: dict[str, T.DataType], params: SMOTEParams) -> None:
+    for name in params.categorical:
+        if name not in fields:
+            raise ColumnNotFoundError("categorical", name, list(fields))
+        if not isinstance(fields[name], CATEGORICAL_TYPES):
+            raise ColumnTypeError(
+                f"categorical: column {name!r} has type {_type_name(fields[name])}; a "
+                "categorical column must be string, integer or boolean. Cast it (e.g. "
+                f"F.col({name!r}).cast('string')) or list it in features if it is continuous."
+            )
+
+
+def _continuous_layout(fields: dict[str, T.DataType], params: SMOTEParams) -> FeatureLayout:
+    present = list(fields)
+    reserved = {params.label_col, params.id_col, *params.categorical}
     features = params.features
     if features is None:
         names = tuple(
             n for n, t in fields.items() if isinstance(t, NUMERIC_TYPES) and n not in reserved
         )
+        if not names and params.categorical:
+            raise InvalidInputError(
+                f"categorical={list(params.categorical)}: SMOTE-NC needs at least one "
+                "continuous (numeric) feature besides the categorical columns, and there is "
+                "none. For categorical-only data use SMOTEN (imblearn.over_sampling.SMOTEN), "
+                "or one-hot encode the columns (pyspark.ml.feature.OneHotEncoder) and pass "
+                "the result as features without categorical."
+            )
         if not names:
             raise InvalidInputError(
                 "features=None selects every numeric column except the label and id, but "
@@ -240,6 +283,10 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             F.min(F.size(values)).alias("min_size"),
             F.max(F.size(values)).alias("max_size"),
         ]
+    aggregations += [
+        _count_true(F.col(name).isNull()).alias(f"null_cat{i}")
+        for i, name in enumerate(layout.categorical)
+    ]
     rows = df.groupBy(label.alias("label")).agg(*aggregations).collect()
     if not rows:
         raise InvalidInputError(
@@ -261,6 +308,15 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             f"features contain null, NaN or infinite values ({detail}). SMOTE cannot "
             "interpolate them: drop those rows (df.dropna(subset=...)) or impute the values "
             "(pyspark.ml.feature.Imputer) first."
+        )
+    null_categories = {
+        name: sum(r[f"null_cat{i}"] for r in rows) for i, name in enumerate(layout.categorical)
+    }
+    null_categories = {name: n for name, n in null_categories.items() if n}
+    if null_categories:
+        raise InvalidFeatureValuesError(
+            f"categorical columns contain null values ({null_categories} rows). Fill them "
+            "with a category of their own (df.fillna({'col': 'missing'})) or drop those rows."
         )
     if layout.kind == "columns":
         dimension = len(layout.columns)

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -88,6 +88,9 @@ def build_points(
     layout: FeatureLayout,
     params: SMOTEParams,
     sizes: Mapping[int, int],
+    *,
+    encoded_x: Column | None = None,
+    carried: Mapping[str, Column] | None = None,
 ) -> DataFrame:
     """Return the points table (see module docstring) for the classes in ``classes``.
 
@@ -103,6 +106,14 @@ def build_points(
         The run's parameters (label and id columns).
     sizes : mapping
         Rows per class ordinal, for choosing the number of index buckets.
+    encoded_x : Column, optional
+        The ``_smote_x`` expression when it is not the plain features (SMOTE-NC
+        appends scaled one-hot entries).
+    carried : mapping, optional
+        Extra columns (name: expression over the input row) kept in the points table,
+        e.g. categorical values or pass-through columns. Without ``id_col`` they join
+        the features in the stable order key, so rows that differ only in them are
+        still ordered by content.
 
     Notes
     -----
@@ -110,22 +121,31 @@ def build_points(
     shuffle of one row per bucket for the offsets.
 
     """
-    columns = [F.col(params.label_col).alias("label"), feature_array(layout).alias(X)]
+    extra = dict(carried or {})
+    x = feature_array(layout) if encoded_x is None else encoded_x
+    columns = [F.col(params.label_col).alias("label"), x.alias(X)]
     if params.id_col is not None:
         columns.append(F.col(params.id_col).alias(ID))
+    columns += [value.alias(name) for name, value in extra.items()]
     rows = df.select(*columns).join(F.broadcast(classes), on="label", how="inner")
-    order_key = F.col(ID) if params.id_col is not None else F.col(X)
+    if params.id_col is not None:
+        order_key = F.col(ID)
+    elif extra:
+        order_key = F.struct(F.col(X), *[F.col(name) for name in extra])
+    else:
+        order_key = F.col(X)
     rows = rows.select(
         CLASS,
         SIZE,
         X,
         *([ID] if params.id_col is not None else []),
+        *extra,
         F.xxhash64(order_key).alias(_HASH),
     )
     largest = max(sizes.values(), default=1)
     n_buckets = max(1, -(-largest // ROWS_PER_INDEX_BUCKET))
     order = [F.col(_HASH), order_key]
-    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else [])]
+    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else []), *extra]
     if n_buckets == 1:
         numbered = Window.partitionBy(CLASS).orderBy(*order)
         return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)

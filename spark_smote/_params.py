@@ -18,6 +18,7 @@ from spark_smote._errors import InvalidParameterError
 
 __all__ = [
     "NEIGHBOR_SEARCH_METHODS",
+    "NON_FEATURE_FILLS",
     "STRATEGY_NAMES",
     "SMOTEParams",
     "SamplingStrategy",
@@ -25,9 +26,11 @@ __all__ = [
 
 STRATEGY_NAMES = ("auto", "not majority", "minority", "not minority", "all")
 NEIGHBOR_SEARCH_METHODS = ("auto", "exact", "lsh")
+NON_FEATURE_FILLS = ("null", "base", "nearest")
 
 SamplingStrategy = str | float | Mapping[Any, int]
 NeighborSearch = Literal["auto", "exact", "lsh"]
+NonFeatureFill = Literal["null", "base", "nearest"]
 
 _MAX_SEED = 2**63 - 1
 
@@ -96,6 +99,9 @@ class SMOTEParams:
     id_col: str | None = None
     synthetic_col: str | None = None
     provenance: bool = False
+    categorical: tuple[str, ...] = ()
+    non_feature_fill: NonFeatureFill = "null"
+    synthetic_ids: bool = False
 
     @classmethod
     def build(
@@ -110,6 +116,9 @@ class SMOTEParams:
         id_col: str | None = None,
         synthetic_col: str | None = None,
         provenance: bool = False,
+        categorical: list[str] | tuple[str, ...] | None = None,
+        non_feature_fill: str = "null",
+        synthetic_ids: bool = False,
     ) -> SMOTEParams:
         """Check every parameter and return the frozen parameter object.
 
@@ -182,6 +191,20 @@ class SMOTEParams:
                 f"synthetic_col={synthetic_col!r} names the label or id column; choose a new "
                 "column name such as 'is_synthetic'."
             )
+        checked_categorical = _check_categorical(categorical, label_col, id_col, named)
+        if non_feature_fill not in NON_FEATURE_FILLS:
+            raise InvalidParameterError(
+                f"non_feature_fill={non_feature_fill!r}: use one of {list(NON_FEATURE_FILLS)} "
+                "('null': synthetic rows leave other columns null, 'base': copy the base "
+                "row's values, 'nearest': copy the nearer of base and neighbour)."
+            )
+        if not isinstance(synthetic_ids, bool):
+            raise InvalidParameterError(f"synthetic_ids={synthetic_ids!r}: must be True or False.")
+        if synthetic_ids and id_col is None:
+            raise InvalidParameterError(
+                "synthetic_ids=True generates fresh ids in id_col, but id_col is None. Pass "
+                "id_col= the unique row-id column."
+            )
         return cls(
             label_col=label_col,
             features=checked_features,
@@ -193,4 +216,62 @@ class SMOTEParams:
             id_col=id_col,
             synthetic_col=synthetic_col,
             provenance=provenance,
+            categorical=checked_categorical,
+            non_feature_fill=non_feature_fill,  # type: ignore[arg-type]
+            synthetic_ids=synthetic_ids,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as plain keyword arguments of :class:`spark_smote.SMOTE`.
+
+        The seed is included only when it was given. Tuples become lists, so the
+        result is JSON-serialisable (except dict keys of ``sampling_strategy``, which
+        JSON turns into strings; the strategy matches them back to the labels).
+        """
+        strategy = self.sampling_strategy
+        return {
+            "label_col": self.label_col,
+            "features": list(self.features) if isinstance(self.features, tuple) else self.features,
+            "k_neighbors": self.k_neighbors,
+            "sampling_strategy": dict(strategy) if isinstance(strategy, Mapping) else strategy,
+            "seed": self.seed if self.seed_was_given else None,
+            "neighbor_search": self.neighbor_search,
+            "id_col": self.id_col,
+            "synthetic_col": self.synthetic_col,
+            "provenance": self.provenance,
+            "categorical": list(self.categorical),
+            "non_feature_fill": self.non_feature_fill,
+            "synthetic_ids": self.synthetic_ids,
+        }
+
+
+def _check_categorical(
+    categorical: object, label_col: str, id_col: str | None, features: tuple[str | None, ...]
+) -> tuple[str, ...]:
+    if categorical is None:
+        return ()
+    if isinstance(categorical, str) or not isinstance(categorical, list | tuple):
+        raise InvalidParameterError(
+            f"categorical={categorical!r}: expected a list of column names, e.g. "
+            "categorical=['country', 'device']."
+        )
+    for name in categorical:
+        _check_column_name("categorical", name, optional=False)
+    repeated = sorted({n for n in categorical if list(categorical).count(n) > 1})
+    if repeated:
+        raise InvalidParameterError(
+            f"categorical: columns {repeated} are listed more than once; list each once."
+        )
+    for role, column in (("label_col", label_col), ("id_col", id_col)):
+        if column is not None and column in categorical:
+            raise InvalidParameterError(
+                f"categorical: {column!r} is also {role}; a column cannot be both. Remove it "
+                "from categorical."
+            )
+    both = [n for n in categorical if n in features]
+    if both:
+        raise InvalidParameterError(
+            f"categorical: {both} are also listed in features. A column is either a "
+            "continuous feature or a categorical one: remove it from one of the lists."
+        )
+    return tuple(categorical)

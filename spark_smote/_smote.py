@@ -12,18 +12,38 @@ output DataFrame (lazy; writing it is the caller's or :mod:`spark_smote._output`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import os
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_smote._categorical import (
+    CAT,
+    VOTE,
+    category_values,
+    encoded_features,
+    fit_encoding,
+    neighbor_votes,
+)
 from spark_smote._errors import InvalidInputError
+from spark_smote._extras import (
+    NEIGHBOR_PASS,
+    PASS,
+    fresh_ids,
+    pass_struct,
+    pass_through_columns,
+    pass_through_values,
+)
 from spark_smote._faults import inject
 from spark_smote._features import FeatureLayout, collect_input_stats, resolve_layout
-from spark_smote._keys import ClassPlan, build_points, class_table
+from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table
 from spark_smote._lsh import find_neighbors
+from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
 from spark_smote._strategy import resolve_sampling_strategy
@@ -52,6 +72,13 @@ class SMOTEReport:
         Neighbour search used per grown class ('exact' or 'lsh').
     neighbor_parameters : dict
         The search's parameters per grown class.
+    phase_seconds : dict
+        Wall-clock seconds of the phases run by ``fit_resample`` itself (validation,
+        keys, neighbour planning); the lazy search and synthesis run when the result
+        is written.
+    categorical_median_std : dict
+        SMOTE-NC only: per grown class, the median standard deviation of its
+        continuous features (the distance added per categorical mismatch).
 
     """
 
@@ -61,6 +88,8 @@ class SMOTEReport:
     synthetic_counts: dict[Any, int]
     neighbor_method: dict[Any, str] = field(default_factory=dict)
     neighbor_parameters: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    categorical_median_std: dict[Any, float] = field(default_factory=dict)
 
     @property
     def class_counts_after(self) -> dict[Any, int]:
@@ -104,6 +133,21 @@ class SMOTE:
         Adds a boolean column of this name, True on synthetic rows.
     provenance : bool, default False
         Adds ``smote_base_id``, ``smote_neighbor_id`` and ``smote_lambda``.
+    categorical : list of str, optional
+        SMOTE-NC: string, integer or boolean columns treated as categories. The
+        distance adds, per mismatch, the median of the class's continuous-feature
+        standard deviations; a synthetic row takes, per column, the most frequent
+        value among its base's k neighbours (ties broken by the seeded stream).
+        Needs at least one continuous feature.
+    non_feature_fill : {'null', 'base', 'nearest'}, default 'null'
+        What synthetic rows carry in columns that are neither label, id, feature nor
+        categorical: null, the base row's value, or the value of the nearer of base
+        and neighbour (base when lambda < 0.5).
+    synthetic_ids : bool, default False
+        Fill ``id_col`` of synthetic rows with fresh ids: integers after the largest
+        input id, or strings ``'smote-<class ordinal>-<draw>'``. Needs ``id_col``.
+    labelCol, featuresCol : str, optional
+        Spark ML spellings of ``label_col`` and ``features`` (give one or the other).
 
     Attributes
     ----------
@@ -148,7 +192,13 @@ class SMOTE:
         id_col: str | None = None,
         synthetic_col: str | None = None,
         provenance: bool = False,
+        categorical: list[str] | tuple[str, ...] | None = None,
+        non_feature_fill: str = "null",
+        synthetic_ids: bool = False,
+        labelCol: str | None = None,  # noqa: N803 - Spark ML name
+        featuresCol: str | None = None,  # noqa: N803 - Spark ML name
     ) -> None:
+        label_col, features = resolve_spark_ml_names(label_col, features, labelCol, featuresCol)
         self.params = SMOTEParams.build(
             label_col=label_col,
             features=features,
@@ -159,8 +209,13 @@ class SMOTE:
             id_col=id_col,
             synthetic_col=synthetic_col,
             provenance=provenance,
+            categorical=categorical,
+            non_feature_fill=non_feature_fill,
+            synthetic_ids=synthetic_ids,
         )
         self.report_: SMOTEReport | None = None
+        self._on_phase: Callable[[str, float], None] | None = None
+        self._phase_clock = 0.0
 
     def __repr__(self) -> str:
         p = self.params
@@ -169,8 +224,45 @@ class SMOTE:
             f"SMOTE(label_col={p.label_col!r}, features={p.features!r}, "
             f"k_neighbors={p.k_neighbors}, sampling_strategy={p.sampling_strategy!r}, "
             f"seed={seed!r}, neighbor_search={p.neighbor_search!r}, id_col={p.id_col!r}, "
-            f"synthetic_col={p.synthetic_col!r}, provenance={p.provenance})"
+            f"synthetic_col={p.synthetic_col!r}, provenance={p.provenance}, "
+            f"categorical={list(p.categorical)!r}, non_feature_fill={p.non_feature_fill!r}, "
+            f"synthetic_ids={p.synthetic_ids})"
         )
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as keyword arguments: ``SMOTE(**sm.get_params())`` is a copy."""
+        return self.params.to_dict()
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        """Save the configuration (not data) as a JSON file; see :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local (or FUSE-mounted, e.g. ``/dbfs/...``, ``/Volumes/...``) file path.
+        overwrite : bool, default False
+            Replace an existing file.
+
+        Raises
+        ------
+        OutputPathError
+            The file exists and ``overwrite`` is False.
+
+        """
+        save_config(self.params, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SMOTE:
+        """Build a SMOTE from a configuration saved by :meth:`save`.
+
+        Raises
+        ------
+        InvalidParameterError
+            The file is missing, is not a saved SMOTE configuration, or holds invalid
+            parameters.
+
+        """
+        return cls(**load_config_file(path))
 
     def fit_resample(self, df: DataFrame) -> DataFrame:
         """Return ``df`` with synthetic rows added so each class has the asked count.
@@ -199,6 +291,8 @@ class SMOTE:
 
         """
         params = self.params
+        self.report_ = None
+        self._phase_clock = time.monotonic()
         schema = df.schema
         layout = resolve_layout(schema, params)
         stats = collect_input_stats(inject(df, "validation"), layout, params)
@@ -215,6 +309,7 @@ class SMOTE:
             synthetic_counts={p.label: p.n_new for p in plans if p.n_new > 0},
         )
         self.report_ = report
+        self._phase_done("validation")
         if not params.seed_was_given:
             logger.warning("spark_smote: no seed given; using seed=%d", params.seed)
         grown = [p for p in plans if p.n_new > 0]
@@ -234,21 +329,96 @@ class SMOTE:
         params = self.params
         classes = class_table(df, grown, schema[params.label_col].dataType)
         sizes = {p.ordinal: p.n_rows for p in grown}
+        carried: dict[str, Column] = {}
+        encoded_x: Column | None = None
+        search_dimension = dimension
+        if layout.categorical:
+            encoding = fit_encoding(
+                df, layout, params.label_col, [p.label for p in grown], dimension
+            )
+            report.categorical_median_std = dict(encoding.median_std)
+            encoded_x = encoded_features(layout, encoding, F.col(params.label_col))
+            carried[CAT] = category_values(layout.categorical)
+            search_dimension = dimension + encoding.width
+        passed = (
+            pass_through_columns(schema, layout, params)
+            if params.non_feature_fill != "null"
+            else []
+        )
+        if passed:
+            carried[PASS] = pass_struct(passed)
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
         # returned DataFrame is garbage-collected.
-        points = inject(build_points(df, classes, layout, params, sizes), "keys").localCheckpoint(
-            eager=True
+        points = build_points(
+            df, classes, layout, params, sizes, encoded_x=encoded_x, carried=carried or None
         )
-        neighbors, search = _find_neighbors(points, sizes, params, dimension)
+        points = inject(points, "keys").localCheckpoint(eager=True)
+        self._phase_done("keys")
+        search_points = points.drop(*carried) if carried else points
+        neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
         neighbors = inject(neighbors, "neighbors")
+        self._phase_done("neighbors (planned; runs with the write)")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}
-        lookup_bytes = sum(sizes.values()) * (dimension + params.k_neighbors + 4) * 8
-        synthetic = draw_synthetic(neighbors, points, classes, params, lookup_bytes=lookup_bytes)
+        lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
+        base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
+        nearest = params.non_feature_fill == "nearest" and passed
+        nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
+        synthetic = draw_synthetic(
+            neighbors,
+            points,
+            classes,
+            params,
+            lookup_bytes=lookup_bytes,
+            base_extras=base_extras,
+            neighbor_columns=nearest_pass,
+        )
         synthetic = inject(synthetic, "synthesis")
-        return assemble_output(df, synthetic, schema, layout, params)
+        overrides: dict[str, Column] = {}
+        for position, name in enumerate(layout.categorical):
+            overrides[name] = F.col(VOTE)[position]
+        if passed:
+            overrides.update(pass_through_values(passed, params.non_feature_fill))
+        if params.synthetic_ids and params.id_col is not None:
+            id_type = schema[params.id_col].dataType
+            overrides[params.id_col] = fresh_ids(df, params.id_col, id_type, grown)
+        return assemble_output(
+            df,
+            synthetic,
+            schema,
+            layout,
+            params,
+            dimension=dimension if layout.categorical else None,
+            overrides=overrides or None,
+        )
+
+    def _phase_done(self, phase: str) -> None:
+        """Record the time since the previous phase ended (cheap: one clock read)."""
+        now = time.monotonic()
+        if self.report_ is not None:
+            self.report_.phase_seconds[phase] = now - self._phase_clock
+        self._phase_clock = now
+        if self._on_phase is not None:
+            self._on_phase(phase, self.report_.phase_seconds[phase] if self.report_ else 0.0)
+
+
+def _base_extras(
+    neighbors: DataFrame,
+    points: DataFrame,
+    layout: FeatureLayout,
+    passed: list[str],
+    seed: int,
+) -> DataFrame | None:
+    """Per minority row, the opt-in values its synthetic rows take from it (or None)."""
+    extras: DataFrame | None = None
+    if passed:
+        extras = points.select(CLASS, IDX, PASS)
+    if layout.categorical:
+        votes = neighbor_votes(neighbors, points, seed)
+        extras = votes if extras is None else extras.join(votes, on=[CLASS, IDX])
+    return extras
 
 
 def _find_neighbors(
@@ -283,6 +453,11 @@ def smote(
     id_col: str | None = None,
     synthetic_col: str | None = None,
     provenance: bool = False,
+    categorical: list[str] | tuple[str, ...] | None = None,
+    non_feature_fill: str = "null",
+    synthetic_ids: bool = False,
+    labelCol: str | None = None,  # noqa: N803 - Spark ML name
+    featuresCol: str | None = None,  # noqa: N803 - Spark ML name
 ) -> DataFrame:
     """Resample ``df`` with SMOTE; the function form of :class:`SMOTE`.
 
@@ -309,4 +484,9 @@ def smote(
         id_col=id_col,
         synthetic_col=synthetic_col,
         provenance=provenance,
+        categorical=categorical,
+        non_feature_fill=non_feature_fill,
+        synthetic_ids=synthetic_ids,
+        labelCol=labelCol,
+        featuresCol=featuresCol,
     ).fit_resample(df)

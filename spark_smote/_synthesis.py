@@ -17,6 +17,8 @@ synthetic rows in the input's schema.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -28,7 +30,7 @@ from spark_smote._neighbors import NBR
 from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
 
-__all__ = ["assemble_output", "draw_synthetic", "original_rows"]
+__all__ = ["DRAW", "LAMBDA", "NEW_X", "assemble_output", "draw_synthetic", "original_rows"]
 
 _DRAW = "_smote_draw"
 _CHUNK = "_smote_chunk"
@@ -39,6 +41,8 @@ _NEIGHBOR = "_smote_neighbor"
 _NEW_X = "_smote_new_x"
 _BASE_ID = "_smote_base_id"
 _NEIGHBOR_ID = "_smote_neighbor_id"
+# Columns of the synthetic table that opt-in output options read.
+DRAW, LAMBDA, NEW_X = _DRAW, _LAMBDA, _NEW_X
 
 # Draw indices generated per exploded chunk (bounds one array in one task).
 DRAWS_PER_CHUNK = 1 << 16
@@ -82,6 +86,8 @@ def draw_synthetic(
     params: SMOTEParams,
     *,
     lookup_bytes: int,
+    base_extras: DataFrame | None = None,
+    neighbor_columns: Mapping[str, str] | None = None,
 ) -> DataFrame:
     """Synthetic rows as (label, class, draw, lambda, new features, base/neighbour ids).
 
@@ -99,11 +105,17 @@ def draw_synthetic(
     lookup_bytes : int
         Estimated size of the minority rows with their features and neighbour lists;
         up to ``BROADCAST_LOOKUP_BYTES`` both lookups are broadcast joins.
+    base_extras : DataFrame, optional
+        Opt-in per-row values of the base (``_smote_class``, ``_smote_idx`` and more
+        columns, e.g. the categorical vote or pass-through columns), carried to the
+        synthetic rows under their own names. Off by default: no extra join.
+    neighbor_columns : mapping, optional
+        Points-table columns of the neighbour to carry, as {column: output name}.
 
     Notes
     -----
     Broadcast lookups cost no shuffle of the synthetic rows; above the limit each
-    lookup is a shuffle join.
+    lookup is a shuffle join. ``base_extras`` adds a join of the minority rows.
 
     """
     draws = _draws(classes, params.seed, params.k_neighbors)
@@ -115,11 +127,19 @@ def draw_synthetic(
         F.col(NBR),
         F.col(key).alias(_BASE_ID),
     )
+    carried: list[str] = []
+    if base_extras is not None:
+        extras = base_extras.withColumnRenamed(IDX, _BASE)
+        carried += [name for name in extras.columns if name not in (CLASS, _BASE)]
+        base_side = base_side.join(extras, on=[CLASS, _BASE])
+    neighbor_extra = dict(neighbor_columns or {})
+    carried += list(neighbor_extra.values())
     neighbor_side = points.select(
         CLASS,
         F.col(IDX).alias(_NEIGHBOR),
         F.col(X).alias("_smote_neighbor_x"),
         F.col(key).alias(_NEIGHBOR_ID),
+        *[F.col(name).alias(alias) for name, alias in neighbor_extra.items()],
     )
     if lookup_bytes <= BROADCAST_LOOKUP_BYTES:
         base_side, neighbor_side = F.broadcast(base_side), F.broadcast(neighbor_side)
@@ -134,7 +154,7 @@ def draw_synthetic(
         lambda b, n: b + lam * (n - b),
     )
     return joined.select(
-        "label", CLASS, _DRAW, _LAMBDA, new_x.alias(_NEW_X), _BASE_ID, _NEIGHBOR_ID
+        "label", CLASS, _DRAW, _LAMBDA, new_x.alias(_NEW_X), _BASE_ID, _NEIGHBOR_ID, *carried
     )
 
 
@@ -187,14 +207,30 @@ def assemble_output(
     schema: T.StructType,
     layout: FeatureLayout,
     params: SMOTEParams,
+    *,
+    dimension: int | None = None,
+    overrides: Mapping[str, Column] | None = None,
 ) -> DataFrame:
     """The input rows unchanged, then the synthetic rows, in the input's schema.
 
     Feature columns get the interpolated values (rounded for integer columns, cast back
     to the input type), the label its class, every other column null. Opt-in columns
-    ``synthetic_col`` and provenance are appended.
+    ``synthetic_col`` and provenance are appended. ``dimension`` keeps only the first
+    features of the interpolated array (SMOTE-NC appends encoded categories);
+    ``overrides`` gives other columns' values of synthetic rows (categorical votes,
+    pass-through columns, fresh ids) as expressions over the synthetic table.
     """
-    columns = [_synthetic_value(f, layout, params).alias(f.name) for f in schema.fields]
+    if dimension is not None:
+        synthetic = synthetic.withColumn(_NEW_X, F.slice(F.col(_NEW_X), 1, dimension))
+    chosen = dict(overrides or {})
+    columns = [
+        (
+            chosen[f.name].cast(f.dataType)
+            if f.name in chosen
+            else _synthetic_value(f, layout, params)
+        ).alias(f.name)
+        for f in schema.fields
+    ]
     if params.synthetic_col is not None:
         columns.append(F.lit(True).alias(params.synthetic_col))
     if params.provenance:
