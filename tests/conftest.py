@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,9 +47,17 @@ def spark() -> Iterator[object]:
     master, app_name, settings = spark_test_settings()
     builder = SparkSession.builder.appName(app_name)
     builder = builder.remote(REMOTE) if REMOTE else builder.master(master)
+    if REMOTE and not REMOTE.startswith("local"):
+        # A remote Connect server is already running: only runtime SQL settings apply.
+        settings = {k: v for k, v in settings.items() if k.startswith("spark.sql.")}
     for key, value in settings.items():
         builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    with warnings.catch_warnings():
+        # A local Connect server gets every setting when it starts; pyspark then sets the
+        # builder's options again as runtime settings and warns for the static ones
+        # (spark.ui.enabled, spark.driver.memory, ...), which are already in effect.
+        warnings.filterwarnings("ignore", message=".*CANNOT_MODIFY_CONFIG.*")
+        session = builder.getOrCreate()
     yield session
     session.stop()
 
