@@ -264,8 +264,7 @@ def _tune(
     max_tables = params.tables if params.tables is not None else params.max_tables
     table_range = np.arange(1, max_tables + 1)
     pair_distances = knn.reshape(-1)
-    best: tuple[float, _Tuning] | None = None
-    fallback: tuple[float, _Tuning] | None = None
+    best: tuple[tuple[float, float], _Tuning] | None = None
     for width in widths:
         pair_p = _collision_probability(pair_distances, width)
         bin_p = _collision_probability(centers, width)
@@ -286,16 +285,17 @@ def _tune(
                 tables, recall = int(table_range[index]), float(recalls[index])
             cost = tables * (_ROW_COST_IN_PAIRS + min(expected, params.bucket_cap))
             tuning = _Tuning(width, hashes, tables, recall, expected, kth_median)
-            good = recall >= params.target_recall and expected <= params.bucket_cap / 2
-            if good and (best is None or cost < best[0]):
-                best = (cost, tuning)
-            # Without a good setting: the highest recall, then the lowest cost.
-            score = -recall * 1e12 + cost
-            if fallback is None or score < fallback[0]:
-                fallback = (score, tuning)
-    chosen = best if best is not None else fallback
-    assert chosen is not None
-    return chosen[1]
+            bounded = expected <= params.bucket_cap / 2
+            if bounded and recall >= params.target_recall:
+                key = (0.0, cost)
+            elif bounded:
+                key = (1.0 - recall + 1.0, cost)  # the target is out of reach: best recall
+            else:
+                key = (3.0, expected)  # no bounded setting: the smallest buckets
+            if best is None or key < best[0]:
+                best = (key, tuning)
+    assert best is not None
+    return best[1]
 
 
 def _draw_hash(seed: int, ordinal: int, dimension: int, tuning: _Tuning) -> _ClassHash:
