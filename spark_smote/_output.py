@@ -15,15 +15,17 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from spark_smote._errors import OutputPathError
 from spark_smote._faults import inject
 
-__all__ = ["check_paths", "local_path", "write_atomic"]
+__all__ = ["check_format", "check_paths", "local_path", "write_atomic", "write_table"]
 
 
 def local_path(path: str) -> Path | None:
@@ -77,7 +79,15 @@ def check_paths(input_path: str, output_path: str, mode: str) -> None:
         )
 
 
-def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = "parquet") -> None:
+def write_atomic(
+    df: DataFrame,
+    output_path: str,
+    mode: str,
+    file_format: str = "parquet",
+    *,
+    partition_by: Sequence[str] = (),
+    before_publish: Callable[[Path], None] | None = None,
+) -> None:
     """Write ``df`` so the destination shows either the complete new output or nothing new.
 
     Parameters
@@ -90,20 +100,32 @@ def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = 
         What to do when the destination exists.
     file_format : str, default 'parquet'
         Spark data source name.
+    partition_by : sequence of str, default ()
+        Columns to partition the output folders by (``DataFrameWriter.partitionBy``).
+    before_publish : callable, optional
+        Called with the local staging folder once Spark has finished and before it is
+        renamed into place (e.g. to add a run report that appears with the data). Not
+        called for non-local outputs.
 
     """
     df = inject(df, "write")
     target = local_path(output_path)
     if target is None:
-        df.write.mode("overwrite" if mode == "overwrite" else "error").format(file_format).save(
-            output_path
-        )
+        writer = df.write.mode("overwrite" if mode == "overwrite" else "error").format(file_format)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(output_path)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     staging = target.parent / f".{target.name}.spark-smote-{token}.tmp"
     try:
-        df.write.mode("error").format(file_format).save(str(staging))
+        writer = df.write.mode("error").format(file_format)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(str(staging))
+        if before_publish is not None:
+            before_publish(staging)
         if target.exists():
             if mode != "overwrite":
                 raise OutputPathError(
@@ -121,3 +143,60 @@ def write_atomic(df: DataFrame, output_path: str, mode: str, file_format: str = 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_table(
+    df: DataFrame,
+    table: str,
+    mode: str,
+    file_format: str | None = None,
+    *,
+    partition_by: Sequence[str] = (),
+) -> None:
+    """Write ``df`` as the catalog table ``table`` (``DataFrameWriter.saveAsTable``).
+
+    Atomicity is the catalog's and the table format's: Delta and Iceberg tables commit
+    a write as one transaction; a Hive/file-source table written by Spark is committed
+    at job end by Spark's output committer. ``mode='error'`` refuses an existing table.
+    """
+    df = inject(df, "write")
+    writer = df.write.mode("overwrite" if mode == "overwrite" else "error")
+    if file_format is not None:
+        writer = writer.format(file_format)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    writer.saveAsTable(table)
+
+
+# Text formats that hold only flat columns (no vectors, arrays, structs or maps).
+FLAT_FORMATS = ("csv", "text")
+
+
+def check_format(schema: T.StructType, file_format: str, partition_by: Sequence[str]) -> None:
+    """Refuse a format that cannot hold the schema, or unknown partition columns.
+
+    Raises
+    ------
+    OutputPathError
+        Naming the format, the columns at fault and what to do instead.
+
+    """
+    names = [f.name for f in schema.fields]
+    missing = [name for name in partition_by if name not in names]
+    if missing:
+        raise OutputPathError(
+            f"--partition-by {','.join(partition_by)!r}: no such column(s) {missing} in the "
+            f"output. Present columns: {names}."
+        )
+    if file_format.lower() in FLAT_FORMATS:
+        nested = [
+            f"{f.name} ({f.dataType.simpleString()})"
+            for f in schema.fields
+            if isinstance(f.dataType, T.ArrayType | T.MapType | T.StructType | T.UserDefinedType)
+        ]
+        if nested:
+            raise OutputPathError(
+                f"--format {file_format!r} cannot hold vector, array, struct or map columns, "
+                f"but the output has {nested}. Use --format parquet, orc or json, or pass "
+                "the features as separate numeric columns."
+            )
