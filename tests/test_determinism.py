@@ -132,11 +132,10 @@ def test_same_rows_with_bucketed_index_and_blocked_search(spark, rows, shuffle_p
     random.Random(9).shuffle(shuffled)
     expected, sampler = resample(spark.createDataFrame(rows, COLUMNS), id_col=id_col)
     assert sampler.report_.neighbor_parameters["minor"]["blocks"] == 4
-    for n in (1, 5):
+    for n, parts in ((1, 4), (5, 1)):
         shuffle_partitions(n)
-        for parts in (1, 4):
-            df = spark.createDataFrame(shuffled, COLUMNS).repartition(parts)
-            assert resample(df, id_col=id_col)[0] == expected, (n, parts)
+        df = spark.createDataFrame(shuffled, COLUMNS).repartition(parts)
+        assert resample(df, id_col=id_col)[0] == expected, (n, parts)
 
 
 def test_neighbour_search_of_a_block_does_not_depend_on_row_order():
