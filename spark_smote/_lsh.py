@@ -31,6 +31,7 @@ partitioning, row order or shuffle setting.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -400,6 +401,52 @@ def _chunk_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[pa
     return top_k_of_chunk
 
 
+def _chunk_stream_udf(
+    k: int, dimension: int, output_schema: pa.Schema
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the mapInArrow function running :func:`_chunk_udf` on every group.
+
+    Its input partitions are sorted by the group key, so a group's rows are
+    consecutive; a group cut by a batch boundary is completed from the next batch.
+    Many small groups thus cost one Python call per batch instead of one per group.
+    """
+    top_k_of_chunk = _chunk_udf(k, dimension, output_schema)
+    keys = (CLASS, _TABLE, _BUCKET, _CHUNK)
+
+    def group_starts(table: pa.Table) -> np.ndarray:
+        change = np.zeros(table.num_rows, dtype=bool)
+        change[0] = True
+        for name in keys:
+            values = table.column(name).to_numpy()
+            change[1:] |= values[1:] != values[:-1]
+        return np.flatnonzero(change)
+
+    def run(table: pa.Table, starts: np.ndarray, end: int) -> pa.Table:
+        bounds = [*starts.tolist(), end]
+        results = [
+            top_k_of_chunk(table.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(bounds)
+        ]
+        return pa.concat_tables(results) if results else output_schema.empty_table()
+
+    def top_k_of_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pending: pa.Table | None = None
+        for batch in batches:
+            table = pa.Table.from_batches([batch])
+            if pending is not None:
+                table = pa.concat_tables([pending, table])
+            if table.num_rows == 0:
+                continue
+            starts = group_starts(table)
+            last = int(starts[-1])
+            pending = table.slice(last)
+            if len(starts) > 1:
+                yield from run(table, starts[:-1], last).to_batches()
+        if pending is not None and pending.num_rows:
+            yield from run(pending, np.zeros(1, np.int64), pending.num_rows).to_batches()
+
+    return top_k_of_chunks
+
+
 def _chunk_memberships(hashed: DataFrame, step: int, fallback_step: int) -> DataFrame:
     """Rank rows within their bucket and copy each into the chunks that contain it.
 
@@ -683,6 +730,8 @@ def lsh_neighbors(
     )
     hash_rows = _hash_udf(hashes, dimension, to_arrow_schema(hashed_schema))
     hashed = points.select(CLASS, IDX, *carried).mapInArrow(hash_rows, hashed_schema)
+    # Partitioned by bucket once: the ranking window and the chunk groups reuse it.
+    hashed = hashed.repartition(CLASS, _TABLE, _BUCKET)
     members = _chunk_memberships(hashed, params.bucket_cap // 2, params.fallback_chunk_rows // 2)
     candidate_schema = T.StructType(
         [
@@ -693,11 +742,11 @@ def lsh_neighbors(
             *[T.StructField(name, point_fields[name].dataType, True) for name in carried],
         ]
     )
-    udf = _chunk_udf(k, dimension, to_arrow_schema(candidate_schema))
+    stream = _chunk_stream_udf(k, dimension, to_arrow_schema(candidate_schema))
     candidates = (
         members.select(CLASS, IDX, _TABLE, _BUCKET, _CHUNK, _IS_QUERY, *carried)
-        .groupBy(CLASS, _TABLE, _BUCKET, _CHUNK)
-        .applyInArrow(udf, candidate_schema)
+        .sortWithinPartitions(CLASS, _TABLE, _BUCKET, _CHUNK, IDX)
+        .mapInArrow(stream, candidate_schema)
     )
     merged = merge_candidates(candidates, k, carried, distinct_neighbors=True)
     complete = F.when(
