@@ -32,6 +32,9 @@ _SMOTE_KEYS: dict[str, type | tuple[type, ...]] = {
     "id_col": str,
     "synthetic_col": str,
     "provenance": bool,
+    "categorical": list,
+    "non_feature_fill": str,
+    "synthetic_ids": bool,
 }
 WRITE_MODES = ("error", "overwrite")
 

@@ -358,7 +358,7 @@ class SMOTE:
         search_points = points.drop(*carried) if carried else points
         neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
         neighbors = inject(neighbors, "neighbors")
-        self._phase_done("neighbors (planned; runs with the write)")
+        self._phase_done("neighbour search planning")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}

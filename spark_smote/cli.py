@@ -22,7 +22,13 @@ from typing import Any
 from spark_smote._config import WRITE_MODES, JobConfig, load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote._output import check_paths, local_path, write_atomic
-from spark_smote._params import NEIGHBOR_SEARCH_METHODS, STRATEGY_NAMES, SMOTEParams
+from spark_smote._params import (
+    NEIGHBOR_SEARCH_METHODS,
+    NON_FEATURE_FILLS,
+    STRATEGY_NAMES,
+    SMOTEParams,
+)
+from spark_smote._report import REPORT_NAME, build_report, write_report
 
 __all__ = ["build_parser", "main", "parse_sampling_strategy"]
 
@@ -68,7 +74,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Balance a labelled Parquet dataset with SMOTE on Spark.",
     )
     parser.add_argument("--input", required=True, help="input Parquet path")
-    parser.add_argument("--output", required=True, help="output Parquet path (a folder)")
+    destination = parser.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--output", help="output path (a folder)")
+    destination.add_argument(
+        "--table", help="write a catalog table instead (saveAsTable), e.g. main.db.train_bal"
+    )
+    parser.add_argument(
+        "--format",
+        default="parquet",
+        help="Spark data source of the output: parquet (default), orc, json, csv, delta...",
+    )
+    parser.add_argument(
+        "--partition-by", help="comma-separated output partition columns, e.g. the label"
+    )
     parser.add_argument("--label-col", help="class label column (default: label)")
     parser.add_argument(
         "--features", help="comma-separated numeric columns, or one vector/array column"
@@ -87,6 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="add smote_base_id, smote_neighbor_id, smote_lambda",
+    )
+    parser.add_argument(
+        "--categorical", help="SMOTE-NC: comma-separated categorical (string/integer) columns"
+    )
+    parser.add_argument(
+        "--non-feature-fill",
+        choices=NON_FEATURE_FILLS,
+        help="values of synthetic rows in other columns: null (default), base, nearest",
+    )
+    parser.add_argument(
+        "--synthetic-ids",
+        action="store_true",
+        default=None,
+        help="give synthetic rows fresh ids in --id-col",
+    )
+    parser.add_argument(
+        "--no-report",
+        action="store_true",
+        help=f"do not write {REPORT_NAME} into the output folder",
+    )
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="also write _smote_report.png (class counts, PCA of original vs synthetic "
+        "rows); needs the plot extra: pip install 'spark-smote[plot]'",
     )
     parser.add_argument("--master", help="Spark master, e.g. local[*] (default from config)")
     parser.add_argument(
@@ -122,7 +165,11 @@ def _smote_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, A
         "id_col": args.id_col,
         "synthetic_col": args.synthetic_col,
         "provenance": args.provenance,
+        "non_feature_fill": args.non_feature_fill,
+        "synthetic_ids": args.synthetic_ids,
     }
+    if args.categorical is not None:
+        cli["categorical"] = _names(args.categorical)
     if args.features is not None:
         names = [n.strip() for n in args.features.split(",") if n.strip()]
         cli["features"] = names[0] if len(names) == 1 else names
@@ -130,6 +177,20 @@ def _smote_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, A
         cli["sampling_strategy"] = parse_sampling_strategy(args.sampling_strategy)
     merged.update({key: value for key, value in cli.items() if value is not None})
     return merged
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _check_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise InvalidParameterError(
+            "--plot needs matplotlib, which is not installed. Install the plot extra: "
+            "pip install 'spark-smote[plot]', or drop --plot."
+        ) from None
 
 
 def _launched_by_spark_submit() -> bool:
@@ -170,7 +231,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         mode = args.mode or config.mode
         smote_arguments = _smote_arguments(args, config)
         SMOTEParams.build(**smote_arguments)
-        check_paths(args.input, args.output, mode)
+        if args.plot:
+            _check_matplotlib()
+        if args.output is not None:
+            check_paths(args.input, args.output, mode)
         source = local_path(args.input)
         if source is not None and not source.exists():
             raise InvalidParameterError(
@@ -210,12 +274,26 @@ def _resample_and_write(
     config_path: str | None,
     started: float,
 ) -> int:
+    from spark_smote._output import check_format, write_table
+    from spark_smote._report import PhaseClock
     from spark_smote._smote import SMOTE
 
+    clock = PhaseClock()
+    partition_by = _names(args.partition_by) if args.partition_by else []
     try:
-        df, _ = _read_input(spark, args.input)
-        sampler = SMOTE(**smote_arguments)
-        resampled = sampler.fit_resample(df)
+        df, schema = _read_input(spark, args.input)
+        clock.done("read input")
+        plot_flag = _PLOT_FLAG if args.plot and not smote_arguments.get("synthetic_col") else None
+        if plot_flag is not None and plot_flag in schema.names:
+            raise InvalidParameterError(f"--plot: the input has a column {plot_flag!r}; rename it.")
+        run_arguments = dict(smote_arguments)
+        if plot_flag is not None:
+            run_arguments["synthetic_col"] = plot_flag
+        sampler = SMOTE(**run_arguments)
+        sampler._on_phase = lambda phase, seconds: clock.done(phase, seconds)
+        flagged = sampler.fit_resample(df)
+        resampled = flagged.drop(plot_flag) if plot_flag is not None else flagged
+        check_format(resampled.schema, args.format, partition_by)
     except (ValueError, TypeError) as error:
         print(f"spark-smote: error: {error}", file=sys.stderr)
         return 2
@@ -229,15 +307,108 @@ def _resample_and_write(
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
         print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")
-    write_atomic(resampled, args.output, mode)
+    published: dict[str, Any] = {}
+
+    def finish(folder: Path | None) -> None:
+        """Measure recall, draw the plot and write the report (before the rename)."""
+        clock.done("neighbours, synthesis and write")
+        recall = _measure_recall(df, smote_arguments, report, args)
+        if recall is not None:
+            clock.done("recall")
+        plot_name = None
+        if args.plot and folder is not None:
+            plot_name = _draw_plot(df, flagged, schema, sampler, folder, plot_flag)
+            clock.done("plot")
+        destination = {
+            "input": args.input,
+            "output": args.output,
+            "table": args.table,
+            "format": args.format,
+            "partition_by": partition_by,
+            "mode": mode,
+        }
+        document = build_report(
+            parameters={**sampler.params.to_dict(), "seed": report.seed},
+            smote_report=report,
+            destination=destination,
+            phase_seconds=clock.seconds,
+            recall=recall,
+            spark_version=spark.version,
+            plot=plot_name,
+        )
+        published["document"] = document
+        if folder is not None and not args.no_report:
+            write_report(document, folder)
+
+    if args.table is not None:
+        write_table(resampled, args.table, mode, args.format, partition_by=partition_by)
+        finish(None)
+    else:
+        local = local_path(args.output) is not None
+        write_atomic(
+            resampled,
+            args.output,
+            mode,
+            args.format,
+            partition_by=partition_by,
+            before_publish=finish if local else None,
+        )
+        if not local:
+            finish(None)
     print(f"spark-smote: classes after:  {_format_counts(report.class_counts_after)}")
-    if args.report_recall:
-        _print_recall(df, smote_arguments, report.seed, args.recall_sample_size)
-    print(f"spark-smote: wrote {args.output} in {time.monotonic() - started:.1f} s")
+    if args.table is not None or local_path(args.output) is None:
+        if not args.no_report:
+            document_text = json.dumps(published.get("document"))
+            print(f"spark-smote: report (not saved beside a table or remote path): {document_text}")
+    elif not args.no_report:
+        print(f"spark-smote: report {Path(args.output) / REPORT_NAME}")
+    where = args.table if args.table is not None else args.output
+    print(f"spark-smote: wrote {where} in {time.monotonic() - started:.1f} s")
     return 0
 
 
-def _print_recall(df: Any, smote_arguments: dict[str, Any], seed: int, sample_size: int) -> None:
+_PLOT_FLAG = "_smote_plot_synthetic"
+
+
+def _measure_recall(
+    df: Any, smote_arguments: dict[str, Any], report: Any, args: argparse.Namespace
+) -> Any:
+    """Recall@k of LSH on a sample when LSH ran (or --report-recall asks); else None."""
+    used_lsh = "lsh" in report.neighbor_method.values()
+    if not (used_lsh or args.report_recall) or smote_arguments.get("categorical"):
+        return None
+    return _print_recall(df, smote_arguments, report.seed, args.recall_sample_size)
+
+
+def _draw_plot(
+    df: Any, flagged: Any, schema: Any, sampler: Any, folder: Path, flag: str | None
+) -> str:
+    from pyspark.sql import functions as F
+
+    from spark_smote._features import feature_array, resolve_layout
+    from spark_smote._report import PLOT_NAME, pca_projection, write_plot
+
+    report = sampler.report_
+    params = sampler.params
+    flag = flag or params.synthetic_col
+    layout = resolve_layout(schema, params)
+    grown = list(report.synthetic_counts)
+    values = feature_array(layout)
+    dimension = len(flagged.select(values.alias("x")).first()["x"])
+    original = df.where(F.col(params.label_col).isin(grown))
+    synthetic = flagged.where(F.col(flag))
+    counts = (
+        sum(report.class_counts_before[c] for c in grown),
+        sum(report.synthetic_counts.values()),
+    )
+    projection = pca_projection(original, synthetic, values, dimension, counts, report.seed)
+    write_plot(
+        folder / PLOT_NAME, report.class_counts_before, report.class_counts_after, projection
+    )
+    return PLOT_NAME
+
+
+def _print_recall(df: Any, smote_arguments: dict[str, Any], seed: int, sample_size: int) -> Any:
     """Measure recall@k of the LSH search on the job's input and print it."""
     from spark_smote._recall import neighbor_recall
 
@@ -248,6 +419,7 @@ def _print_recall(df: Any, smote_arguments: dict[str, Any], seed: int, sample_si
     for line in str(recall).splitlines():
         print(f"spark-smote: LSH {line.strip()}")
     print(f"spark-smote: recall measured in {time.monotonic() - started:.1f} s")
+    return recall
 
 
 def main(argv: Sequence[str] | None = None) -> None:
