@@ -15,7 +15,12 @@ from typing import Any
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._params import SamplingStrategy
 
-__all__ = ["resolve_sampling_strategy"]
+__all__ = ["MAX_GROWTH_FACTOR", "resolve_sampling_strategy"]
+
+# A dict strategy may ask a class for at most this many times the largest class's
+# size. The named and float strategies never exceed the largest class; a larger dict
+# total is almost always a typo (an extra zero) and would run for hours before failing.
+MAX_GROWTH_FACTOR = 100
 
 
 def _majority(counts: Mapping[Any, int]) -> Any:
@@ -67,7 +72,8 @@ def resolve_sampling_strategy(
         Fewer than two classes.
     InvalidParameterError
         A float strategy on multi-class labels or one that would remove rows; a dict
-        naming an unknown class or asking fewer rows than a class already has.
+        naming an unknown class, asking fewer rows than a class already has, or more
+        than ``MAX_GROWTH_FACTOR`` (100) times the largest class.
 
     """
     counts = {cls: int(class_counts[cls]) for cls in sorted(class_counts)}
@@ -113,8 +119,16 @@ def resolve_sampling_strategy(
                 )
         return targets
     targets = {}
+    limit = MAX_GROWTH_FACTOR * n_majority
     for requested, total in strategy.items():
         cls = _match_class(requested, counts)
+        if total > limit:
+            raise InvalidParameterError(
+                f"sampling_strategy[{requested!r}]={total}: a class may be asked for at most "
+                f"{MAX_GROWTH_FACTOR} x the largest class ({n_majority} rows), i.e. {limit} "
+                f"rows; {total} would synthesise {total - counts[cls]} rows from the "
+                f"{counts[cls]} of class {cls!r}. Check the number, or ask for at most {limit}."
+            )
         if total < counts[cls]:
             raise InvalidParameterError(
                 f"sampling_strategy[{requested!r}]={total}: over-sampling cannot shrink a "
