@@ -42,7 +42,9 @@ def _normalised(path: str) -> str:
 
 
 def check_paths(input_path: str, output_path: str, mode: str) -> None:
-    """Refuse an output that overlaps the input or exists without ``mode='overwrite'``.
+    """Refuse an output that overlaps the input, lies under a file, or exists already.
+
+    An existing output is accepted only with ``mode='overwrite'``.
 
     Raises
     ------
@@ -62,6 +64,12 @@ def check_paths(input_path: str, output_path: str, mode: str) -> None:
             raise OutputPathError(
                 f"--output {output_path!r} contains the input {input_path!r}; overwriting it "
                 "would delete the input. Choose an output path that does not contain it."
+            )
+        blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputPathError(
+                f"--output {output_path!r}: {str(blocking)!r} is a file, so no folder can be "
+                "created under it. Choose an output path whose parents are folders."
             )
         exists = target.exists()
     else:
