@@ -252,13 +252,13 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _read_input(spark: Any, path: str) -> Any:
-    from pyspark.errors import PySparkException
-
     try:
         df = spark.read.parquet(path)
         schema = df.schema
-    except PySparkException as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    except Exception as error:  # any failure to open the input: the JVM's, py4j's or gRPC's
+        java_exception = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
+        text = str(java_exception.getMessage() if java_exception is not None else error)
+        first_line = text.strip().splitlines()[0] if text.strip() else repr(error)
         raise InvalidParameterError(
             f"--input {path!r}: cannot be read as Parquet ({first_line}). Pass a Parquet "
             "file or a folder of Parquet files."
