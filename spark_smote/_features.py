@@ -114,11 +114,20 @@ def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
     ColumnTypeError
         The label, a feature or the vector/array column has a type SMOTE cannot use.
     InvalidInputError
-        No feature column is left, or an opt-in output column already exists.
+        No feature column is left, an opt-in output column already exists, or column
+        names contain '.' or '`'.
 
     """
     fields = {f.name: f.dataType for f in schema.fields}
     present = list(fields)
+    unsupported = [name for name in present if "." in name or "`" in name]
+    if unsupported:
+        renames = {name: name.replace(".", "_").replace("`", "") for name in unsupported}
+        raise InvalidInputError(
+            f"input columns {unsupported}: names containing '.' or '`' are not supported "
+            "(Spark reads 'a.b' as field b of a struct a). Rename them first, e.g. "
+            f"df.withColumnsRenamed({renames})."
+        )
     if params.label_col not in fields:
         raise ColumnNotFoundError("label_col", params.label_col, present)
     label_type = fields[params.label_col]
