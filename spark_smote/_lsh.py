@@ -31,7 +31,6 @@ partitioning, row order or shuffle setting.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -95,8 +94,12 @@ _HIST_LOW = -64.0
 _SAMPLE_BLOCK_ROWS = 4096
 # Estimated cost of one row copy (shuffle, sort, Arrow) in units of one pair distance;
 # weighs more tables against larger buckets when tuning.
-_ROW_COST_IN_PAIRS = 400.0
+_ROW_COST_IN_PAIRS = 1000.0
 _MAX_HASHES = 16
+# Groups up to this size are solved together, padded to a power of two; larger ones
+# one by one. The budget bounds the padded difference tensor (elements).
+_SMALL_GROUP_ROWS = 128
+_SMALL_GROUP_BUDGET = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class LSHParams:
     fallback_chunk_rows : int, default 64
         Chunk size of the fallback table (whole class ranked along one projection);
         guarantees k candidates per row. Raised to ``4 * (k + 1)`` when smaller.
-    target_recall : float, default 0.97
+    target_recall : float, default 0.965
         Recall@k the tuner aims at on its sample (estimated, before the bucket split).
     sample_size : int, default 256
         Query rows per class used for tuning.
@@ -131,7 +134,7 @@ class LSHParams:
     tables: int | None = None
     bucket_cap: int = 2048
     fallback_chunk_rows: int = 64
-    target_recall: float = 0.97
+    target_recall: float = 0.965
     sample_size: int = 256
     max_tables: int = 32
 
@@ -412,6 +415,7 @@ def _chunk_stream_udf(
     """
     top_k_of_chunk = _chunk_udf(k, dimension, output_schema)
     keys = (CLASS, _TABLE, _BUCKET, _CHUNK)
+    carried = [name for name in (X, ID) if name in output_schema.names]
 
     def group_starts(table: pa.Table) -> np.ndarray:
         change = np.zeros(table.num_rows, dtype=bool)
@@ -422,11 +426,70 @@ def _chunk_stream_udf(
         return np.flatnonzero(change)
 
     def run(table: pa.Table, starts: np.ndarray, end: int) -> pa.Table:
-        bounds = [*starts.tolist(), end]
+        bounds = np.append(starts, end)
+        sizes = np.diff(bounds)
+        large = sizes > _SMALL_GROUP_ROWS
         results = [
-            top_k_of_chunk(table.slice(lo, hi - lo)) for lo, hi in itertools.pairwise(bounds)
+            top_k_of_chunk(table.slice(int(lo), int(hi - lo)))
+            for lo, hi in zip(bounds[:-1][large], bounds[1:][large], strict=True)
         ]
+        if (~large).any():
+            results.append(small_groups(table, starts[~large], sizes[~large]))
         return pa.concat_tables(results) if results else output_schema.empty_table()
+
+    def small_groups(table: pa.Table, starts: np.ndarray, sizes: np.ndarray) -> pa.Table:
+        """Top-k of many small groups at once: padded (groups, G, G) distance blocks."""
+        idx = table.column(IDX).to_numpy()
+        x = matrix_from_list_column(table.column(X), dimension)
+        is_query = table.column(_IS_QUERY).to_numpy(zero_copy_only=False)
+        padded = np.maximum(2, 2 ** np.ceil(np.log2(np.maximum(sizes, 1)))).astype(np.int64)
+        positions, lengths, neighbor_parts, distance_parts = [], [], [], []
+        for width in np.unique(padded):
+            chosen = padded == width
+            group_starts_, group_sizes = starts[chosen], sizes[chosen]
+            per_slice = max(1, _SMALL_GROUP_BUDGET // int(width * width * max(1, dimension)))
+            slot = np.arange(width)
+            for lo in range(0, len(group_starts_), per_slice):
+                first = group_starts_[lo : lo + per_slice]
+                size = group_sizes[lo : lo + per_slice]
+                valid = slot[None, :] < size[:, None]
+                rows = np.where(valid, first[:, None] + slot[None, :], first[:, None])
+                members = x[rows]
+                diff = members[:, :, None, :] - members[:, None, :, :]
+                distances = np.einsum("gijd,gijd->gij", diff, diff)
+                blocked = ~valid[:, None, :] | np.eye(width, dtype=bool)[None, :, :]
+                distances[blocked] = np.inf
+                candidates = np.broadcast_to(idx[rows][:, None, :], distances.shape)
+                keep = min(k, int(width) - 1)
+                order = np.lexsort((candidates, distances), axis=-1)[:, :, :keep]
+                best = np.take_along_axis(candidates, order, -1)
+                best_distance = np.take_along_axis(distances, order, -1)
+                wanted = np.minimum(k, size - 1)
+                output = valid & is_query[rows]
+                in_list = np.arange(keep)[None, None, :] < wanted[:, None, None]
+                in_list = np.broadcast_to(in_list, best.shape)[output]
+                positions.append(rows[output])
+                lengths.append(np.broadcast_to(wanted[:, None], rows.shape)[output])
+                neighbor_parts.append(best[output][in_list])
+                distance_parts.append(best_distance[output][in_list])
+        where = np.concatenate(positions)
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int32)
+        queries = table.take(pa.array(where))
+        columns: dict[str, Any] = {
+            CLASS: queries.column(CLASS),
+            IDX: queries.column(IDX),
+            NBR: pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array(np.concatenate(neighbor_parts), pa.int64())
+            ),
+            DIST: pa.ListArray.from_arrays(
+                pa.array(offsets), pa.array(np.concatenate(distance_parts), pa.float64())
+            ),
+        }
+        fallback = pa.array(queries.column(_TABLE).to_numpy() == FALLBACK_TABLE)
+        for name in carried:
+            values = queries.column(name)
+            columns[name] = pa.compute.if_else(fallback, values, pa.nulls(len(values), values.type))
+        return pa.table({name: columns[name] for name in output_schema.names}).cast(output_schema)
 
     def top_k_of_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         pending: pa.Table | None = None
