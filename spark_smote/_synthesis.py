@@ -17,7 +17,7 @@ synthetic rows in the input's schema.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame
@@ -148,14 +148,26 @@ def draw_synthetic(
     )
     joined = with_base.join(neighbor_side, on=[CLASS, _NEIGHBOR])
     lam = F.col(_LAMBDA)
-    new_x = F.zip_with(
-        F.col("_smote_base_x"),
-        F.col("_smote_neighbor_x"),
-        lambda b, n: b + lam * (n - b),
-    )
+    new_x = F.zip_with(F.col("_smote_base_x"), F.col("_smote_neighbor_x"), _interpolate(lam))
     return joined.select(
         "label", CLASS, _DRAW, _LAMBDA, new_x.alias(_NEW_X), _BASE_ID, _NEIGHBOR_ID, *carried
     )
+
+
+def _interpolate(lam: Column) -> Callable[[Column, Column], Column]:
+    """``b + lam * (n - b)``; ``(1 - lam) * b + lam * n`` where ``n - b`` overflows.
+
+    Two finite features more than the largest double apart (e.g. -1.7e308 and 1.7e308)
+    have an infinite difference; the second form stays finite. Every other value is
+    computed by the first form, bit for bit.
+    """
+
+    def between(b: Column, n: Column) -> Column:
+        difference = n - b
+        overflow = F.abs(difference) == F.lit(float("inf"))
+        return F.when(overflow, (F.lit(1.0) - lam) * b + lam * n).otherwise(b + lam * difference)
+
+    return between
 
 
 def _feature_value(layout: FeatureLayout, position: int, data_type: T.DataType) -> Column:
