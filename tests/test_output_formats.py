@@ -1,0 +1,100 @@
+"""Output formats, partitioning and catalog tables of the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import types as T
+
+from spark_smote import OutputPathError
+from spark_smote._output import check_format
+from tests._reliability import job_env
+from tests.helpers import label_counts
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = ROOT / "conf" / "test.toml"
+
+pytestmark = pytest.mark.classic_only
+
+
+@pytest.fixture(scope="module")
+def small_input(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rows = [(i, float(i % 7), float(i // 7), 0) for i in range(24)]
+    rows += [(100 + i, 30.0 + i % 3, 9.0 + i // 3, 1) for i in range(8)]
+    path = tmp_path_factory.mktemp("formats") / "input.parquet"
+    spark.createDataFrame(rows, "id long, x double, y double, label int").write.parquet(str(path))
+    return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "spark_smote", *args]
+    return subprocess.run(
+        command, cwd=ROOT, env=job_env(), capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def test_json_output_partitioned_by_label(spark: Any, small_input: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    result = run_cli(
+        *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
+        *["--k-neighbors", "3", "--seed", "1", "--format", "json", "--partition-by", "label"],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in output.iterdir() if p.is_dir()) == ["label=0", "label=1"]
+    assert (output / "_smote_report.json").is_file()
+    assert label_counts(spark.read.json(str(output)), "label") == {0: 24, 1: 24}
+
+
+def test_table_output_is_written_through_the_catalog(
+    spark: Any, small_input: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "warehouse"
+    config = tmp_path / "table.toml"
+    config.write_text(
+        TEST_CONFIG.read_text(encoding="utf-8")
+        + f'"spark.sql.warehouse.dir" = "{warehouse.as_posix()}"\n',
+        encoding="utf-8",
+    )
+    result = run_cli(
+        *["--input", str(small_input), "--table", "balanced", "--config", str(config)],
+        *["--k-neighbors", "3", "--seed", "1", "--format", "orc"],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "spark-smote: report (not saved beside a table" in result.stdout
+    written = spark.read.orc(str(warehouse / "balanced"))
+    assert label_counts(written, "label") == {0: 24, 1: 24}
+
+
+def test_csv_refuses_vector_columns_with_what_to_do() -> None:
+    schema = T.StructType(
+        [T.StructField("features", VectorUDT()), T.StructField("label", T.IntegerType())]
+    )
+    with pytest.raises(OutputPathError, match=r"--format 'csv' cannot hold vector.*features"):
+        check_format(schema, "csv", [])
+
+
+def test_csv_accepts_flat_columns() -> None:
+    schema = T.StructType(
+        [T.StructField("x", T.DoubleType()), T.StructField("label", T.LongType())]
+    )
+    check_format(schema, "csv", ["label"])
+
+
+def test_unknown_partition_column_is_refused() -> None:
+    schema = T.StructType([T.StructField("x", T.DoubleType())])
+    with pytest.raises(OutputPathError, match=r"--partition-by 'lbl': no such column"):
+        check_format(schema, "parquet", ["lbl"])
+
+
+def test_output_and_table_are_exclusive(small_input: Path, tmp_path: Path) -> None:
+    from spark_smote.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(
+            ["--input", str(small_input), "--output", str(tmp_path), "--table", "t"]
+        )

@@ -1,0 +1,122 @@
+"""The run report: _smote_report.json, the PNG, the phases printed as they run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from spark_smote._report import PhaseClock, build_report, pca_projection
+from spark_smote._smote import SMOTEReport
+from tests._reliability import job_env
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_CONFIG = ROOT / "conf" / "test.toml"
+
+
+@pytest.fixture(scope="module")
+def lsh_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    pytest.importorskip("matplotlib")
+    folder = tmp_path_factory.mktemp("report")
+    rows = [(float(i % 9), float(i // 9), 0) for i in range(60)]
+    rows += [(40.0 + i % 4, 5.0 + i // 4 + 0.1 * (i % 3), 1) for i in range(20)]
+    source = folder / "input.parquet"
+    spark.createDataFrame(rows, "x double, y double, label int").write.parquet(str(source))
+    output = folder / "out"
+    result = subprocess.run(
+        [
+            *[sys.executable, "-m", "spark_smote", "--input", str(source)],
+            *["--output", str(output), "--config", str(TEST_CONFIG), "--seed", "3"],
+            *["--k-neighbors", "3", "--neighbor-search", "lsh", "--plot"],
+            *["--recall-sample-size", "10"],
+        ],
+        cwd=ROOT,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return output, result.stdout
+
+
+@pytest.mark.classic_only
+def test_report_json_holds_parameters_counts_method_recall_phases_versions(
+    lsh_run: tuple[Path, str],
+) -> None:
+    output, _ = lsh_run
+    report = json.loads((output / "_smote_report.json").read_text())
+    assert report["seed"] == 3
+    assert report["parameters"]["k_neighbors"] == 3
+    assert report["parameters"]["neighbor_search"] == "lsh"
+    assert report["class_counts_before"] == {"0": 60, "1": 20}
+    assert report["class_counts_after"] == {"0": 60, "1": 60}
+    assert report["neighbor_method"] == {"1": "lsh"}
+    assert report["neighbor_parameters"]["1"]
+    assert 0.0 <= report["recall"]["recall"] <= 1.0
+    assert {"validation", "keys", "neighbours, synthesis and write"} <= set(report["phase_seconds"])
+    assert report["versions"]["spark"] and report["versions"]["spark_smote"]
+
+
+@pytest.mark.classic_only
+def test_plot_is_a_png_beside_the_data(lsh_run: tuple[Path, str]) -> None:
+    output, _ = lsh_run
+    assert (output / "_smote_report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.classic_only
+def test_cli_prints_the_phases_as_they_run(lsh_run: tuple[Path, str]) -> None:
+    _, stdout = lsh_run
+    phases = [line for line in stdout.splitlines() if line.startswith("spark-smote: phase ")]
+    assert [p.split(":")[1].strip() for p in phases][:3] == [
+        "phase read input",
+        "phase validation",
+        "phase keys",
+    ]
+    assert "spark-smote: report " in stdout
+
+
+def test_phase_clock_accumulates_named_phases() -> None:
+    clock = PhaseClock(echo=False)
+    clock.done("a", 1.5)
+    clock.done("b", 2.0)
+    clock.done("a", 0.5)
+    assert clock.seconds == {"a": 2.0, "b": 2.0}
+
+
+def test_report_keys_are_json_ready() -> None:
+    smote_report = SMOTEReport(
+        seed=1,
+        seed_was_given=True,
+        class_counts_before={True: 5, False: 9},
+        synthetic_counts={True: 4},
+        neighbor_parameters={True: {"width": np.float64(1.5)}},
+    )
+    document = build_report(
+        parameters={"label_col": "y"},
+        smote_report=smote_report,
+        destination={"output": "o"},
+        phase_seconds={"validation": 1.0},
+    )
+    text = json.dumps(document)
+    assert json.loads(text)["class_counts_after"] == {"True": 9, "False": 9}
+
+
+@pytest.mark.e2e
+def test_pca_in_spark_matches_numpy(spark: Any) -> None:
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(200, 3)) @ np.diag([5.0, 1.0, 0.2])
+    df = spark.createDataFrame([(p.tolist(),) for p in points], "x array<double>")
+    projection = pca_projection(df, df, F.col("x"), 3, (200, 200), seed=1)
+    assert projection is not None
+    variances = np.linalg.eigvalsh(np.cov(points.T, bias=True))[::-1]
+    assert projection.explained[0] == pytest.approx(variances[0] / variances.sum(), rel=1e-6)
+    assert len(projection.original) == 200
+    assert np.var(projection.original[:, 0]) == pytest.approx(variances[0], rel=1e-6)
