@@ -1,0 +1,105 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # spark_smote on Databricks
+# MAGIC
+# MAGIC Balance a training set with SMOTE, using the notebook's `spark` session (classic,
+# MAGIC shared or serverless compute). Install the wheel on the cluster or with
+# MAGIC `%pip install spark-smote`. Run locally too: `python jobs/databricks_example.py`
+# MAGIC creates a local session when there is no `spark`.
+
+# COMMAND ----------
+
+import time
+
+from pyspark.sql import functions as F
+
+try:
+    spark  # noqa: B018 - defined by Databricks notebooks
+    created_here = False
+except NameError:
+    from pyspark.sql import SparkSession
+
+    spark = (
+        SparkSession.builder.master("local[2]")
+        .appName("spark_smote-databricks-example")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    created_here = True
+
+
+def show(df):
+    """``display`` in a notebook, ``show`` elsewhere."""
+    if "display" in globals():
+        display(df)  # noqa: F821 - Databricks notebook builtin
+    else:
+        df.show(truncate=False)
+
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## An imbalanced table
+# MAGIC Replace this cell with `spark.table("catalog.schema.train")`.
+
+# COMMAND ----------
+
+rows = spark.range(0, 400).select(
+    F.col("id"),
+    (F.col("id") % 17).cast("double").alias("amount"),
+    (F.col("id") % 13 / 3).cast("double").alias("age"),
+    F.when(F.col("id") % 3 == 0, "web").otherwise("store").alias("channel"),
+    F.when(F.col("id") % 10 == 1, 1).otherwise(0).alias("is_fraud"),
+)
+show(rows.groupBy("is_fraud").count().orderBy("is_fraud"))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Split first, then resample the training part only
+# MAGIC The test set keeps the real class balance: never resample data you evaluate on.
+
+# COMMAND ----------
+
+train = rows.where(F.col("id") % 5 != 0)
+test = rows.where(F.col("id") % 5 == 0)
+
+from spark_smote import SMOTE  # noqa: E402
+
+sampler = SMOTE(
+    labelCol="is_fraud",
+    features=["amount", "age"],
+    categorical=["channel"],
+    id_col="id",
+    synthetic_col="is_synthetic",
+    seed=7,
+    k_neighbors=3,
+)
+started = time.monotonic()
+balanced = sampler.fit_resample(train)
+counts = {r["is_fraud"]: r["count"] for r in balanced.groupBy("is_fraud").count().collect()}
+print(f"balanced training set: {counts} in {time.monotonic() - started:.1f} s")
+print(f"seed {sampler.report_.seed}, neighbours: {sampler.report_.neighbor_method}")
+show(balanced.where("is_synthetic").limit(5))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Keep the configuration with the training code
+# MAGIC On Databricks, write to a Volume or workspace file, e.g. `/Volumes/main/ml/cfg/smote.json`.
+
+# COMMAND ----------
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+config_path = Path(tempfile.mkdtemp()) / "smote.json"
+sampler.save(config_path)
+assert SMOTE.load(config_path).get_params() == sampler.get_params()
+print(f"saved configuration to {config_path}; test rows kept as they are: {test.count()}")
+
+# COMMAND ----------
+
+if created_here:
+    spark.stop()

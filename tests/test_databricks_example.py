@@ -1,0 +1,41 @@
+"""The Databricks example notebook also runs locally with plain python."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._reliability import job_env
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "jobs" / "databricks_example.py"
+
+pytestmark = pytest.mark.classic_only
+
+
+def test_notebook_is_in_databricks_source_format() -> None:
+    text = NOTEBOOK.read_text(encoding="utf-8")
+    assert text.startswith("# Databricks notebook source\n")
+    assert text.count("# COMMAND ----------") >= 3
+    ast.parse(text)
+
+
+def test_notebook_runs_locally_without_a_spark_session() -> None:
+    result = subprocess.run(
+        [sys.executable, str(NOTEBOOK)],
+        cwd=ROOT,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "balanced training set: {0: 280, 1: 280}" in result.stdout or (
+        "balanced training set: {1: 280, 0: 280}" in result.stdout
+    ), result.stdout
+    assert "saved configuration" in result.stdout
