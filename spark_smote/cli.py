@@ -394,7 +394,7 @@ def _draw_plot(
     layout = resolve_layout(schema, params)
     grown = list(report.synthetic_counts)
     values = feature_array(layout)
-    dimension = len(flagged.select(values.alias("x")).first()["x"])
+    dimension = len(df.select(values.alias("x")).first()["x"])
     original = df.where(F.col(params.label_col).isin(grown))
     synthetic = flagged.where(F.col(flag))
     counts = (
