@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--format",
-        default="parquet",
-        help="Spark data source of the output: parquet (default), orc, json, csv, delta...",
+        help="Spark data source of the output: parquet (default for --output), orc, json, "
+        "csv, delta...; for --table the catalog's default format unless given",
     )
     parser.add_argument(
         "--partition-by", help="comma-separated output partition columns, e.g. the label"
@@ -293,7 +293,8 @@ def _resample_and_write(
         sampler._on_phase = lambda phase, seconds: clock.done(phase, seconds)
         flagged = sampler.fit_resample(df)
         resampled = flagged.drop(plot_flag) if plot_flag is not None else flagged
-        check_format(resampled.schema, args.format, partition_by)
+        file_format = args.format or ("parquet" if args.table is None else None)
+        check_format(resampled.schema, file_format or "", partition_by)
     except (ValueError, TypeError) as error:
         print(f"spark-smote: error: {error}", file=sys.stderr)
         return 2
@@ -323,7 +324,7 @@ def _resample_and_write(
             "input": args.input,
             "output": args.output,
             "table": args.table,
-            "format": args.format,
+            "format": file_format,
             "partition_by": partition_by,
             "mode": mode,
         }
@@ -341,7 +342,7 @@ def _resample_and_write(
             write_report(document, folder)
 
     if args.table is not None:
-        write_table(resampled, args.table, mode, args.format, partition_by=partition_by)
+        write_table(resampled, args.table, mode, file_format, partition_by=partition_by)
         finish(None)
     else:
         local = local_path(args.output) is not None
@@ -349,7 +350,7 @@ def _resample_and_write(
             resampled,
             args.output,
             mode,
-            args.format,
+            file_format or "parquet",
             partition_by=partition_by,
             before_publish=finish if local else None,
         )
