@@ -197,11 +197,23 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
+def on_databricks() -> bool:
+    """Whether the job runs on Databricks (a wheel task or a notebook's driver)."""
+    return "DATABRICKS_RUNTIME_VERSION" in os.environ
+
+
 def build_session(config: JobConfig, master: str | None, remote: str | None) -> Any:
-    """Create the job's SparkSession (classic, or Spark Connect with ``remote``)."""
+    """Create the job's SparkSession (classic, or Spark Connect with ``remote``).
+
+    On Databricks (without ``--master``/``--remote``) the cluster's session is used as
+    it is: no master and no settings are imposed, and the job does not stop it.
+    """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
+
+    if on_databricks() and master is None and remote is None:
+        return SparkSession.builder.getOrCreate()
 
     builder = SparkSession.builder.appName(config.app_name)
     if remote is not None:
@@ -248,7 +260,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         return _resample_and_write(spark, args, mode, smote_arguments, config_path, started)
     finally:
-        spark.stop()
+        if not (on_databricks() and args.master is None and args.remote is None):
+            spark.stop()
 
 
 def _read_input(spark: Any, path: str) -> Any:

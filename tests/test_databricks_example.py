@@ -39,3 +39,14 @@ def test_notebook_runs_locally_without_a_spark_session() -> None:
         "balanced training set: {1: 280, 0: 280}" in result.stdout
     ), result.stdout
     assert "saved configuration" in result.stdout
+
+
+def test_wheel_task_on_databricks_uses_the_cluster_session(
+    spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spark_smote._config import load_config
+    from spark_smote.cli import build_session, on_databricks
+
+    monkeypatch.setenv("DATABRICKS_RUNTIME_VERSION", "16.4")
+    assert on_databricks()
+    assert build_session(load_config(None), None, None) is spark
