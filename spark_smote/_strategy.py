@@ -39,7 +39,13 @@ def _match_class(requested: Hashable, counts: Mapping[Any, int]) -> Any:
     for cls in counts:
         if cls == requested and type(cls) is type(requested):
             return cls
-    text_matches = [cls for cls in counts if str(cls) == str(requested)]
+    # JSON writes booleans as true/false: compare text case-insensitively for bools only.
+    text_matches = [
+        cls
+        for cls in counts
+        if str(cls) == str(requested)
+        or (isinstance(cls, bool) and str(cls).lower() == str(requested).lower())
+    ]
     if len(text_matches) == 1:
         return text_matches[0]
     raise InvalidParameterError(
