@@ -44,6 +44,18 @@ def _check_column_name(parameter: str, value: object, *, optional: bool) -> None
         )
 
 
+def _column_list(parameter: str, names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Check a list of column names (each a non-empty str, none repeated)."""
+    for name in names:
+        _check_column_name(parameter, name, optional=False)
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        raise InvalidParameterError(
+            f"{parameter}: columns {repeated} are listed more than once; list each once."
+        )
+    return tuple(names)
+
+
 def _check_strategy(value: object) -> SamplingStrategy:
     if isinstance(value, bool):
         raise InvalidParameterError(
@@ -142,14 +154,7 @@ class SMOTEParams:
                     "features=[]: an empty list selects nothing. Pass None to use every "
                     "numeric column, or name the feature columns."
                 )
-            for name in features:
-                _check_column_name("features", name, optional=False)
-            repeated = sorted({n for n in features if list(features).count(n) > 1})
-            if repeated:
-                raise InvalidParameterError(
-                    f"features: columns {repeated} are listed more than once; list each once."
-                )
-            checked_features = tuple(features)
+            checked_features = _column_list("features", features)
         else:
             raise InvalidParameterError(
                 f"features={features!r}: expected None, a list of numeric column names, or "
@@ -255,23 +260,17 @@ def _check_categorical(
             f"categorical={categorical!r}: expected a list of column names, e.g. "
             "categorical=['country', 'device']."
         )
-    for name in categorical:
-        _check_column_name("categorical", name, optional=False)
-    repeated = sorted({n for n in categorical if list(categorical).count(n) > 1})
-    if repeated:
-        raise InvalidParameterError(
-            f"categorical: columns {repeated} are listed more than once; list each once."
-        )
+    named = _column_list("categorical", categorical)
     for role, column in (("label_col", label_col), ("id_col", id_col)):
-        if column is not None and column in categorical:
+        if column is not None and column in named:
             raise InvalidParameterError(
                 f"categorical: {column!r} is also {role}; a column cannot be both. Remove it "
                 "from categorical."
             )
-    both = [n for n in categorical if n in features]
+    both = [n for n in named if n in features]
     if both:
         raise InvalidParameterError(
             f"categorical: {both} are also listed in features. A column is either a "
             "continuous feature or a categorical one: remove it from one of the lists."
         )
-    return tuple(categorical)
+    return named

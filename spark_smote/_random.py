@@ -5,7 +5,7 @@ generator. On the Spark side the hash is Spark's own ``xxhash64`` (same result o
 executor, in classic and Connect sessions), turned into a double in [0, 1) with the top
 53 bits. On the numpy side (inside UDFs and on the driver for small parameter draws) the
 mixer is splitmix64 over uint64 arrays. Neither uses ``F.rand``, partition ids or
-Python's ``hash()``.
+Python's salted built-in hashing.
 """
 
 from __future__ import annotations

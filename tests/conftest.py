@@ -67,3 +67,11 @@ def _doctest_spark(request: pytest.FixtureRequest) -> None:
     """Give doctests a ``spark`` name."""
     if isinstance(request.node, pytest.DoctestItem):
         request.getfixturevalue("doctest_namespace")["spark"] = request.getfixturevalue("spark")
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Input and clean local-mode CLI output of the reliability tests' reference job."""
+    from _reliability import reference_run
+
+    return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))

@@ -27,18 +27,12 @@ from _reliability import (
     describe,
     job_env,
     reference_args,
-    reference_run,
 )
 
 pytestmark = pytest.mark.cluster
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 START_TIMEOUT = 120.0
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))
 
 
 def _free_port() -> int:

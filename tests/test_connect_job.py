@@ -9,20 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from _reliability import (
     assert_same_output,
     describe,
     reference_args,
-    reference_run,
     run_cli,
     staging_leftovers,
 )
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))
 
 
 def test_connect_job_output_equals_classic(reference: tuple[Path, Path], tmp_path: Path) -> None:

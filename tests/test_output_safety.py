@@ -27,16 +27,10 @@ from _reliability import (
     describe,
     job_env,
     reference_args,
-    reference_run,
     run_cli,
     staging_leftovers,
     tree_digest,
 )
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))
 
 
 @pytest.fixture

@@ -16,17 +16,11 @@ from _reliability import (
     assert_same_output,
     describe,
     reference_args,
-    reference_run,
     run_cli,
     staging_leftovers,
 )
 
 from spark_smote._faults import PHASES, enabled_faults
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))
 
 
 def test_fault_spec_parsing() -> None:
