@@ -358,6 +358,9 @@ class SMOTE:
         search_points = points.drop(*carried) if carried else points
         neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
         neighbors = inject(neighbors, "neighbors")
+        if layout.categorical:
+            # The vote and the synthesis both read the neighbours: search once.
+            neighbors = neighbors.localCheckpoint(eager=True)
         self._phase_done("neighbour search planning")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
