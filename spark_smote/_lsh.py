@@ -1,32 +1,42 @@
-"""Phase 4 at scale: k nearest neighbours by LSH bucketing with exact refinement.
+"""Phase 4 at scale: k nearest neighbours by LSH ordering with exact refinement.
 
 Same input (the points table of :mod:`spark_smote._keys`) and same output (the
 neighbours table of :mod:`spark_smote._neighbors`) as the exact search. Per class:
 
-1. **tuning** (one small Spark job): a seeded sample of query rows is compared exactly
-   with every row of the class inside Arrow UDFs; only their k nearest distances and a
-   histogram of all their distances reach the driver, which picks the bucket width
-   ``w``, the hash functions per table ``m`` and the table count ``L`` that reach the
-   target recall at the least estimated cost;
-2. **hashing** (``mapInArrow``, numpy): ``h(x) = floor((a.x + b) / w)`` with Gaussian
-   ``a`` and ``b ~ U[0, w)`` (p-stable LSH, Datar et al. 2004); ``m`` functions ANDed
-   into one bucket key per table, ``L`` tables, plus one *fallback table* whose single
-   bucket holds the whole class;
-3. **bounded buckets**: rows of a bucket are ranked along a further random projection
-   (ties by index); a bucket above ``bucket_cap`` rows is cut into overlapping chunks of
-   ``bucket_cap`` consecutive ranks, each row a query in the one chunk where it is
-   central, so no UDF group ever exceeds ``bucket_cap`` rows, whatever the skew;
-4. **refinement**: per chunk, exact distances and top-k in numpy
-   (:func:`spark_smote._neighbors.block_top_k`);
+1. **hash functions**: ``L`` tables, each of ``m`` p-stable hashes
+   ``h(x) = floor((a.x + b) / w)`` with Gaussian ``a`` and ``b ~ U[0, w)`` (Datar et
+   al. 2004), ANDed into the table's bucket ``(h_1, ..., h_m)``, plus one further
+   Gaussian direction ``s`` per table that orders rows inside a bucket;
+2. **ordering** (one shuffle): every row is copied once per table
+   (``mapInArrow``, numpy) and each (class, table) is sorted by
+   ``(h_1, ..., h_m, s.x, index)``: bucket after bucket in lexicographic order of their
+   codes, so adjacent buckets are neighbouring cells of the grid;
+3. **bounded chunks**: the sorted rows of a (class, table) are cut into overlapping
+   chunks of ``bucket_cap`` consecutive rows, stride ``bucket_cap / 2``; every row is the
+   query of the one chunk in which it lies in the central half. A bucket larger than
+   the cap is thereby split along ``s`` (point 2 of the design: no group grows with
+   skew, a million identical rows included), and a bucket smaller than the cap is
+   searched together with the adjacent buckets of its table (a multi-probe of the
+   neighbouring cells). Every chunk holds at least ``min(n, bucket_cap / 2 + 1)`` rows,
+   so every row gets k candidates from every table;
+4. **refinement**: per chunk, distances ranked in float32 on centred, scaled features,
+   the best ``k + 16`` re-ranked exactly in float64, ties by index;
 5. **merge**: the candidates of all tables are merged per row, duplicates removed,
-   nearest first, ties by index. The fallback table's chunks hold at least
-   ``fallback_chunk_rows / 2`` rows around every row, so every row gets exactly k
-   neighbours (a row with fewer fails the job loudly instead).
+   nearest first, ties by index.
+
+**Tuning** (two small Spark jobs per call, statistics only reach the driver): a seeded
+sample of rows gets its exact k nearest neighbours (each sampled row against its whole
+class, in blocks). The median k-th neighbour distance sets three candidate bucket
+widths; for each, the rank of every sampled row and of its true neighbours in every
+table's order is counted in Spark. Since a row's chunk is a function of its rank, the
+driver then knows exactly which true neighbours the search would find for the sampled
+rows with 1, 2, ... tables, and picks the width and the smallest table count that reach
+the target recall. The reported ``estimated_recall`` is that measured sample recall.
 
 All random parameters come from ``numpy_generator(seed, STREAM_LSH, class)``; the
-projections are accumulated feature by feature so a row's hash does not depend on the
-batch it arrives in. The output is therefore the same, bit for bit, for any
-partitioning, row order or shuffle setting.
+projections are accumulated feature by feature so a row's keys do not depend on the
+batch it arrives in, and a chunk's rows are fixed by the sort order. The output is
+therefore the same, bit for bit, for any partitioning, row order or shuffle setting.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
@@ -53,13 +63,13 @@ from spark_smote._neighbors import (
     exact_neighbors,
     list_column,
     matrix_from_list_column,
-    merge_candidates,
 )
 from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
 
 __all__ = [
     "AUTO_EXACT_MAX_ROWS",
     "LSHParams",
+    "chunk_top_k",
     "find_neighbors",
     "lsh_neighbors",
     "sample_exact_neighbors",
@@ -70,36 +80,27 @@ __all__ = [
 AUTO_EXACT_MAX_ROWS = 25_000
 
 _TABLE = "_smote_table"
-_BUCKET = "_smote_bucket"
-_SPLIT = "_smote_split"
-_RANK = "_smote_rank"
-_BUCKET_ROWS = "_smote_bucket_rows"
-_CHUNK = "_smote_chunk"
-_QUERY_CHUNK = "_smote_query_chunk"
-_IS_QUERY = "_smote_is_query"
+_KEYS = "_smote_keys"
+_KEY = "_smote_key"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
 _KNN = "_smote_knn_dist"
 _KNN_IDX = "_smote_knn_idx"
-_HIST = "_smote_hist"
+_RANKS = "_smote_ranks"
+_NBR_RANKS = "_smote_nbr_ranks"
 
-FALLBACK_TABLE = -1
-
-# Distance histogram of the tuning sample: bins of 1/4 in log2 of the squared distance,
-# from 2**-64 to 2**64.
-_HIST_BINS = 512
-_HIST_PER_OCTAVE = 4
-_HIST_LOW = -64.0
-# Rows per reference block of the sample searches.
+# Rows per reference block of the sample jobs.
 _SAMPLE_BLOCK_ROWS = 4096
-# Estimated cost of one row copy (shuffle, sort, Arrow) in units of one pair distance;
-# weighs more tables against larger buckets when tuning.
-_ROW_COST_IN_PAIRS = 1000.0
-_MAX_HASHES = 16
-# Groups up to this size are solved together, padded to a power of two; larger ones
-# one by one. The budget bounds the padded difference tensor (elements).
-_SMALL_GROUP_ROWS = 128
-_SMALL_GROUP_BUDGET = 4_000_000
+# Candidate bucket widths, as multiples of the sample's median k-th neighbour distance;
+# the first one that reaches the target with the fewest tables wins (the middle one
+# first: it was best on every data set measured, see the README).
+_WIDTH_FACTORS = (4.0, 2.0, 8.0)
+# Queries ranked together against a chunk (bounds the distance block to 256 x cap).
+_QUERY_SLICE = 256
+# Candidates kept from the float32 ranking for the exact float64 re-ranking.
+_RERANK_MARGIN = 16
+# The points' features are broadcast to the merged neighbour lists up to this size.
+_BROADCAST_POINTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -109,37 +110,36 @@ class LSHParams:
     Attributes
     ----------
     bucket_width : float, optional
-        Width ``w`` of each hash function's buckets, in feature units.
-    hashes_per_table : int, optional
+        Width ``w`` of each hash function's buckets, in feature units. Tuned: the best
+        of 2, 4 and 8 times the sample's median k-th neighbour distance.
+    hashes_per_table : int, default 4
         Hash functions ANDed into one bucket key (``m``).
     tables : int, optional
-        Hash tables ORed (``L``), not counting the fallback table.
+        Hash tables ORed (``L``). Tuned: the fewest that reach ``target_recall`` on the
+        sample (at most ``max_tables``).
     bucket_cap : int, default 2048
-        Most rows handed to one UDF group; larger buckets are split into overlapping
-        chunks. Must be even and at least ``4 * (k + 1)``.
-    fallback_chunk_rows : int, default 64
-        Chunk size of the fallback table (whole class ranked along one projection);
-        guarantees k candidates per row. Raised to ``4 * (k + 1)`` when smaller.
-    target_recall : float, default 0.965
-        Recall@k the tuner aims at on its sample (estimated, before the bucket split).
+        Rows of one chunk, the most handed to one distance computation; larger
+        buckets are split into overlapping chunks. Must be even and at least
+        ``4 * (k + 1)``.
+    target_recall : float, default 0.97
+        Recall@k the tuner requires on its sample.
     sample_size : int, default 256
         Query rows per class used for tuning.
-    max_tables : int, default 32
+    max_tables : int, default 16
         Upper bound on the tuned ``tables``.
 
     """
 
     bucket_width: float | None = None
-    hashes_per_table: int | None = None
+    hashes_per_table: int = 4
     tables: int | None = None
     bucket_cap: int = 2048
-    fallback_chunk_rows: int = 64
-    target_recall: float = 0.965
+    target_recall: float = 0.97
     sample_size: int = 256
-    max_tables: int = 32
+    max_tables: int = 16
 
     def checked(self, k: int) -> LSHParams:
-        """Return the parameters after validation against ``k`` (fallback chunk raised).
+        """Return the parameters after validation against ``k`` (odd caps made even).
 
         Raises
         ------
@@ -154,11 +154,14 @@ class LSHParams:
                 f"LSHParams.bucket_width={self.bucket_width!r}: must be a positive finite "
                 "number (feature units), or None to tune it from a sample."
             )
-        for name, low in (("hashes_per_table", 1), ("tables", 1)):
+        for name in ("hashes_per_table", "tables"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < low):
+            if value is None and name == "tables":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise InvalidParameterError(
-                    f"LSHParams.{name}={value!r}: must be an integer >= {low}, or None to tune it."
+                    f"LSHParams.{name}={value!r}: must be an integer >= 1"
+                    + (", or None to tune it." if name == "tables" else "; the default is 4.")
                 )
         if not isinstance(self.bucket_cap, int) or self.bucket_cap < 4 * (k + 1):
             raise InvalidParameterError(
@@ -169,149 +172,44 @@ class LSHParams:
             raise InvalidParameterError(
                 f"LSHParams.target_recall={self.target_recall!r}: must lie in (0, 1), e.g. 0.97."
             )
-        for name in ("sample_size", "max_tables", "fallback_chunk_rows"):
+        for name in ("sample_size", "max_tables"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidParameterError(
                     f"LSHParams.{name}={value!r}: must be a positive integer."
                 )
-        cap = self.bucket_cap + (self.bucket_cap % 2)
-        fallback = max(self.fallback_chunk_rows, 4 * (k + 1))
-        return replace(self, bucket_cap=cap, fallback_chunk_rows=fallback + fallback % 2)
+        return replace(self, bucket_cap=self.bucket_cap + (self.bucket_cap % 2))
 
 
 @dataclass(frozen=True)
 class _ClassHash:
-    """The drawn hash functions of one class (immutable numpy arrays)."""
+    """The drawn hash functions of one class (immutable numpy arrays).
 
-    width: float
-    hashes: int
-    tables: int
-    projections: np.ndarray  # (d, tables * hashes + tables + 1): hash then split directions
-    offsets: np.ndarray  # (tables * hashes,), uniform in [0, width)
-
-
-def _collision_probability(distance: np.ndarray, width: float) -> np.ndarray:
-    """P[h(x) = h(y)] of one p-stable hash for points ``distance`` apart (Datar 2004)."""
-    from math import erf
-
-    c = np.asarray(distance, dtype=np.float64)
-    out = np.ones_like(c)
-    positive = c > 0
-    u = width / c[positive]
-    normal_cdf = 0.5 * (1.0 + np.vectorize(erf, otypes=[np.float64])(-u / math.sqrt(2.0)))
-    out[positive] = (
-        1.0 - 2.0 * normal_cdf - (2.0 / (math.sqrt(2.0 * math.pi) * u)) * (1.0 - np.exp(-u * u / 2))
-    )
-    return np.clip(out, 0.0, 1.0)
-
-
-def _bin_distances() -> np.ndarray:
-    """Representative distance (not squared) of each histogram bin."""
-    log2_squared = _HIST_LOW + (np.arange(_HIST_BINS) + 0.5) / _HIST_PER_OCTAVE
-    centers = np.sqrt(np.exp2(log2_squared))
-    centers[0] = 0.0
-    return centers
-
-
-def _histogram_bins(squared: np.ndarray) -> np.ndarray:
-    """Histogram bin of each squared distance (bin 0 holds zero and tiny distances)."""
-    with np.errstate(divide="ignore"):
-        position = np.floor((np.log2(squared) - _HIST_LOW) * _HIST_PER_OCTAVE)
-    position = np.nan_to_num(position, nan=0.0, neginf=0.0, posinf=_HIST_BINS - 1)
-    return np.clip(position, 0, _HIST_BINS - 1).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class _Tuning:
-    width: float
-    hashes: int
-    tables: int
-    estimated_recall: float
-    expected_bucket_rows: float
-    kth_distance_median: float
-
-
-def _tune(
-    knn: np.ndarray,
-    histogram: np.ndarray,
-    n_queries: int,
-    params: LSHParams,
-) -> _Tuning:
-    """Choose (w, m, L) from the sample's k nearest distances and distance histogram.
-
-    For every candidate (w, m) the expected recall with L tables is the mean over the
-    sample's (query, true neighbour) pairs of ``1 - (1 - p(c / w)^m)^L`` and the
-    expected bucket size is ``sum_bins count * p(c / w)^m`` per query. The cheapest
-    (cost ``L * (row cost + min(bucket, cap))``) setting that reaches the target
-    recall with buckets below half the cap wins.
+    ``directions`` has ``max_tables * (m + 1)`` columns: table t uses columns
+    ``t * (m + 1) .. t * (m + 1) + m - 1`` as hashes and the next one as its split
+    direction. ``shifts`` are the offsets ``b / w``, uniform in [0, 1), so one draw
+    serves every candidate width and the first L tables of a draw are a search with L.
     """
-    kth = knn[:, -1] if knn.size else np.zeros(1)
-    kth_median = float(np.median(kth))
-    centers = _bin_distances()
-    per_query = histogram.astype(np.float64) / max(1, n_queries)
-    if kth_median > 0:
-        base = kth_median
-    else:
-        nonzero = per_query[1:] > 0
-        base = float(centers[1:][nonzero][0]) if nonzero.any() else 1.0
-    widths = (
-        [params.bucket_width]
-        if params.bucket_width is not None
-        else [base * 2.0 ** (i / 4) for i in range(-4, 33)]
-    )
-    hash_counts = (
-        [params.hashes_per_table]
-        if params.hashes_per_table is not None
-        else list(range(1, _MAX_HASHES + 1))
-    )
-    max_tables = params.tables if params.tables is not None else params.max_tables
-    table_range = np.arange(1, max_tables + 1)
-    pair_distances = knn.reshape(-1)
-    best: tuple[tuple[float, float], _Tuning] | None = None
-    for width in widths:
-        pair_p = _collision_probability(pair_distances, width)
-        bin_p = _collision_probability(centers, width)
-        for hashes in hash_counts:
-            p_table = pair_p**hashes
-            expected = 1.0 + float(per_query @ (bin_p**hashes))
-            if params.tables is not None:
-                tables = params.tables
-                recall = float(np.mean(1.0 - (1.0 - p_table) ** tables)) if p_table.size else 1.0
-            else:
-                recalls = (
-                    np.mean(1.0 - (1.0 - p_table[None, :]) ** table_range[:, None], axis=1)
-                    if p_table.size
-                    else np.ones(len(table_range))
-                )
-                reached = np.nonzero(recalls >= params.target_recall)[0]
-                index = int(reached[0]) if len(reached) else len(table_range) - 1
-                tables, recall = int(table_range[index]), float(recalls[index])
-            cost = tables * (_ROW_COST_IN_PAIRS + min(expected, params.bucket_cap))
-            tuning = _Tuning(width, hashes, tables, recall, expected, kth_median)
-            bounded = expected <= params.bucket_cap / 2
-            if bounded and recall >= params.target_recall:
-                key = (0.0, cost)
-            elif bounded:
-                key = (1.0 - recall + 1.0, cost)  # the target is out of reach: best recall
-            else:
-                key = (3.0, expected)  # no bounded setting: the smallest buckets
-            if best is None or key < best[0]:
-                best = (key, tuning)
-    assert best is not None
-    return best[1]
+
+    hashes: int
+    directions: np.ndarray
+    shifts: np.ndarray  # (max_tables, m)
+
+    @property
+    def max_tables(self) -> int:
+        return int(self.shifts.shape[0])
 
 
-def _draw_hash(seed: int, ordinal: int, dimension: int, tuning: _Tuning) -> _ClassHash:
+def _draw_hash(seed: int, ordinal: int, dimension: int, hashes: int, tables: int) -> _ClassHash:
     """Draw the hash functions of one class from its own counter-based stream."""
     generator = numpy_generator(seed, STREAM_LSH, ordinal)
-    n_hash = tuning.tables * tuning.hashes
-    directions = generator.standard_normal((n_hash + tuning.tables + 1, dimension))
-    offsets = generator.uniform(0.0, tuning.width, n_hash)
-    projections = np.ascontiguousarray(directions.T)
-    projections.setflags(write=False)
-    offsets.setflags(write=False)
-    return _ClassHash(tuning.width, tuning.hashes, tuning.tables, projections, offsets)
+    directions = np.ascontiguousarray(
+        generator.standard_normal((tables * (hashes + 1), dimension)).T
+    )
+    shifts = generator.uniform(0.0, 1.0, (tables, hashes))
+    directions.setflags(write=False)
+    shifts.setflags(write=False)
+    return _ClassHash(hashes, directions, shifts)
 
 
 def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
@@ -327,171 +225,330 @@ def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mix(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    from spark_smote._random import splitmix64
+def table_projections(x: np.ndarray, spec: _ClassHash, tables: int) -> np.ndarray:
+    """Projections ``(n, tables, m + 1)`` of rows on the first ``tables`` tables' directions."""
+    m = spec.hashes
+    projected = project(x, spec.directions[:, : tables * (m + 1)])
+    return projected.reshape(len(x), tables, m + 1)
 
-    return splitmix64(keys ^ values.astype(np.int64).view(np.uint64))
+
+def table_keys(
+    projected: np.ndarray, spec: _ClassHash, width: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket codes ``(n, tables, m)`` (int64) and split values ``(n, tables)``.
+
+    ``projected`` comes from :func:`table_projections`; the codes are
+    ``floor(a.x / w + b / w)``, clipped far outside any real range so they fit int64.
+    """
+    m, tables = spec.hashes, projected.shape[1]
+    codes = np.floor(projected[:, :, :m] / width + spec.shifts[:tables])
+    codes = np.clip(codes, -(2.0**62), 2.0**62).astype(np.int64)
+    return codes, np.ascontiguousarray(projected[:, :, m])
+
+
+def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk ``[lo, hi)`` of sorted positions searched for rows at ``rank``.
+
+    A (class, table) of ``n`` rows sorted by key is cut into chunks
+    ``[j * step, j * step + 2 * step)`` (the last one running to ``n``); a row is the
+    query of the chunk in which it lies in the central half (the first and last chunks
+    also take the rows before and after). ``n <= 2 * step`` is a single chunk.
+    """
+    rank = np.asarray(rank, dtype=np.int64)
+    if n <= 2 * step:
+        return np.zeros_like(rank), np.full_like(rank, n)
+    last = -(-n // step) - 2
+    chunk = np.clip((2 * rank - step) // (2 * step), 0, last)
+    lo = chunk * step
+    return lo, np.where(chunk == last, n, lo + 2 * step)
+
+
+def chunk_top_k(
+    x: np.ndarray, idx: np.ndarray, queries: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest other rows of the chunk for each query row, nearest first.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+        The chunk's features, in the chunk's (deterministic) order.
+    idx : ndarray of int64
+        The rows' indices; ties in distance go to the smaller index.
+    queries : ndarray of int
+        Positions (into ``x``) of the query rows.
+    k : int
+        Neighbours wanted; the chunk must hold more than k rows.
+
+    Returns
+    -------
+    (neighbors, distances) : ndarray of shape (len(queries), k)
+        Indices and exact squared Euclidean distances.
+
+    Notes
+    -----
+    Distances are ranked in float32 (``|r|^2 - 2 q.r`` on features centred and scaled
+    by the chunk), 256 queries at a time so the block stays in cache; the best
+    ``k + 16`` are recomputed exactly in float64 and re-ranked. A chunk whose values
+    overflow float32 is searched in float64 throughout.
+
+    """
+    n = len(x)
+    keep = min(n - 1, k + _RERANK_MARGIN)
+    centred = x - x.mean(axis=0)
+    scale = float(np.max(np.abs(centred))) if centred.size else 0.0
+    if not (math.isfinite(scale) and n > keep + 1):
+        return block_top_k(x[queries], idx[queries], x, idx, k)
+    low = (centred / scale if scale > 0 else centred).astype(np.float32)
+    norms = np.einsum("ij,ij->i", low, low)
+    neighbors = np.empty((len(queries), k), np.int64)
+    distances = np.empty((len(queries), k), np.float64)
+    for start in range(0, len(queries), _QUERY_SLICE):
+        part = queries[start : start + _QUERY_SLICE]
+        rows = np.arange(len(part))
+        approx = norms[None, :] - 2.0 * (low[part] @ low.T)
+        approx[rows, part] = np.inf
+        candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
+        diff = x[part][:, None, :] - x[candidates]
+        exact = np.einsum("ijk,ijk->ij", diff, diff)
+        candidate_idx = idx[candidates]
+        order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
+        neighbors[start : start + len(part)] = candidate_idx[rows[:, None], order]
+        distances[start : start + len(part)] = exact[rows[:, None], order]
+    return neighbors, distances
+
+
+def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Byte strings whose unsigned byte order is the order ``(codes..., split, index)``.
+
+    Parameters
+    ----------
+    codes : ndarray (n, tables, m) of int64
+        Bucket codes of each row in each table.
+    splits : ndarray (n, tables) of float64
+        Split values (the order inside a bucket).
+    idx : ndarray (n,) of int64
+        Row indices (the final tie-break).
+
+    Returns
+    -------
+    ndarray (n, tables, 8 * (m + 2)) of uint8
+        Big-endian, sign-flipped integers and order-preserving float bits, so Spark
+        sorts the keys as binary (``memcmp``) in the order :func:`np.lexsort` gives.
+
+    """
+    n, tables, m = codes.shape
+    sign = np.uint64(1 << 63)
+    words = np.empty((n, tables, m + 2), np.uint64)
+    words[:, :, :m] = codes.view(np.uint64) ^ sign
+    bits = np.ascontiguousarray(splits).view(np.uint64)
+    negative = (bits & sign) != 0
+    words[:, :, m] = np.where(negative, ~bits, bits | sign)
+    words[:, :, m + 1] = (idx.astype(np.int64).view(np.uint64) ^ sign)[:, None]
+    return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * (m + 2))
 
 
 def _hash_udf(
-    hashes: Mapping[int, _ClassHash], dimension: int, output_schema: pa.Schema
+    hashes: Mapping[int, _ClassHash],
+    widths: Mapping[int, float],
+    tables: Mapping[int, int],
+    dimension: int,
+    output_schema: pa.Schema,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Build the mapInArrow function that emits one row per (point, table)."""
-    carried = [name for name in (X, ID) if name in output_schema.names]
+    """Build the mapInArrow function adding each point's sort key in every table.
+
+    One output row per point (its L keys in one ``array<binary>``), so only the points
+    cross from Python to the JVM; Spark's ``posexplode`` then makes the L copies.
+    """
 
     def hash_rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             table = pa.Table.from_batches([batch])
             classes = table.column(CLASS).to_numpy()
             for ordinal in np.unique(classes):
-                spec = hashes[int(ordinal)]
+                spec, n_tables = hashes[int(ordinal)], tables[int(ordinal)]
                 rows = table.filter(pa.array(classes == ordinal))
                 n = rows.num_rows
                 x = matrix_from_list_column(rows.column(X), dimension)
-                projected = project(x, spec.projections)
-                n_hash = spec.tables * spec.hashes
-                codes = np.floor((projected[:, :n_hash] + spec.offsets) / spec.width)
-                codes = codes.reshape(n, spec.tables, spec.hashes)
-                keys = np.zeros((n, spec.tables), dtype=np.uint64)
-                for j in range(spec.hashes):
-                    keys = _mix(keys, codes[:, :, j])
-                buckets = np.concatenate([keys.view(np.int64), np.zeros((n, 1), np.int64)], 1)
-                splits = projected[:, n_hash:]
-                n_tables = spec.tables + 1
-                table_ids = np.append(np.arange(spec.tables), FALLBACK_TABLE).astype(np.int32)
-                repeated = rows.take(pa.array(np.tile(np.arange(n), n_tables)))
+                projected = table_projections(x, spec, n_tables)
+                codes, splits = table_keys(projected, spec, widths[int(ordinal)])
+                keys = sort_keys(codes, splits, rows.column(IDX).to_numpy())
+                width = keys.shape[2]
+                binary = pa.Array.from_buffers(
+                    pa.binary(width), n * n_tables, [None, pa.py_buffer(keys.tobytes())]
+                )
+                key_lists = pa.ListArray.from_arrays(
+                    pa.array(np.arange(n + 1, dtype=np.int32) * n_tables), binary
+                )
                 columns = {
-                    CLASS: repeated.column(CLASS),
-                    IDX: repeated.column(IDX),
-                    _TABLE: pa.array(np.repeat(table_ids, n)),
-                    _BUCKET: pa.array(buckets.T.reshape(-1)),
-                    _SPLIT: pa.array(splits.T.reshape(-1)),
+                    CLASS: rows.column(CLASS),
+                    IDX: rows.column(IDX),
+                    X: rows.column(X),
+                    _KEYS: key_lists,
                 }
-                for name in carried:
-                    columns[name] = repeated.column(name)
                 out = pa.table({name: columns[name] for name in output_schema.names})
                 yield from out.cast(output_schema).to_batches()
 
     return hash_rows
 
 
-def _chunk_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[pa.Table], pa.Table]:
-    """Build the Arrow UDF of one (class, table, bucket, chunk) group."""
-    carried = [name for name in (X, ID) if name in output_schema.names]
-
-    def top_k_of_chunk(group: pa.Table) -> pa.Table:
-        # Canonical order: the result must not depend on how the shuffle ordered rows.
-        group = group.take(pa.compute.sort_indices(group, [(IDX, "ascending")]))
-        idx = group.column(IDX).to_numpy()
-        x = matrix_from_list_column(group.column(X), dimension)
-        is_query = group.column(_IS_QUERY).to_numpy(zero_copy_only=False)
-        neighbors, distances = block_top_k(x[is_query], idx[is_query], x, idx, k)
-        queries = group.filter(pa.array(is_query))
-        columns: dict[str, Any] = {
-            CLASS: queries.column(CLASS),
-            IDX: queries.column(IDX),
-            NBR: list_column(neighbors, pa.int64()),
-            DIST: list_column(distances, pa.float64()),
-        }
-        # Features and id travel with the fallback table only, where every row is a
-        # query exactly once.
-        is_fallback = group.num_rows > 0 and group.column(_TABLE)[0].as_py() == FALLBACK_TABLE
-        for name in carried:
-            values = queries.column(name)
-            columns[name] = values if is_fallback else pa.nulls(len(values), values.type)
-        return pa.table({name: columns[name] for name in output_schema.names}).cast(output_schema)
-
-    return top_k_of_chunk
-
-
-def _chunk_stream_udf(
-    k: int, dimension: int, output_schema: pa.Schema
+def _search_udf(
+    k: int, dimension: int, cap: int, sizes: Mapping[int, int], output_schema: pa.Schema
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Build the mapInArrow function running :func:`_chunk_udf` on every group.
+    """Build the mapInArrow function that searches the chunks of sorted partitions.
 
-    Its input partitions are sorted by the group key, so a group's rows are
-    consecutive; a group cut by a batch boundary is completed from the next batch.
-    Many small groups thus cost one Python call per batch instead of one per group.
+    Its input partitions are sorted by (class, table, codes, split, index), so a
+    (class, table) arrives as one run in key order. The function keeps at most one
+    chunk plus one batch of the run in memory and solves a chunk as soon as the rows
+    after it prove it is not the run's last one (whose end moves with the run length).
     """
-    top_k_of_chunk = _chunk_udf(k, dimension, output_schema)
-    keys = (CLASS, _TABLE, _BUCKET, _CHUNK)
-    carried = [name for name in (X, ID) if name in output_schema.names]
+    step = cap // 2
 
-    def group_starts(table: pa.Table) -> np.ndarray:
-        change = np.zeros(table.num_rows, dtype=bool)
-        change[0] = True
-        for name in keys:
-            values = table.column(name).to_numpy()
-            change[1:] |= values[1:] != values[:-1]
-        return np.flatnonzero(change)
+    class Run:
+        def __init__(self, ordinal: int) -> None:
+            self.ordinal = ordinal
+            self.n = sizes[ordinal]
+            self.seen = 0  # rows of the run received so far
+            self.first = 0  # rank of the first buffered row
+            self.chunk = 0  # next chunk to solve
+            self.idx = np.empty(0, np.int64)
+            self.x = np.empty((0, dimension), np.float64)
 
-    def run(table: pa.Table, starts: np.ndarray, end: int) -> pa.Table:
-        bounds = np.append(starts, end)
-        sizes = np.diff(bounds)
-        large = sizes > _SMALL_GROUP_ROWS
-        results = [
-            top_k_of_chunk(table.slice(int(lo), int(hi - lo)))
-            for lo, hi in zip(bounds[:-1][large], bounds[1:][large], strict=True)
-        ]
-        if (~large).any():
-            results.append(small_groups(table, starts[~large], sizes[~large]))
-        return pa.concat_tables(results) if results else output_schema.empty_table()
+        def add(self, idx: np.ndarray, x: np.ndarray) -> list[pa.RecordBatch]:
+            self.idx = np.concatenate([self.idx, idx])
+            self.x = np.concatenate([self.x, x])
+            self.seen += len(idx)
+            solved = []
+            # Chunk j is not the last one once the run is longer than (j + 2) * step.
+            while self.n > 2 * step and self.seen > (self.chunk + 2) * step:
+                solved.append(self.solve(self.chunk, -(-self.n // step) - 2))
+                self.chunk += 1
+                self.drop_before(self.chunk * step)
+            return solved
 
-    def small_groups(table: pa.Table, starts: np.ndarray, sizes: np.ndarray) -> pa.Table:
-        """Top-k of many small groups at once: padded (groups, G, G) distance blocks."""
-        idx = table.column(IDX).to_numpy()
-        x = matrix_from_list_column(table.column(X), dimension)
-        is_query = table.column(_IS_QUERY).to_numpy(zero_copy_only=False)
-        padded = np.maximum(2, 2 ** np.ceil(np.log2(np.maximum(sizes, 1)))).astype(np.int64)
-        positions, lengths, neighbor_parts, distance_parts = [], [], [], []
-        for width in np.unique(padded):
-            chosen = padded == width
-            group_starts_, group_sizes = starts[chosen], sizes[chosen]
-            per_slice = max(1, _SMALL_GROUP_BUDGET // int(width * width * max(1, dimension)))
-            slot = np.arange(width)
-            for lo in range(0, len(group_starts_), per_slice):
-                first = group_starts_[lo : lo + per_slice]
-                size = group_sizes[lo : lo + per_slice]
-                valid = slot[None, :] < size[:, None]
-                rows = np.where(valid, first[:, None] + slot[None, :], first[:, None])
-                members = x[rows]
-                diff = members[:, :, None, :] - members[:, None, :, :]
-                distances = np.einsum("gijd,gijd->gij", diff, diff)
-                blocked = ~valid[:, None, :] | np.eye(width, dtype=bool)[None, :, :]
-                distances[blocked] = np.inf
-                candidates = np.broadcast_to(idx[rows][:, None, :], distances.shape)
-                keep = min(k, int(width) - 1)
-                order = np.lexsort((candidates, distances), axis=-1)[:, :, :keep]
-                best = np.take_along_axis(candidates, order, -1)
-                best_distance = np.take_along_axis(distances, order, -1)
-                wanted = np.minimum(k, size - 1)
-                output = valid & is_query[rows]
-                in_list = np.arange(keep)[None, None, :] < wanted[:, None, None]
-                in_list = np.broadcast_to(in_list, best.shape)[output]
-                positions.append(rows[output])
-                lengths.append(np.broadcast_to(wanted[:, None], rows.shape)[output])
-                neighbor_parts.append(best[output][in_list])
-                distance_parts.append(best_distance[output][in_list])
-        where = np.concatenate(positions)
-        offsets = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int32)
-        queries = table.take(pa.array(where))
-        columns: dict[str, Any] = {
-            CLASS: queries.column(CLASS),
-            IDX: queries.column(IDX),
-            NBR: pa.ListArray.from_arrays(
-                pa.array(offsets), pa.array(np.concatenate(neighbor_parts), pa.int64())
-            ),
-            DIST: pa.ListArray.from_arrays(
-                pa.array(offsets), pa.array(np.concatenate(distance_parts), pa.float64())
-            ),
-        }
-        fallback = pa.array(queries.column(_TABLE).to_numpy() == FALLBACK_TABLE)
-        for name in carried:
-            values = queries.column(name)
-            columns[name] = pa.compute.if_else(fallback, values, pa.nulls(len(values), values.type))
-        return pa.table({name: columns[name] for name in output_schema.names}).cast(output_schema)
+        def finish(self) -> list[pa.RecordBatch]:
+            if self.seen != self.n:
+                raise RuntimeError(
+                    f"spark_smote LSH: class ordinal {self.ordinal} sent {self.seen} rows to "
+                    f"one table instead of {self.n}; this is a bug, please report it."
+                )
+            if self.n <= 2 * step:
+                return [self.solve(0, 0)]
+            last = -(-self.n // step) - 2
+            return [self.solve(j, last) for j in range(self.chunk, last + 1)]
 
-    def top_k_of_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        def drop_before(self, rank: int) -> None:
+            cut = rank - self.first
+            self.idx, self.x = self.idx[cut:], self.x[cut:]
+            self.first = rank
+
+        def solve(self, j: int, last: int) -> pa.RecordBatch:
+            """Search chunk j (of a run whose last chunk is ``last``) for its queries."""
+            lo = j * step - self.first
+            hi = self.n - self.first if j == last else lo + 2 * step
+            ranks = np.arange(lo, hi) + self.first
+            lows, _ = chunk_ranges(ranks, self.n, step)
+            queries = np.flatnonzero(lows == j * step) if self.n > 2 * step else np.arange(hi - lo)
+            idx, x = self.idx[lo:hi], self.x[lo:hi]
+            neighbors, distances = chunk_top_k(x, idx, queries, k)
+            columns = {
+                CLASS: pa.array(np.full(len(queries), self.ordinal, np.int32)),
+                IDX: pa.array(idx[queries]),
+                NBR: list_column(neighbors, pa.int64()),
+                DIST: list_column(distances, pa.float64()),
+            }
+            table = pa.table({name: columns[name] for name in output_schema.names})
+            return table.cast(output_schema).combine_chunks().to_batches()[0]
+
+    def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        run: Run | None = None
+        key: tuple[int, int] | None = None
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            classes = batch.column(CLASS).to_numpy()
+            tables = batch.column(_TABLE).to_numpy()
+            change = np.flatnonzero((classes[1:] != classes[:-1]) | (tables[1:] != tables[:-1]))
+            starts = np.concatenate([[0], change + 1])
+            ends = np.append(starts[1:], batch.num_rows)
+            idx = batch.column(IDX).to_numpy()
+            x = matrix_from_list_column(batch.column(X), dimension)
+            for lo, hi in zip(starts, ends, strict=True):
+                segment = (int(classes[lo]), int(tables[lo]))
+                if segment != key:
+                    if run is not None:
+                        yield from run.finish()
+                    run, key = Run(segment[0]), segment
+                assert run is not None
+                yield from run.add(idx[lo:hi], x[lo:hi])
+        if run is not None:
+            yield from run.finish()
+
+    return search
+
+
+def merge_tables(neighbors: np.ndarray, distances: np.ndarray, k: int) -> np.ndarray:
+    """The k nearest distinct neighbours of each row from its tables' lists.
+
+    Parameters
+    ----------
+    neighbors, distances : ndarray (rows, tables * k)
+        Every table's k candidates of each row, side by side.
+    k : int
+        Neighbours wanted.
+
+    Returns
+    -------
+    ndarray (rows, k)
+        Distinct indices, nearest first, ties by index; a candidate proposed by several
+        tables counts once, at its smallest distance.
+
+    """
+    by_index = np.lexsort((distances, neighbors), axis=1)
+    neighbors = np.take_along_axis(neighbors, by_index, axis=1)
+    distances = np.take_along_axis(distances, by_index, axis=1).copy()
+    distances[:, 1:][neighbors[:, 1:] == neighbors[:, :-1]] = np.inf
+    nearest = np.lexsort((neighbors, distances), axis=1)[:, :k]
+    return np.take_along_axis(neighbors, nearest, axis=1)
+
+
+def _merge_udf(
+    k: int, tables: Mapping[int, int], output_schema: pa.Schema
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the mapInArrow function merging the tables' lists of each row.
+
+    Its input partitions are sorted by (class, index), so the L lists of a row are
+    consecutive; a row cut by a batch boundary is completed from the next batch.
+    """
+
+    def merge_rows(table: pa.Table) -> pa.Table:
+        classes = table.column(CLASS).to_numpy()
+        ordinals = np.unique(classes)
+        parts = []
+        for ordinal in ordinals:
+            rows = table.filter(pa.array(classes == ordinal)) if len(ordinals) > 1 else table
+            n_tables = tables[int(ordinal)]
+            if rows.num_rows % n_tables:
+                raise RuntimeError(
+                    f"spark_smote LSH: class ordinal {int(ordinal)} has a row without one "
+                    f"candidate list per table ({n_tables}); this is a bug, please report it."
+                )
+            n = rows.num_rows // n_tables
+            width = n_tables * k
+            nbr = rows.column(NBR).combine_chunks().flatten().to_numpy().reshape(n, width)
+            dist = rows.column(DIST).combine_chunks().flatten().to_numpy().reshape(n, width)
+            first = rows.take(pa.array(np.arange(n) * n_tables))
+            parts.append(
+                pa.table(
+                    {
+                        CLASS: first.column(CLASS),
+                        IDX: first.column(IDX),
+                        NBR: list_column(merge_tables(nbr, dist, k), pa.int64()),
+                    }
+                ).cast(output_schema)
+            )
+        return pa.concat_tables(parts)
+
+    def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         pending: pa.Table | None = None
         for batch in batches:
             table = pa.Table.from_batches([batch])
@@ -499,48 +556,17 @@ def _chunk_stream_udf(
                 table = pa.concat_tables([pending, table])
             if table.num_rows == 0:
                 continue
-            starts = group_starts(table)
-            last = int(starts[-1])
+            classes = table.column(CLASS).to_numpy()
+            idx = table.column(IDX).to_numpy()
+            same = (classes == classes[-1]) & (idx == idx[-1])
+            last = int(np.argmax(same))
             pending = table.slice(last)
-            if len(starts) > 1:
-                yield from run(table, starts[:-1], last).to_batches()
+            if last:
+                yield from merge_rows(table.slice(0, last)).to_batches()
         if pending is not None and pending.num_rows:
-            yield from run(pending, np.zeros(1, np.int64), pending.num_rows).to_batches()
+            yield from merge_rows(pending).to_batches()
 
-    return top_k_of_chunks
-
-
-def _chunk_memberships(hashed: DataFrame, step: int, fallback_step: int) -> DataFrame:
-    """Rank rows within their bucket and copy each into the chunks that contain it.
-
-    A bucket of n rows with n <= 2S (S = half the cap) is one chunk. Larger buckets
-    are cut into ``ceil(n / S) - 1`` chunks; chunk j holds ranks [jS, jS + 2S) (the
-    last one runs to n), so consecutive chunks overlap by S rows. A row is the query
-    of the chunk in which it lies in the central half, so it sees at least S/2 ranks
-    on each side (or everything up to the bucket's end).
-    """
-    bucket = Window.partitionBy(CLASS, _TABLE, _BUCKET)
-    ranked = hashed.withColumn(
-        _RANK, F.row_number().over(bucket.orderBy(_SPLIT, IDX)) - F.lit(1)
-    ).withColumn(_BUCKET_ROWS, F.count(F.lit(1)).over(bucket))
-    s = F.when(F.col(_TABLE) == F.lit(FALLBACK_TABLE), F.lit(fallback_step)).otherwise(F.lit(step))
-    n, r = F.col(_BUCKET_ROWS), F.col(_RANK)
-    single = n <= F.lit(2) * s
-    last = F.greatest(F.ceil(n / s).cast("long") - F.lit(1), F.lit(1).cast("long")) - F.lit(1)
-    query_chunk = F.least(
-        F.greatest(F.floor((F.lit(2) * r - s) / (F.lit(2) * s)), F.lit(0).cast("long")), last
-    )
-    low = F.least(F.greatest(F.floor(r / s) - F.lit(1), F.lit(0).cast("long")), last)
-    high = F.least(F.floor(r / s), last)
-    chunks = F.when(single, F.array(F.lit(0).cast("long"))).otherwise(
-        F.array_distinct(F.array(low, high))
-    )
-    query_chunk = F.when(single, F.lit(0).cast("long")).otherwise(query_chunk)
-    return (
-        ranked.withColumn(_QUERY_CHUNK, query_chunk)
-        .withColumn(_CHUNK, F.explode(chunks))
-        .withColumn(_IS_QUERY, F.col(_CHUNK) == F.col(_QUERY_CHUNK))
-    )
+    return merge
 
 
 def sample_indices(
@@ -583,14 +609,7 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
                 - 2.0 * (qx @ rx.T)
             )
             np.maximum(approx, 0.0, out=approx)
-            is_self = qi[:, None] == ri[None, :]
-            approx[is_self] = np.inf
-            counts = np.zeros((n_query, _HIST_BINS), np.int64)
-            bins = _histogram_bins(approx)
-            bins[is_self] = -1
-            rows = np.broadcast_to(np.arange(n_query)[:, None], bins.shape)
-            valid = bins >= 0
-            np.add.at(counts, (rows[valid], bins[valid]), 1)
+            approx[qi[:, None] == ri[None, :]] = np.inf
             candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
             diff = qx[:, None, :] - rx[candidates]
             exact = np.einsum("ijk,ijk->ij", diff, diff)
@@ -603,7 +622,6 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
             m = int(finite.sum(axis=1).min()) if n_query else 0
             best, best_idx = np.sqrt(best[:, :m]), best_idx[:, :m]
         else:
-            counts = np.zeros((n_query, _HIST_BINS), np.int64)
             best, best_idx = np.zeros((n_query, 0)), np.zeros((n_query, 0), np.int64)
         queries = group.filter(pa.array(is_query))
         return pa.table(
@@ -612,7 +630,6 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
                 IDX: queries.column(IDX),
                 _KNN: list_column(best, pa.float64()),
                 _KNN_IDX: list_column(best_idx, pa.int64()),
-                _HIST: list_column(counts, pa.int64()),
             }
         ).cast(output_schema)
 
@@ -622,7 +639,7 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
 def sample_exact_neighbors(
     points: DataFrame, indices: Mapping[int, list[int]], k: int, dimension: int
 ) -> DataFrame:
-    """Exact k nearest distances (and histograms) of sampled rows against their class.
+    """Exact k nearest distances and indices of sampled rows against their class.
 
     Parameters
     ----------
@@ -639,9 +656,8 @@ def sample_exact_neighbors(
     -------
     DataFrame
         One row per sampled query: class, index, ``_smote_knn_dist`` (k nearest
-        Euclidean distances, ascending), ``_smote_knn_idx`` and ``_smote_hist``
-        (counts of the query's squared distances to every other row of its class per
-        log2 bin). Lazy; small enough to collect.
+        Euclidean distances, ascending) and ``_smote_knn_idx`` (their indices,
+        ties by index). Lazy; small enough to collect.
 
     Notes
     -----
@@ -670,7 +686,6 @@ def sample_exact_neighbors(
             T.StructField(IDX, T.LongType()),
             T.StructField(_KNN, T.ArrayType(T.DoubleType())),
             T.StructField(_KNN_IDX, T.ArrayType(T.LongType())),
-            T.StructField(_HIST, T.ArrayType(T.LongType())),
         ]
     )
     udf = _sample_udf(k, dimension, to_arrow_schema(schema))
@@ -679,15 +694,187 @@ def sample_exact_neighbors(
         F.collect_list(F.arrays_zip(F.col(_KNN).alias("d"), F.col(_KNN_IDX).alias("n")))
     )
     best = F.slice(F.array_sort(pairs), 1, k)
-    zero = F.array_repeat(F.lit(0).cast("long"), _HIST_BINS)
-    histogram = F.aggregate(
-        F.collect_list(_HIST), zero, lambda acc, h: F.zip_with(acc, h, lambda a, b: a + b)
-    )
     return partial.groupBy(CLASS, IDX).agg(
         F.transform(best, lambda s: s["d"]).alias(_KNN),
         F.transform(best, lambda s: s["n"]).alias(_KNN_IDX),
-        histogram.alias(_HIST),
     )
+
+
+def _rank_udf(
+    hashes: Mapping[int, _ClassHash],
+    widths: Mapping[int, list[float]],
+    dimension: int,
+    output_schema: pa.Schema,
+) -> Callable[[pa.Table], pa.Table]:
+    """Build the UDF counting, per probe row, the block's rows before it in each order."""
+
+    def count_block(group: pa.Table) -> pa.Table:
+        roles = group.column(_ROLE).to_numpy()
+        ordinal = int(group.column(CLASS)[0].as_py())
+        spec = hashes[ordinal]
+        idx = group.column(IDX).to_numpy()
+        x = matrix_from_list_column(group.column(X), dimension)
+        # Probes first: a probe's own reference copy (same key) then sorts after it.
+        order_in = np.argsort(roles, kind="stable")
+        idx, x, is_ref = idx[order_in], x[order_in], roles[order_in] == 1
+        n_probe = int((~is_ref).sum())
+        tables = spec.max_tables
+        counts = np.zeros((n_probe, len(widths[ordinal]) * tables), np.int64)
+        projected = table_projections(x, spec, tables)
+        for c, width in enumerate(widths[ordinal]):
+            codes, splits = table_keys(projected, spec, width)
+            for t in range(tables):
+                keys = [idx, splits[:, t], *[codes[:, t, j] for j in reversed(range(spec.hashes))]]
+                order = np.lexsort(keys)
+                refs_sorted = is_ref[order].astype(np.int64)
+                before = np.cumsum(refs_sorted) - refs_sorted
+                position = np.empty(len(order), np.int64)
+                position[order] = np.arange(len(order))
+                counts[:, c * tables + t] = before[position[:n_probe]]
+        probes = group.take(pa.array(order_in[:n_probe]))
+        return pa.table(
+            {
+                CLASS: probes.column(CLASS),
+                IDX: probes.column(IDX),
+                _RANKS: list_column(counts, pa.int64()),
+            }
+        ).cast(output_schema)
+
+    return count_block
+
+
+def _sample_ranks(
+    points: DataFrame,
+    hashes: Mapping[int, _ClassHash],
+    widths: Mapping[int, list[float]],
+    truth: Mapping[int, dict[int, list[int]]],
+    dimension: int,
+) -> dict[int, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Ranks of the sampled rows and of their true neighbours in every candidate order.
+
+    Returns, per class and sampled row, (its ranks, ranks of its true neighbours), one
+    column per (candidate width, table). Only ranks (counts) reach the driver.
+    """
+    probe_indices = {
+        o: sorted({q for q in rows} | {v for nbrs in rows.values() for v in nbrs})
+        for o, rows in truth.items()
+    }
+    references = points.select(
+        CLASS,
+        IDX,
+        X,
+        F.floor(F.col(IDX) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long").alias(_BLOCK),
+        F.lit(1).alias(_ROLE),
+    )
+    n_blocks = F.ceil(F.col(SIZE) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long")
+    probes = points.filter(_sample_condition(probe_indices)).select(
+        CLASS,
+        IDX,
+        X,
+        F.explode(F.sequence(F.lit(0).cast("long"), n_blocks - F.lit(1))).alias(_BLOCK),
+        F.lit(0).alias(_ROLE),
+    )
+    schema = T.StructType(
+        [
+            T.StructField(CLASS, T.IntegerType()),
+            T.StructField(IDX, T.LongType()),
+            T.StructField(_RANKS, T.ArrayType(T.LongType())),
+        ]
+    )
+    udf = _rank_udf(hashes, widths, dimension, to_arrow_schema(schema))
+    partial = probes.unionByName(references).groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
+    columns = len(next(iter(widths.values()))) * next(iter(hashes.values())).max_tables
+    zero = F.array_repeat(F.lit(0).cast("long"), columns)
+    summed = partial.groupBy(CLASS, IDX).agg(
+        F.aggregate(
+            F.collect_list(_RANKS), zero, lambda acc, r: F.zip_with(acc, r, lambda a, b: a + b)
+        ).alias(_RANKS)
+    )
+    pairs = [
+        (o, q, v, slot)
+        for o, rows in truth.items()
+        for q, nbrs in rows.items()
+        for slot, v in enumerate([q, *nbrs])
+    ]
+    wanted = points.sparkSession.createDataFrame(
+        pairs, f"{CLASS} int, _smote_query long, {IDX} long, _smote_slot int"
+    )
+    per_query = (
+        wanted.join(summed, on=[CLASS, IDX])
+        .groupBy(CLASS, "_smote_query")
+        .agg(F.array_sort(F.collect_list(F.struct("_smote_slot", _RANKS))).alias(_NBR_RANKS))
+        .collect()
+    )
+    out: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {o: {} for o in truth}
+    for row in per_query:
+        ranks = np.array([entry[_RANKS] for entry in row[_NBR_RANKS]], dtype=np.int64)
+        out[int(row[CLASS])][int(row["_smote_query"])] = (ranks[0], ranks[1:])
+    return out
+
+
+def recall_by_tables(
+    query_ranks: np.ndarray, neighbor_ranks: np.ndarray, found: np.ndarray, n: int, step: int
+) -> np.ndarray:
+    """Sample recall of the search with 1, 2, ... tables, from ranks.
+
+    Parameters
+    ----------
+    query_ranks : ndarray (queries, tables)
+        Rank of each sampled row in each table's order.
+    neighbor_ranks : ndarray (queries, k, tables)
+        Ranks of its true k nearest neighbours.
+    found : ndarray of bool (queries, k)
+        Neighbours found whatever the tables (duplicates of the query: they sort next
+        to it in every table, so its chunk always holds them).
+    n, step : int
+        Rows of the class; half the bucket cap.
+
+    Returns
+    -------
+    ndarray (tables,)
+        Fraction of the true neighbours in the chunks of the first 1, 2, ... tables.
+
+    """
+    lo, hi = chunk_ranges(query_ranks, n, step)
+    inside = (neighbor_ranks >= lo[:, None, :]) & (neighbor_ranks < hi[:, None, :])
+    hits = np.logical_or.accumulate(inside, axis=2) | found[:, :, None]
+    return hits.mean(axis=(0, 1)) if hits.size else np.ones(query_ranks.shape[1])
+
+
+@dataclass(frozen=True)
+class _Tuning:
+    width: float
+    tables: int
+    sample_recall: float
+    kth_distance_median: float
+    recall_by_tables: tuple[float, ...] = ()
+
+
+def _base_width(knn: np.ndarray) -> float:
+    """Median k-th neighbour distance of the sample (of its nonzero ones if needed)."""
+    kth = knn[:, -1] if knn.size else np.zeros(0)
+    for values in (kth, kth[kth > 0], knn[knn > 0]):
+        if values.size and float(np.median(values)) > 0:
+            return float(np.median(values))
+    return 1.0
+
+
+def _choose(curves: list[np.ndarray], widths: list[float], params: LSHParams) -> tuple[int, int]:
+    """(candidate, tables): the fewest tables reaching the target, else the best recall."""
+    if params.tables is not None:
+        fixed = params.tables
+        best = max(range(len(widths)), key=lambda c: (curves[c][fixed - 1], -c))
+        return best, fixed
+    reached = [
+        (int(np.argmax(curve >= params.target_recall)) + 1, c)
+        for c, curve in enumerate(curves)
+        if (curve >= params.target_recall).any()
+    ]
+    if reached:
+        tables, candidate = min(reached)
+        return candidate, tables
+    best = max(range(len(widths)), key=lambda c: (curves[c][-1], -c))
+    return best, len(curves[best])
 
 
 def _tune_classes(
@@ -697,33 +884,61 @@ def _tune_classes(
     dimension: int,
     seed: int,
     params: LSHParams,
-) -> dict[int, _Tuning]:
-    """Run the tuning sample (one small Spark job) and choose parameters per class."""
-    if (
-        params.bucket_width is not None
-        and params.hashes_per_table is not None
-        and params.tables is not None
-    ):
-        fixed = _Tuning(
-            params.bucket_width, params.hashes_per_table, params.tables, -1.0, -1.0, -1.0
-        )
-        return dict.fromkeys(sizes, fixed)
+) -> tuple[dict[int, _Tuning], dict[int, _ClassHash]]:
+    """Run the two small tuning jobs and choose width and tables per class."""
+    max_tables = params.tables if params.tables is not None else params.max_tables
+    hashes = {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
+    if params.bucket_width is not None and params.tables is not None:
+        fixed = _Tuning(params.bucket_width, params.tables, -1.0, -1.0)
+        return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     rows = (
-        sample_exact_neighbors(points, indices, k, dimension).select(CLASS, _KNN, _HIST).collect()
+        sample_exact_neighbors(points, indices, k, dimension)
+        .select(CLASS, IDX, _KNN, _KNN_IDX)
+        .collect()
     )
+    truth: dict[int, dict[int, list[int]]] = {o: {} for o in sizes}
+    distances: dict[int, dict[int, list[float]]] = {o: {} for o in sizes}
+    for row in rows:
+        if len(row[_KNN_IDX]) >= k:
+            truth[int(row[CLASS])][int(row[IDX])] = [int(v) for v in row[_KNN_IDX][:k]]
+            distances[int(row[CLASS])][int(row[IDX])] = [float(v) for v in row[_KNN][:k]]
+    bases = {
+        o: _base_width(np.array(list(distances[o].values()), np.float64).reshape(-1, k))
+        for o in sizes
+    }
+    widths = {
+        o: [params.bucket_width]
+        if params.bucket_width is not None
+        else [bases[o] * f for f in _WIDTH_FACTORS]
+        for o in sizes
+    }
+    ranks = _sample_ranks(points, hashes, widths, truth, dimension)
     tunings: dict[int, _Tuning] = {}
-    for ordinal in sizes:
-        mine = [row for row in rows if row[CLASS] == ordinal]
-        knn = np.array([row[_KNN][:k] for row in mine if len(row[_KNN]) >= k], dtype=np.float64)
-        knn = knn.reshape(-1, k)
-        histogram = (
-            np.sum([np.asarray(row[_HIST], dtype=np.int64) for row in mine], axis=0)
-            if mine
-            else np.zeros(_HIST_BINS, np.int64)
+    for ordinal, n in sizes.items():
+        queries = sorted(ranks[ordinal])
+        n_widths = len(widths[ordinal])
+        shape = (len(queries), n_widths, max_tables)
+        query_ranks = np.array([ranks[ordinal][q][0] for q in queries], np.int64).reshape(shape)
+        neighbor_ranks = np.array([ranks[ordinal][q][1] for q in queries], np.int64).reshape(
+            len(queries), k, n_widths, max_tables
         )
-        tunings[ordinal] = _tune(knn, histogram, len(mine), params)
-    return tunings
+        found = np.array([distances[ordinal][q] for q in queries], np.float64).reshape(-1, k) == 0
+        curves = [
+            recall_by_tables(
+                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, params.bucket_cap // 2
+            )
+            for c in range(n_widths)
+        ]
+        candidate, tables = _choose(curves, widths[ordinal], params)
+        tunings[ordinal] = _Tuning(
+            widths[ordinal][candidate],
+            tables,
+            float(curves[candidate][tables - 1]),
+            bases[ordinal],
+            tuple(round(float(v), 4) for v in curves[candidate]),
+        )
+    return tunings, hashes
 
 
 def lsh_neighbors(
@@ -740,7 +955,8 @@ def lsh_neighbors(
     Parameters
     ----------
     points : DataFrame
-        The points table (see :mod:`spark_smote._keys`).
+        The points table (see :mod:`spark_smote._keys`); read several times, so pass a
+        materialised one.
     sizes : mapping
         Rows per class ordinal; every class must have more than k rows.
     k : int
@@ -757,9 +973,9 @@ def lsh_neighbors(
     (DataFrame, NeighborReport)
         The neighbours table, same schema as :func:`~spark_smote._neighbors.exact_neighbors`,
         and per class the method ('lsh') and parameters: ``bucket_width``,
-        ``hashes_per_table``, ``tables``, ``bucket_cap``, ``fallback_chunk_rows``,
-        ``estimated_recall`` (on the tuning sample, -1 when not tuned),
-        ``expected_bucket_rows`` and ``kth_distance_median``.
+        ``hashes_per_table``, ``tables``, ``bucket_cap``, ``estimated_recall`` (measured
+        on the tuning sample, -1 when not tuned), ``recall_by_tables`` (the same for
+        1, 2, ... tables), ``kth_distance_median`` and ``sample_size``.
 
     Raises
     ------
@@ -768,50 +984,70 @@ def lsh_neighbors(
 
     Notes
     -----
-    Runs one small Spark job at call time (the tuning sample: each sampled row against
-    its whole class, in blocks); only k distances and a 512-bin histogram per sampled
-    row reach the driver. The returned DataFrame is lazy and costs, per class of n rows
-    with L tables: a ``mapInArrow`` emitting (L + 1) n rows, one shuffle ranking them
-    within buckets (the bucket UDF groups reuse its partitioning), and one shuffle
-    merging (L + 1) candidate lists per row. No UDF group exceeds ``bucket_cap`` rows.
+    Runs two small Spark jobs at call time (the tuning sample against its whole class,
+    then the ranks of the sample in every candidate order); only indices, k distances
+    and ranks per sampled row reach the driver. The returned DataFrame is lazy and
+    costs, per class of n rows with L tables: a ``mapInArrow`` emitting ``L n`` rows,
+    one shuffle and sort of them by (class, table) and key, a streaming ``mapInArrow``
+    over the sorted runs (at most one chunk of ``bucket_cap`` rows plus one Arrow
+    batch in memory), and one shuffle merging L candidate lists per row. Parallelism
+    is one task per (class, table).
 
     """
     params = (params or LSHParams()).checked(k)
-    tunings = _tune_classes(points, sizes, k, dimension, seed, params)
-    hashes = {o: _draw_hash(seed, o, dimension, t) for o, t in tunings.items()}
+    tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params)
     carried = [X, *([ID] if ID in points.schema.names else [])]
-    point_fields = {f.name: f for f in points.schema.fields}
+    x_type = points.schema[X].dataType
     hashed_schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(IDX, T.LongType()),
-            T.StructField(_TABLE, T.IntegerType()),
-            T.StructField(_BUCKET, T.LongType()),
-            T.StructField(_SPLIT, T.DoubleType()),
-            *[T.StructField(name, point_fields[name].dataType, True) for name in carried],
+            T.StructField(X, x_type),
+            T.StructField(_KEYS, T.ArrayType(T.BinaryType())),
         ]
     )
-    hash_rows = _hash_udf(hashes, dimension, to_arrow_schema(hashed_schema))
-    hashed = points.select(CLASS, IDX, *carried).mapInArrow(hash_rows, hashed_schema)
-    # Partitioned by bucket once: the ranking window and the chunk groups reuse it.
-    hashed = hashed.repartition(CLASS, _TABLE, _BUCKET)
-    members = _chunk_memberships(hashed, params.bucket_cap // 2, params.fallback_chunk_rows // 2)
+    hash_rows = _hash_udf(
+        hashes,
+        {o: t.width for o, t in tunings.items()},
+        {o: t.tables for o, t in tunings.items()},
+        dimension,
+        to_arrow_schema(hashed_schema),
+    )
     candidate_schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(IDX, T.LongType()),
             T.StructField(NBR, T.ArrayType(T.LongType())),
             T.StructField(DIST, T.ArrayType(T.DoubleType())),
-            *[T.StructField(name, point_fields[name].dataType, True) for name in carried],
         ]
     )
-    stream = _chunk_stream_udf(k, dimension, to_arrow_schema(candidate_schema))
-    candidates = (
-        members.select(CLASS, IDX, _TABLE, _BUCKET, _CHUNK, _IS_QUERY, *carried)
-        .sortWithinPartitions(CLASS, _TABLE, _BUCKET, _CHUNK, IDX)
-        .mapInArrow(stream, candidate_schema)
+    search = _search_udf(
+        k, dimension, params.bucket_cap, dict(sizes), to_arrow_schema(candidate_schema)
     )
-    merged = merge_candidates(candidates, k, carried, distinct_neighbors=True)
+    copies = (
+        points.select(CLASS, IDX, X)
+        .mapInArrow(hash_rows, hashed_schema)
+        .select(CLASS, IDX, X, F.posexplode(_KEYS).alias(_TABLE, _KEY))
+    )
+    candidates = (
+        copies.repartition(CLASS, _TABLE)
+        .sortWithinPartitions(CLASS, _TABLE, _KEY)
+        .select(CLASS, _TABLE, IDX, X)
+        .mapInArrow(search, candidate_schema)
+    )
+    merged_schema = T.StructType(
+        [
+            T.StructField(CLASS, T.IntegerType()),
+            T.StructField(IDX, T.LongType()),
+            T.StructField(NBR, T.ArrayType(T.LongType())),
+        ]
+    )
+    merge = _merge_udf(k, {o: t.tables for o, t in tunings.items()}, to_arrow_schema(merged_schema))
+    merged = (
+        candidates.repartition(CLASS, IDX)
+        .sortWithinPartitions(CLASS, IDX)
+        .mapInArrow(merge, merged_schema)
+    )
     complete = F.when(
         F.size(NBR) < F.lit(k),
         F.raise_error(
@@ -824,7 +1060,10 @@ def lsh_neighbors(
             )
         ),
     ).otherwise(F.col(NBR))
-    neighbors = merged.select(
+    rows = points.select(CLASS, IDX, *carried)
+    if sum(sizes.values()) * (dimension + 4) * 8 <= _BROADCAST_POINTS_BYTES:
+        rows = F.broadcast(rows)
+    neighbors = merged.join(rows, on=[CLASS, IDX]).select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )
     report = NeighborReport()
@@ -832,12 +1071,11 @@ def lsh_neighbors(
         report.method[ordinal] = "lsh"
         report.parameters[ordinal] = {
             "bucket_width": tuning.width,
-            "hashes_per_table": tuning.hashes,
+            "hashes_per_table": params.hashes_per_table,
             "tables": tuning.tables,
             "bucket_cap": params.bucket_cap,
-            "fallback_chunk_rows": params.fallback_chunk_rows,
-            "estimated_recall": round(tuning.estimated_recall, 4),
-            "expected_bucket_rows": round(tuning.expected_bucket_rows, 1),
+            "estimated_recall": round(tuning.sample_recall, 4),
+            "recall_by_tables": list(tuning.recall_by_tables),
             "kth_distance_median": tuning.kth_distance_median,
             "sample_size": min(params.sample_size, sizes[ordinal]),
         }

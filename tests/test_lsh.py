@@ -69,34 +69,107 @@ def test_lsh_recall_and_schema_match_exact(spark) -> None:  # type: ignore[no-un
     assert parameters["estimated_recall"] >= 0.9
 
 
-def test_chunks_bound_groups_and_give_each_row_one_query_slot(spark) -> None:  # type: ignore[no-untyped-def]
-    n, step = 500, 16
-    hashed = spark.range(n).select(
-        F.lit(0).alias(CLASS),
-        F.col("id").alias(IDX),
-        F.lit(0).alias(lsh._TABLE),
-        F.lit(7).cast("long").alias(lsh._BUCKET),
-        (F.col("id") % 3).cast("double").alias(lsh._SPLIT),
+def test_chunks_bound_groups_and_give_each_row_one_query_slot() -> None:
+    step = 16
+    for n in (5, 32, 33, 47, 48, 49, 500, 1001):
+        ranks = np.arange(n)
+        lo, hi = lsh.chunk_ranges(ranks, n, step)
+        assert (hi - lo <= 2 * step).all()
+        assert ((lo <= ranks) & (ranks < hi)).all()
+        # Chunks start on the stride grid; a query sees step // 2 rows on each side
+        # unless the run ends first.
+        assert (lo % step == 0).all()
+        assert ((ranks - lo >= step // 2) | (lo == 0)).all()
+        assert ((hi - 1 - ranks >= step // 2 - 1) | (hi == n)).all()
+
+
+def _sorted_run(x: np.ndarray, width: float, seed: int = 0):  # type: ignore[no-untyped-def]
+    """One (class, table) run in key order, as the search receives it."""
+    import pyarrow as pa
+
+    from spark_smote._neighbors import list_column
+
+    spec = lsh._draw_hash(seed, 0, x.shape[1], 4, 1)
+    codes, splits = lsh.table_keys(lsh.table_projections(x, spec, 1), spec, width)
+    idx = np.arange(len(x))
+    order = np.lexsort([idx, splits[:, 0], *[codes[:, 0, j] for j in reversed(range(4))]])
+    return pa.table(
+        {
+            CLASS: pa.array(np.zeros(len(x), np.int32)),
+            lsh._TABLE: pa.array(np.zeros(len(x), np.int32)),
+            IDX: pa.array(idx[order]),
+            X: list_column(x[order], pa.float64()),
+        }
     )
-    members = lsh._chunk_memberships(hashed, step, step).cache()
-    sizes = [r["count"] for r in members.groupBy(lsh._CHUNK).count().collect()]
-    assert max(sizes) <= 2 * step
-    queries = members.filter(lsh._IS_QUERY).groupBy(IDX).count()
-    assert queries.count() == n
-    assert queries.filter("count != 1").count() == 0
-    # A query sees at least step / 2 ranks on each side (or the bucket's end).
-    windows = members.groupBy(lsh._CHUNK).agg(
-        F.min(lsh._RANK).alias("lo"), F.max(lsh._RANK).alias("hi")
+
+
+def test_search_holds_at_most_one_chunk_whatever_the_skew(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    seen: list[int] = []
+    solve = lsh.chunk_top_k
+
+    def bounded(x, idx, queries, k):  # type: ignore[no-untyped-def]
+        seen.append(len(x))
+        return solve(x, idx, queries, k)
+
+    monkeypatch.setattr(lsh, "chunk_top_k", bounded)
+    schema = to_arrow_schema(
+        lsh.T.StructType(
+            [
+                lsh.T.StructField(CLASS, lsh.T.IntegerType()),
+                lsh.T.StructField(IDX, lsh.T.LongType()),
+                lsh.T.StructField(NBR, lsh.T.ArrayType(lsh.T.LongType())),
+                lsh.T.StructField(lsh.DIST, lsh.T.ArrayType(lsh.T.DoubleType())),
+            ]
+        )
     )
-    joined = members.filter(lsh._IS_QUERY).join(windows, lsh._CHUNK)
-    assert (
-        joined.filter(
-            ((F.col(lsh._RANK) - F.col("lo") < step // 2) & (F.col("lo") > 0))
-            | ((F.col("hi") - F.col(lsh._RANK) < step // 2 - 1) & (F.col("hi") < n - 1))
-        ).count()
-        == 0
-    )
-    members.unpersist()
+    for x in (np.ones((3000, 3)), clusters(3000, 3)):
+        seen.clear()
+        run = _sorted_run(x, width=1.0)
+        search = lsh._search_udf(K, 3, 64, {0: len(x)}, schema)
+        out = pa_concat(search(iter(run.to_batches(max_chunksize=700))))
+        assert max(seen) <= 64
+        assert sorted(out.column(IDX).to_pylist()) == list(range(len(x)))
+        assert all(len(v) == K for v in out.column(NBR).to_pylist())
+
+
+def pa_concat(batches):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    return pa.Table.from_batches(list(batches))
+
+
+def test_sort_keys_bytes_follow_the_numeric_order() -> None:
+    rng = np.random.default_rng(4)
+    n = 2000
+    codes = rng.integers(-3, 3, (n, 1, 2)).astype(np.int64)
+    codes[:5] = np.array([[-(2**62)], [2**62], [0], [-1], [1]])[:, :, None].repeat(2, axis=2)
+    splits = rng.choice([-2.5, -1e-300, 0.0, 1e-300, 3.0, -7e10], (n, 1))
+    idx = rng.permutation(n).astype(np.int64)
+    keys = lsh.sort_keys(codes, splits, idx)[:, 0, :]
+    by_bytes = sorted(range(n), key=lambda i: keys[i].tobytes())
+    by_numbers = np.lexsort((idx, splits[:, 0], codes[:, 0, 1], codes[:, 0, 0]))
+    assert by_bytes == list(by_numbers)
+
+
+def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
+    neighbors = np.array([[7, 3, 9, 3, 2, 8]])
+    distances = np.array([[1.0, 0.5, 2.0, 0.5, 1.0, 0.1]])
+    assert lsh.merge_tables(neighbors, distances, 4).tolist() == [[8, 3, 2, 7]]
+
+
+def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark) -> None:  # type: ignore[no-untyped-def]
+    x = clusters(3000, 6, seed=7)
+    points = points_of(spark, x)
+    params = LSHParams(bucket_cap=64, sample_size=60)
+    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 6, seed=3, params=params)
+    found = neighbour_lists(neighbors)
+    sample = lsh.sample_indices({0: len(x)}, 60, 3, purpose=0)[0]
+    estimated = report.parameters[0]["estimated_recall"]
+    measured = recall_of(x, {i: found[i] for i in sample}, K)
+    assert abs(estimated - measured) < 1e-3, (estimated, measured)
+    assert 0.0 < estimated < 1.0
 
 
 def test_identical_rows_split_into_bounded_buckets(spark) -> None:  # type: ignore[no-untyped-def]
@@ -110,7 +183,7 @@ def test_identical_rows_split_into_bounded_buckets(spark) -> None:  # type: igno
 
 def test_rows_in_tiny_buckets_are_completed_to_k(spark) -> None:  # type: ignore[no-untyped-def]
     x = clusters(300, 4, seed=2)
-    params = LSHParams(bucket_width=1e-6, hashes_per_table=4, tables=1)
+    params = LSHParams(bucket_width=1e-6, hashes_per_table=4, tables=1, bucket_cap=48)
     neighbors, _ = lsh_neighbors(points_of(spark, x), {0: 300}, K, 4, seed=1, params=params)
     assert_valid(neighbour_lists(neighbors), 300, K)
 

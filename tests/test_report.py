@@ -34,7 +34,7 @@ def lsh_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
             *[sys.executable, "-m", "spark_smote", "--input", str(source)],
             *["--output", str(output), "--config", str(TEST_CONFIG), "--seed", "3"],
             *["--k-neighbors", "3", "--neighbor-search", "lsh", "--plot"],
-            *["--recall-sample-size", "10"],
+            *["--report-recall", "--recall-sample-size", "10"],
         ],
         cwd=ROOT,
         env=job_env(),
@@ -59,7 +59,7 @@ def test_report_json_holds_parameters_counts_method_recall_phases_versions(
     assert report["class_counts_before"] == {"0": 60, "1": 20}
     assert report["class_counts_after"] == {"0": 60, "1": 60}
     assert report["neighbor_method"] == {"1": "lsh"}
-    assert report["neighbor_parameters"]["1"]
+    assert 0.0 <= report["neighbor_parameters"]["1"]["estimated_recall"] <= 1.0
     assert 0.0 <= report["recall"]["recall"] <= 1.0
     assert {"validation", "keys", "neighbours, synthesis and write"} <= set(report["phase_seconds"])
     assert report["versions"]["spark"] and report["versions"]["spark_smote"]
