@@ -93,11 +93,15 @@ class InputStats:
         Rows per class, in sorted label order.
     dimension : int
         Number of features per row.
+    largest_magnitude : float
+        Largest absolute feature value (columns layout; infinity for the others, which
+        always use the overflow-safe interpolation).
 
     """
 
     class_counts: dict[Any, int]
     dimension: int
+    largest_magnitude: float = float("inf")
 
 
 def _type_name(data_type: T.DataType) -> str:
@@ -285,6 +289,9 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             _count_true(_bad_scalar(F.col(name))).alias(f"bad{i}")
             for i, name in enumerate(layout.columns)
         ]
+        magnitudes = [F.abs(F.col(name).cast("double")) for name in layout.columns]
+        largest = F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]
+        aggregations.append(F.max(largest).alias("largest"))
     else:
         values = feature_array(layout)
         aggregations += [
@@ -346,7 +353,12 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     if params.id_col is not None:
         _check_unique_ids(df, params.id_col)
     counts = {r["label"]: int(r["n"]) for r in rows}
-    return InputStats({c: counts[c] for c in sorted(counts)}, dimension)
+    magnitude = float("inf")
+    if layout.kind == "columns":
+        magnitude = max(
+            (float(r["largest"]) for r in rows if r["largest"] is not None), default=0.0
+        )
+    return InputStats({c: counts[c] for c in sorted(counts)}, dimension, magnitude)
 
 
 def _check_unique_ids(df: DataFrame, id_col: str) -> None:

@@ -29,7 +29,7 @@ from pyspark.sql import types as T
 from spark_smote._features import FeatureLayout, feature_array
 from spark_smote._params import SMOTEParams
 
-__all__ = ["CLASS", "ID", "IDX", "SIZE", "ClassPlan", "X", "build_points"]
+__all__ = ["CLASS", "ID", "IDX", "SIZE", "ClassPlan", "X", "build_points", "task_count"]
 
 CLASS = "_smote_class"
 SIZE = "_smote_n"
@@ -43,6 +43,17 @@ _OFFSET = "_smote_offset"
 
 # Rows per index bucket: above this a class is indexed in several parallel buckets.
 ROWS_PER_INDEX_BUCKET = 200_000
+
+
+def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
+    """Tasks for a stage of ``rows`` rows: one per ``rows_per_task``, within [1, P].
+
+    P is the session's ``spark.sql.shuffle.partitions``. Stages that repartition to
+    this count keep it under adaptive execution, which would otherwise coalesce a
+    small but CPU-heavy stage (the minority rows, a few MB) into one task.
+    """
+    limit = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
+    return max(1, min(limit, -(-rows // rows_per_task)))
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
-from spark_smote._keys import CLASS, ID, IDX, SIZE, X
+from spark_smote._keys import CLASS, ID, IDX, SIZE, X, task_count
 from spark_smote._neighbors import (
     DIST,
     NBR,
@@ -81,6 +81,7 @@ AUTO_EXACT_MAX_ROWS = 25_000
 
 _TABLE = "_smote_table"
 _KEYS = "_smote_keys"
+_XBYTES = "_smote_xbytes"
 _KEY = "_smote_key"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
@@ -89,16 +90,21 @@ _KNN_IDX = "_smote_knn_idx"
 _RANKS = "_smote_ranks"
 _NBR_RANKS = "_smote_nbr_ranks"
 
-# Rows per reference block of the sample jobs.
+# Rows per reference block of the sample search and of the rank count (the rank count
+# copies its probes to every block, so its blocks are larger).
 _SAMPLE_BLOCK_ROWS = 4096
+_RANK_BLOCK_ROWS = 16384
 # Candidate bucket widths, as multiples of the sample's median k-th neighbour distance;
-# the first one that reaches the target with the fewest tables wins (the middle one
-# first: it was best on every data set measured, see the README).
-_WIDTH_FACTORS = (4.0, 2.0, 8.0)
-# Queries ranked together against a chunk (bounds the distance block to 256 x cap).
-_QUERY_SLICE = 256
+# the one that reaches the target with the fewest tables wins, the first on a tie (4
+# was best or level on every data set measured; 2 never was, see the README).
+_WIDTH_FACTORS = (4.0, 8.0)
+# Queries ranked together against a chunk: a 32 x cap block stays in cache, where the
+# selection of the best candidates costs about half of what it does on 256 rows.
+_QUERY_SLICE = 32
 # Candidates kept from the float32 ranking for the exact float64 re-ranking.
 _RERANK_MARGIN = 16
+# Rows per task of the merge of the tables' lists.
+_MERGE_ROWS_PER_TASK = 20_000
 # The points' features are broadcast to the merged neighbour lists up to this size.
 _BROADCAST_POINTS_BYTES = 64 << 20
 
@@ -110,8 +116,8 @@ class LSHParams:
     Attributes
     ----------
     bucket_width : float, optional
-        Width ``w`` of each hash function's buckets, in feature units. Tuned: the best
-        of 2, 4 and 8 times the sample's median k-th neighbour distance.
+        Width ``w`` of each hash function's buckets, in feature units. Tuned: the better
+        of 4 and 8 times the sample's median k-th neighbour distance.
     hashes_per_table : int, default 4
         Hash functions ANDed into one bucket key (``m``).
     tables : int, optional
@@ -287,7 +293,7 @@ def chunk_top_k(
     Notes
     -----
     Distances are ranked in float32 (``|r|^2 - 2 q.r`` on features centred and scaled
-    by the chunk), 256 queries at a time so the block stays in cache; the best
+    by the chunk), 32 queries at a time so the block stays in cache; the best
     ``k + 16`` are recomputed exactly in float64 and re-ranked. A chunk whose values
     overflow float32 is searched in float64 throughout.
 
@@ -300,21 +306,46 @@ def chunk_top_k(
         return block_top_k(x[queries], idx[queries], x, idx, k)
     low = (centred / scale if scale > 0 else centred).astype(np.float32)
     norms = np.einsum("ij,ij->i", low, low)
-    neighbors = np.empty((len(queries), k), np.int64)
-    distances = np.empty((len(queries), k), np.float64)
+    minus_two = np.ascontiguousarray(-2.0 * low.T)
+    candidates = np.empty((len(queries), keep), np.int64)
     for start in range(0, len(queries), _QUERY_SLICE):
         part = queries[start : start + _QUERY_SLICE]
-        rows = np.arange(len(part))
-        approx = norms[None, :] - 2.0 * (low[part] @ low.T)
-        approx[rows, part] = np.inf
-        candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
-        diff = x[part][:, None, :] - x[candidates]
-        exact = np.einsum("ijk,ijk->ij", diff, diff)
-        candidate_idx = idx[candidates]
-        order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
-        neighbors[start : start + len(part)] = candidate_idx[rows[:, None], order]
-        distances[start : start + len(part)] = exact[rows[:, None], order]
-    return neighbors, distances
+        approx = low[part] @ minus_two
+        approx += norms
+        approx[np.arange(len(part)), part] = np.inf
+        candidates[start : start + len(part)] = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
+    diff = x[queries][:, None, :] - x[candidates]
+    exact = np.einsum("ijk,ijk->ij", diff, diff)
+    candidate_idx = idx[candidates]
+    order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
+    return (
+        np.take_along_axis(candidate_idx, order, axis=1),
+        np.take_along_axis(exact, order, axis=1),
+    )
+
+
+def binary_rows(x: np.ndarray) -> pa.Array:
+    """An (n, d) float64 matrix as n binary values of 8 d bytes (native byte order).
+
+    The features cross the shuffle and sort this way: a binary value is copied as one
+    block, where an ``array<double>`` is converted element by element.
+    """
+    n = len(x)
+    width = 8 * x.shape[1]
+    data = pa.py_buffer(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
+    return pa.Array.from_buffers(pa.binary(), n, [None, offsets, data])
+
+
+def matrix_from_binary_column(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.ndarray:
+    """Inverse of :func:`binary_rows`: the (n, d) float64 matrix of a binary column."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(array)
+    if n == 0:
+        return np.empty((0, dimension), np.float64)
+    offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + n + 1]
+    data = np.frombuffer(array.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
+    return data.view(np.float64).reshape(n, dimension)
 
 
 def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -382,7 +413,7 @@ def _hash_udf(
                 columns = {
                     CLASS: rows.column(CLASS),
                     IDX: rows.column(IDX),
-                    X: rows.column(X),
+                    _XBYTES: binary_rows(x),
                     _KEYS: key_lists,
                 }
                 out = pa.table({name: columns[name] for name in output_schema.names})
@@ -471,7 +502,7 @@ def _search_udf(
             starts = np.concatenate([[0], change + 1])
             ends = np.append(starts[1:], batch.num_rows)
             idx = batch.column(IDX).to_numpy()
-            x = matrix_from_list_column(batch.column(X), dimension)
+            x = matrix_from_binary_column(batch.column(_XBYTES), dimension)
             for lo, hi in zip(starts, ends, strict=True):
                 segment = (int(classes[lo]), int(tables[lo]))
                 if segment != key:
@@ -763,10 +794,10 @@ def _sample_ranks(
         CLASS,
         IDX,
         X,
-        F.floor(F.col(IDX) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long").alias(_BLOCK),
+        F.floor(F.col(IDX) / F.lit(_RANK_BLOCK_ROWS)).cast("long").alias(_BLOCK),
         F.lit(1).alias(_ROLE),
     )
-    n_blocks = F.ceil(F.col(SIZE) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long")
+    n_blocks = F.ceil(F.col(SIZE) / F.lit(_RANK_BLOCK_ROWS)).cast("long")
     probes = points.filter(_sample_condition(probe_indices)).select(
         CLASS,
         IDX,
@@ -997,12 +1028,11 @@ def lsh_neighbors(
     params = (params or LSHParams()).checked(k)
     tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params)
     carried = [X, *([ID] if ID in points.schema.names else [])]
-    x_type = points.schema[X].dataType
     hashed_schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(IDX, T.LongType()),
-            T.StructField(X, x_type),
+            T.StructField(_XBYTES, T.BinaryType()),
             T.StructField(_KEYS, T.ArrayType(T.BinaryType())),
         ]
     )
@@ -1027,12 +1057,14 @@ def lsh_neighbors(
     copies = (
         points.select(CLASS, IDX, X)
         .mapInArrow(hash_rows, hashed_schema)
-        .select(CLASS, IDX, X, F.posexplode(_KEYS).alias(_TABLE, _KEY))
+        .select(CLASS, IDX, _XBYTES, F.posexplode(_KEYS).alias(_TABLE, _KEY))
     )
     candidates = (
-        copies.repartition(CLASS, _TABLE)
+        copies.repartition(
+            task_count(points, sum(tunings[o].tables for o in sizes), 1), CLASS, _TABLE
+        )
         .sortWithinPartitions(CLASS, _TABLE, _KEY)
-        .select(CLASS, _TABLE, IDX, X)
+        .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)
     )
     merged_schema = T.StructType(
@@ -1044,7 +1076,9 @@ def lsh_neighbors(
     )
     merge = _merge_udf(k, {o: t.tables for o, t in tunings.items()}, to_arrow_schema(merged_schema))
     merged = (
-        candidates.repartition(CLASS, IDX)
+        candidates.repartition(
+            task_count(points, sum(sizes.values()), _MERGE_ROWS_PER_TASK), CLASS, IDX
+        )
         .sortWithinPartitions(CLASS, IDX)
         .mapInArrow(merge, merged_schema)
     )

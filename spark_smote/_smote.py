@@ -40,8 +40,8 @@ from spark_smote._extras import (
     pass_through_values,
 )
 from spark_smote._faults import inject
-from spark_smote._features import FeatureLayout, collect_input_stats, resolve_layout
-from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table
+from spark_smote._features import FeatureLayout, InputStats, collect_input_stats, resolve_layout
+from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, task_count
 from spark_smote._lsh import find_neighbors
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
@@ -52,6 +52,9 @@ from spark_smote._synthesis import assemble_output, draw_synthetic, original_row
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
 
 logger = logging.getLogger("spark_smote")
+
+# Minority rows per task of the stages that read the points table.
+POINTS_PER_TASK = 20_000
 
 
 @dataclass
@@ -315,18 +318,19 @@ class SMOTE:
         grown = [p for p in plans if p.n_new > 0]
         if not grown:
             return original_rows(df, schema, params)
-        return self._fit_resample(df, schema, layout, stats.dimension, grown, report)
+        return self._fit_resample(df, schema, layout, stats, grown, report)
 
     def _fit_resample(
         self,
         df: DataFrame,
         schema: T.StructType,
         layout: FeatureLayout,
-        dimension: int,
+        stats: InputStats,
         grown: list[ClassPlan],
         report: SMOTEReport,
     ) -> DataFrame:
         params = self.params
+        dimension = stats.dimension
         classes = class_table(df, grown, schema[params.label_col].dataType)
         sizes = {p.ordinal: p.n_rows for p in grown}
         carried: dict[str, Column] = {}
@@ -353,6 +357,10 @@ class SMOTE:
         points = build_points(
             df, classes, layout, params, sizes, encoded_x=encoded_x, carried=carried or None
         )
+        # Spread over tasks: the numbering leaves a class in one partition, and the
+        # search's hashing and tuning are CPU work in Python.
+        tasks = task_count(df, sum(sizes.values()), POINTS_PER_TASK)
+        points = points.repartition(tasks, CLASS, IDX)
         points = inject(points, "keys").localCheckpoint(eager=True)
         self._phase_done("keys")
         search_points = points.drop(*carried) if carried else points
@@ -374,6 +382,7 @@ class SMOTE:
             points,
             classes,
             params,
+            synthetic_rows=sum(p.n_new for p in grown),
             lookup_bytes=lookup_bytes,
             base_extras=base_extras,
             neighbor_columns=nearest_pass,
@@ -395,6 +404,7 @@ class SMOTE:
             params,
             dimension=dimension if layout.categorical else None,
             overrides=overrides or None,
+            largest_magnitude=stats.largest_magnitude,
         )
 
     def _phase_done(self, phase: str) -> None:

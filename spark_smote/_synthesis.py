@@ -25,12 +25,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
-from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X
+from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X, task_count
 from spark_smote._neighbors import NBR
 from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
 
-__all__ = ["DRAW", "LAMBDA", "NEW_X", "assemble_output", "draw_synthetic", "original_rows"]
+__all__ = ["DRAW", "LAMBDA", "assemble_output", "draw_synthetic", "original_rows"]
 
 _DRAW = "_smote_draw"
 _CHUNK = "_smote_chunk"
@@ -38,20 +38,23 @@ _BASE = "_smote_base"
 _SLOT = "_smote_slot"
 _LAMBDA = "_smote_lambda"
 _NEIGHBOR = "_smote_neighbor"
-_NEW_X = "_smote_new_x"
+_BASE_X = "_smote_base_x"
+_NEIGHBOR_X = "_smote_neighbor_x"
 _BASE_ID = "_smote_base_id"
 _NEIGHBOR_ID = "_smote_neighbor_id"
 # Columns of the synthetic table that opt-in output options read.
-DRAW, LAMBDA, NEW_X = _DRAW, _LAMBDA, _NEW_X
+DRAW, LAMBDA = _DRAW, _LAMBDA
 
 # Draw indices generated per exploded chunk (bounds one array in one task).
 DRAWS_PER_CHUNK = 1 << 16
+# Chunks per synthesis task (about 250,000 synthetic rows).
+CHUNKS_PER_TASK = 4
 # Lookup tables (minority rows with features and neighbour lists) up to this estimated
 # size are broadcast to the synthesis tasks instead of shuffling the synthetic rows.
 BROADCAST_LOOKUP_BYTES = 64 << 20
 
 
-def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
+def _draws(classes: DataFrame, seed: int, k: int, total: int) -> DataFrame:
     """One row per synthetic row to make: (class, draw index, base, slot, lambda)."""
     chunk_count = F.ceil(F.col(NEW) / F.lit(DRAWS_PER_CHUNK)).cast("long")
     chunks = classes.select(
@@ -63,7 +66,8 @@ def _draws(classes: DataFrame, seed: int, k: int) -> DataFrame:
     )
     start = F.col(_CHUNK) * F.lit(DRAWS_PER_CHUNK)
     stop = F.least(start + F.lit(DRAWS_PER_CHUNK), F.col(NEW)) - F.lit(1)
-    draws = chunks.repartition(CLASS, _CHUNK).select(
+    tasks = task_count(classes, -(-total // DRAWS_PER_CHUNK), CHUNKS_PER_TASK)
+    draws = chunks.repartition(tasks, CLASS, _CHUNK).select(
         "label", CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     counters = (F.col(CLASS), F.col(_DRAW))
@@ -85,6 +89,7 @@ def draw_synthetic(
     classes: DataFrame,
     params: SMOTEParams,
     *,
+    synthetic_rows: int,
     lookup_bytes: int,
     base_extras: DataFrame | None = None,
     neighbor_columns: Mapping[str, str] | None = None,
@@ -102,6 +107,8 @@ def draw_synthetic(
         The class table of :func:`spark_smote._keys.class_table`.
     params : SMOTEParams
         Seed and k.
+    synthetic_rows : int
+        Rows to make over all classes (sets the number of synthesis tasks).
     lookup_bytes : int
         Estimated size of the minority rows with their features and neighbour lists;
         up to ``BROADCAST_LOOKUP_BYTES`` both lookups are broadcast joins.
@@ -118,12 +125,12 @@ def draw_synthetic(
     lookup is a shuffle join. ``base_extras`` adds a join of the minority rows.
 
     """
-    draws = _draws(classes, params.seed, params.k_neighbors)
+    draws = _draws(classes, params.seed, params.k_neighbors, synthetic_rows)
     key = ID if params.id_col is not None else IDX
     base_side = neighbors.select(
         CLASS,
         F.col(IDX).alias(_BASE),
-        F.col(X).alias("_smote_base_x"),
+        F.col(X).alias(_BASE_X),
         F.col(NBR),
         F.col(key).alias(_BASE_ID),
     )
@@ -137,7 +144,7 @@ def draw_synthetic(
     neighbor_side = points.select(
         CLASS,
         F.col(IDX).alias(_NEIGHBOR),
-        F.col(X).alias("_smote_neighbor_x"),
+        F.col(X).alias(_NEIGHBOR_X),
         F.col(key).alias(_NEIGHBOR_ID),
         *[F.col(name).alias(alias) for name, alias in neighbor_extra.items()],
     )
@@ -147,20 +154,26 @@ def draw_synthetic(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
     )
     joined = with_base.join(neighbor_side, on=[CLASS, _NEIGHBOR])
-    lam = F.col(_LAMBDA)
-    new_x = F.zip_with(F.col("_smote_base_x"), F.col("_smote_neighbor_x"), _interpolate(lam))
     return joined.select(
-        "label", CLASS, _DRAW, _LAMBDA, new_x.alias(_NEW_X), _BASE_ID, _NEIGHBOR_ID, *carried
+        "label", CLASS, _DRAW, _LAMBDA, _BASE_X, _NEIGHBOR_X, _BASE_ID, _NEIGHBOR_ID, *carried
     )
 
 
-def _interpolate(lam: Column) -> Callable[[Column, Column], Column]:
+# Below this magnitude no difference of two features overflows (half the largest double).
+SAFE_MAGNITUDE = 8.0e307
+
+
+def _interpolate(lam: Column, *, overflow_safe: bool = True) -> Callable[[Column, Column], Column]:
     """``b + lam * (n - b)``; ``(1 - lam) * b + lam * n`` where ``n - b`` overflows.
 
     Two finite features more than the largest double apart (e.g. -1.7e308 and 1.7e308)
     have an infinite difference; the second form stays finite. Every other value is
-    computed by the first form, bit for bit.
+    computed by the first form, bit for bit. Without ``overflow_safe`` (every feature
+    below ``SAFE_MAGNITUDE``) only the first form is written: per feature column the
+    branch would make Spark's generated method too large for the JIT compiler.
     """
+    if not overflow_safe:
+        return lambda b, n: b + lam * (n - b)
 
     def between(b: Column, n: Column) -> Column:
         difference = n - b
@@ -168,13 +181,6 @@ def _interpolate(lam: Column) -> Callable[[Column, Column], Column]:
         return F.when(overflow, (F.lit(1.0) - lam) * b + lam * n).otherwise(b + lam * difference)
 
     return between
-
-
-def _feature_value(layout: FeatureLayout, position: int, data_type: T.DataType) -> Column:
-    value = F.col(_NEW_X)[position]
-    if isinstance(data_type, INTEGRAL_TYPES):
-        value = F.round(value)
-    return value.cast(data_type)
 
 
 def _id_type(schema: T.StructType, params: SMOTEParams) -> T.DataType:
@@ -197,17 +203,21 @@ def original_rows(df: DataFrame, schema: T.StructType, params: SMOTEParams) -> D
     return df.select(*columns)
 
 
-def _synthetic_value(field: T.StructField, layout: FeatureLayout, params: SMOTEParams) -> Column:
+def _synthetic_value(
+    field: T.StructField, layout: FeatureLayout, params: SMOTEParams, overflow_safe: bool
+) -> Column:
     """The value a synthetic row carries in one column of the input schema."""
     if field.name == params.label_col:
         return F.col("label").cast(field.dataType)
     if field.name not in layout.columns:
         return F.lit(None).cast(field.dataType)
-    if layout.kind == "vector":
-        return array_to_vector(F.col(_NEW_X))
-    if layout.kind == "array":
-        return F.col(_NEW_X).cast(field.dataType)
-    value = F.col(_NEW_X)[layout.columns.index(field.name)]
+    between = _interpolate(F.col(_LAMBDA), overflow_safe=overflow_safe)
+    if layout.kind in ("vector", "array"):
+        new_x = F.zip_with(F.col(_BASE_X), F.col(_NEIGHBOR_X), between)
+        return array_to_vector(new_x) if layout.kind == "vector" else new_x.cast(field.dataType)
+    # One generated expression per feature column: a zip_with lambda is interpreted.
+    position = layout.columns.index(field.name)
+    value = between(F.col(_BASE_X)[position], F.col(_NEIGHBOR_X)[position])
     if isinstance(field.dataType, INTEGRAL_TYPES):
         value = F.round(value)
     return value.cast(field.dataType)
@@ -222,6 +232,7 @@ def assemble_output(
     *,
     dimension: int | None = None,
     overrides: Mapping[str, Column] | None = None,
+    largest_magnitude: float = float("inf"),
 ) -> DataFrame:
     """The input rows unchanged, then the synthetic rows, in the input's schema.
 
@@ -231,15 +242,20 @@ def assemble_output(
     features of the interpolated array (SMOTE-NC appends encoded categories);
     ``overrides`` gives other columns' values of synthetic rows (categorical votes,
     pass-through columns, fresh ids) as expressions over the synthetic table.
+    ``largest_magnitude`` (the input's largest absolute feature value) below
+    ``SAFE_MAGNITUDE`` drops the overflow branch of the interpolation.
     """
+    overflow_safe = not largest_magnitude < SAFE_MAGNITUDE
     if dimension is not None:
-        synthetic = synthetic.withColumn(_NEW_X, F.slice(F.col(_NEW_X), 1, dimension))
+        synthetic = synthetic.withColumns(
+            {name: F.slice(F.col(name), 1, dimension) for name in (_BASE_X, _NEIGHBOR_X)}
+        )
     chosen = dict(overrides or {})
     columns = [
         (
             chosen[f.name].cast(f.dataType)
             if f.name in chosen
-            else _synthetic_value(f, layout, params)
+            else _synthetic_value(f, layout, params, overflow_safe)
         ).alias(f.name)
         for f in schema.fields
     ]

@@ -87,7 +87,6 @@ def _sorted_run(x: np.ndarray, width: float, seed: int = 0):  # type: ignore[no-
     """One (class, table) run in key order, as the search receives it."""
     import pyarrow as pa
 
-    from spark_smote._neighbors import list_column
 
     spec = lsh._draw_hash(seed, 0, x.shape[1], 4, 1)
     codes, splits = lsh.table_keys(lsh.table_projections(x, spec, 1), spec, width)
@@ -98,7 +97,7 @@ def _sorted_run(x: np.ndarray, width: float, seed: int = 0):  # type: ignore[no-
             CLASS: pa.array(np.zeros(len(x), np.int32)),
             lsh._TABLE: pa.array(np.zeros(len(x), np.int32)),
             IDX: pa.array(idx[order]),
-            X: list_column(x[order], pa.float64()),
+            lsh._XBYTES: lsh.binary_rows(x[order]),
         }
     )
 
