@@ -88,7 +88,6 @@ _ROLE = "_smote_srole"
 _KNN = "_smote_knn_dist"
 _KNN_IDX = "_smote_knn_idx"
 _RANKS = "_smote_ranks"
-_NBR_RANKS = "_smote_nbr_ranks"
 
 # Rows per reference block of the sample search and of the rank count (the rank count
 # copies its probes to every block, so its blocks are larger).
@@ -127,7 +126,7 @@ class LSHParams:
         Rows of one chunk, the most handed to one distance computation; larger
         buckets are split into overlapping chunks. Must be even and at least
         ``4 * (k + 1)``.
-    target_recall : float, default 0.97
+    target_recall : float, default 0.965
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256
         Query rows per class used for tuning.
@@ -140,7 +139,7 @@ class LSHParams:
     hashes_per_table: int = 4
     tables: int | None = None
     bucket_cap: int = 2048
-    target_recall: float = 0.97
+    target_recall: float = 0.965
     sample_size: int = 256
     max_tables: int = 16
 
@@ -784,7 +783,8 @@ def _sample_ranks(
     """Ranks of the sampled rows and of their true neighbours in every candidate order.
 
     Returns, per class and sampled row, (its ranks, ranks of its true neighbours), one
-    column per (candidate width, table). Only ranks (counts) reach the driver.
+    column per (candidate width, table). Only ranks (counts) reach the driver: one row
+    per sampled row or true neighbour, at most ``(k + 1) * sample_size`` per class.
     """
     probe_indices = {
         o: sorted({q for q in rows} | {v for nbrs in rows.values() for v in nbrs})
@@ -821,25 +821,12 @@ def _sample_ranks(
             F.collect_list(_RANKS), zero, lambda acc, r: F.zip_with(acc, r, lambda a, b: a + b)
         ).alias(_RANKS)
     )
-    pairs = [
-        (o, q, v, slot)
-        for o, rows in truth.items()
-        for q, nbrs in rows.items()
-        for slot, v in enumerate([q, *nbrs])
-    ]
-    wanted = points.sparkSession.createDataFrame(
-        pairs, f"{CLASS} int, _smote_query long, {IDX} long, _smote_slot int"
-    )
-    per_query = (
-        wanted.join(summed, on=[CLASS, IDX])
-        .groupBy(CLASS, "_smote_query")
-        .agg(F.array_sort(F.collect_list(F.struct("_smote_slot", _RANKS))).alias(_NBR_RANKS))
-        .collect()
-    )
+    ranks = {(int(r[CLASS]), int(r[IDX])): r[_RANKS] for r in summed.collect()}
     out: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {o: {} for o in truth}
-    for row in per_query:
-        ranks = np.array([entry[_RANKS] for entry in row[_NBR_RANKS]], dtype=np.int64)
-        out[int(row[CLASS])][int(row["_smote_query"])] = (ranks[0], ranks[1:])
+    for ordinal, rows in truth.items():
+        for query, nbrs in rows.items():
+            found = np.array([ranks[ordinal, v] for v in [query, *nbrs]], dtype=np.int64)
+            out[ordinal][query] = (found[0], found[1:])
     return out
 
 

@@ -87,7 +87,6 @@ def _sorted_run(x: np.ndarray, width: float, seed: int = 0):  # type: ignore[no-
     """One (class, table) run in key order, as the search receives it."""
     import pyarrow as pa
 
-
     spec = lsh._draw_hash(seed, 0, x.shape[1], 4, 1)
     codes, splits = lsh.table_keys(lsh.table_projections(x, spec, 1), spec, width)
     idx = np.arange(len(x))

@@ -5,7 +5,7 @@
    wrapped for the duration of a run (``fit_resample`` and the staged write), and the
    test fails if one returns more rows than the number of classes plus a small margin:
    the driver only ever sees per-class statistics. The LSH search's tuning sample is
-   checked separately: its rows are distance statistics, never feature values.
+   checked separately: its rows are distances, indices and ranks, never feature values.
 2. The exact search hands Arrow UDF groups of at most ``2 * block_rows`` rows to a
    Python worker, whatever the class size or its duplicates: the group UDF is wrapped
    with a check that raises inside the worker (failing the job) if a group is larger.
@@ -109,7 +109,9 @@ def test_lsh_tuning_collects_statistics_not_rows(
     recorder = DriverRows(monkeypatch, type(df))
     out = SMOTE(label_col="y", k_neighbors=3, seed=5, neighbor_search="lsh").fit_resample(df)
     out.write.format("noop").mode("overwrite").save()
-    sample = LSHParams().sample_size
+    # The tuning collects, per class, the sample's neighbour indices and distances (one
+    # row per sampled row) and the ranks of the sampled rows and their k neighbours.
+    sample = LSHParams().sample_size * (3 + 1)
     for name, n_rows, columns in recorder.calls:
         assert n_rows <= len(sizes) * sample + 5, (name, n_rows)
         if n_rows > len(sizes) + 5:  # the tuning sample: no input column, no feature value
