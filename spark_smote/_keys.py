@@ -29,7 +29,17 @@ from pyspark.sql import types as T
 from spark_smote._features import FeatureLayout, feature_array
 from spark_smote._params import SMOTEParams
 
-__all__ = ["CLASS", "ID", "IDX", "SIZE", "ClassPlan", "X", "build_points", "task_count"]
+__all__ = [
+    "CLASS",
+    "ID",
+    "IDX",
+    "SIZE",
+    "ClassPlan",
+    "X",
+    "build_points",
+    "spread_points",
+    "task_count",
+]
 
 CLASS = "_smote_class"
 SIZE = "_smote_n"
@@ -43,6 +53,8 @@ _OFFSET = "_smote_offset"
 
 # Rows per index bucket: above this a class is indexed in several parallel buckets.
 ROWS_PER_INDEX_BUCKET = 200_000
+# Minority rows per task of the stages that read the points table.
+POINTS_PER_TASK = 20_000
 
 
 def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
@@ -54,6 +66,15 @@ def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
     """
     limit = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
     return max(1, min(limit, -(-rows // rows_per_task)))
+
+
+def spread_points(points: DataFrame, rows: int) -> DataFrame:
+    """The points table over ``rows / POINTS_PER_TASK`` tasks (see :func:`task_count`).
+
+    The numbering leaves a class in one partition; the neighbour search's hashing and
+    tuning read the points in Python, so they are spread before being materialised.
+    """
+    return points.repartition(task_count(points, rows, POINTS_PER_TASK), CLASS, IDX)
 
 
 @dataclass(frozen=True)

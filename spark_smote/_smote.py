@@ -41,7 +41,7 @@ from spark_smote._extras import (
 )
 from spark_smote._faults import inject
 from spark_smote._features import FeatureLayout, InputStats, collect_input_stats, resolve_layout
-from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, task_count
+from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, spread_points
 from spark_smote._lsh import find_neighbors
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
@@ -52,9 +52,6 @@ from spark_smote._synthesis import assemble_output, draw_synthetic, original_row
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
 
 logger = logging.getLogger("spark_smote")
-
-# Minority rows per task of the stages that read the points table.
-POINTS_PER_TASK = 20_000
 
 
 @dataclass
@@ -357,10 +354,7 @@ class SMOTE:
         points = build_points(
             df, classes, layout, params, sizes, encoded_x=encoded_x, carried=carried or None
         )
-        # Spread over tasks: the numbering leaves a class in one partition, and the
-        # search's hashing and tuning are CPU work in Python.
-        tasks = task_count(df, sum(sizes.values()), POINTS_PER_TASK)
-        points = points.repartition(tasks, CLASS, IDX)
+        points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
         self._phase_done("keys")
         search_points = points.drop(*carried) if carried else points
