@@ -126,7 +126,7 @@ class LSHParams:
         Rows of one chunk, the most handed to one distance computation; larger
         buckets are split into overlapping chunks. Must be even and at least
         ``4 * (k + 1)``.
-    target_recall : float, default 0.965
+    target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256
         Query rows per class used for tuning.
@@ -139,7 +139,7 @@ class LSHParams:
     hashes_per_table: int = 4
     tables: int | None = None
     bucket_cap: int = 2048
-    target_recall: float = 0.965
+    target_recall: float = 0.97
     sample_size: int = 256
     max_tables: int = 16
 
