@@ -41,6 +41,7 @@ therefore the same, bit for bit, for any partitioning, row order or shuffle sett
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -75,6 +76,8 @@ __all__ = [
     "sample_exact_neighbors",
     "sample_indices",
 ]
+
+logger = logging.getLogger("spark_smote")
 
 # Classes up to this many rows use the exact search under neighbor_search="auto".
 AUTO_EXACT_MAX_ROWS = 25_000
@@ -1089,6 +1092,17 @@ def lsh_neighbors(
     )
     report = NeighborReport()
     for ordinal, tuning in tunings.items():
+        if 0 <= tuning.sample_recall < params.target_recall:
+            logger.warning(
+                "spark_smote: LSH on class ordinal %d reaches recall@%d %.3f on its tuning "
+                "sample, below target_recall=%.3f even with %d tables. Raise "
+                "LSHParams(max_tables=..., bucket_cap=...) or use neighbor_search='exact'.",
+                ordinal,
+                k,
+                tuning.sample_recall,
+                params.target_recall,
+                tuning.tables,
+            )
         report.method[ordinal] = "lsh"
         report.parameters[ordinal] = {
             "bucket_width": tuning.width,
