@@ -80,7 +80,7 @@ __all__ = [
 logger = logging.getLogger("spark_smote")
 
 # Classes up to this many rows use the exact search under neighbor_search="auto".
-AUTO_EXACT_MAX_ROWS = 25_000
+AUTO_EXACT_MAX_ROWS = 10_000
 
 _TABLE = "_smote_table"
 _KEYS = "_smote_keys"
@@ -1134,7 +1134,7 @@ def find_neighbors(
     points, sizes, k, dimension, seed
         As for :func:`lsh_neighbors`.
     method : {'auto', 'exact', 'lsh'}
-        'auto' searches classes of up to ``AUTO_EXACT_MAX_ROWS`` (25,000) rows exactly
+        'auto' searches classes of up to ``AUTO_EXACT_MAX_ROWS`` (10,000) rows exactly
         and larger ones with LSH.
     lsh_params : LSHParams, optional
         Overrides for the LSH search.
@@ -1146,14 +1146,11 @@ def find_neighbors(
 
     Notes
     -----
-    The 25,000-row threshold: exact search costs O(n^2 d) and needs no tuning job;
-    LSH has a fixed cost (the tuning job, ``L + 1`` row copies with L around 15 at 95 %
-    recall on 18-dimensional data) and gives up a few percent of recall. Measured in
-    local[2]: a whole exact job on 0.3M rows with a 17.7k-row minority class took 49 s
-    (bench/results_0.3M.md), while the LSH neighbour phase alone on a 170k-row class
-    took minutes (README, "Neighbour search"). Exact work at 25,000 rows is about
-    2x that of the 17.7k-row class, still well inside a job's budget, so exact is kept
-    up to there; the crossover itself has not been timed (see the README).
+    The 10,000-row threshold is the measured crossover (``python
+    jobs/recall_benchmark.py threshold``, one class of 18 features, local[2], noop
+    sink): exact 2.7 s and LSH 2.6 s at 10,000 rows; exact 6.5 s and LSH 3.2 s at
+    20,000; exact 25.3 s and LSH 4.7 s at 40,000. Exact search costs O(n^2 d) and gives
+    exact neighbours, so it is kept while it costs no more than LSH.
 
     """
     if method == "exact":
