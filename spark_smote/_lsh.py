@@ -1087,6 +1087,8 @@ def lsh_neighbors(
     rows = points.select(CLASS, IDX, *carried)
     if sum(sizes.values()) * (dimension + 4) * 8 <= _BROADCAST_POINTS_BYTES:
         rows = F.broadcast(rows)
+    else:
+        rows = rows.hint("merge")
     neighbors = merged.join(rows, on=[CLASS, IDX]).select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )

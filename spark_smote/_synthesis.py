@@ -150,6 +150,10 @@ def draw_synthetic(
     )
     if lookup_bytes <= BROADCAST_LOOKUP_BYTES:
         base_side, neighbor_side = F.broadcast(base_side), F.broadcast(neighbor_side)
+    else:
+        # The draws come from a one-row-per-class table, so Spark estimates them tiny
+        # and would broadcast all of them: ask for sort-merge joins instead.
+        base_side, neighbor_side = base_side.hint("merge"), neighbor_side.hint("merge")
     with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
     )
