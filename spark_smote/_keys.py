@@ -30,6 +30,7 @@ from spark_smote._features import FeatureLayout, feature_array
 from spark_smote._params import SMOTEParams
 
 __all__ = [
+    "BROADCAST_LOOKUP_BYTES",
     "CLASS",
     "ID",
     "IDX",
@@ -55,6 +56,9 @@ _OFFSET = "_smote_offset"
 ROWS_PER_INDEX_BUCKET = 200_000
 # Minority rows per task of the stages that read the points table.
 POINTS_PER_TASK = 20_000
+# Tables of minority rows (features, neighbour lists) up to this estimated size are
+# broadcast to the joins that look rows up in them, instead of shuffling the other side.
+BROADCAST_LOOKUP_BYTES = 64 << 20
 
 
 def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:

@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -55,7 +55,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
-from spark_smote._keys import CLASS, ID, IDX, SIZE, X, task_count
+from spark_smote._keys import BROADCAST_LOOKUP_BYTES, CLASS, ID, IDX, SIZE, X, task_count
 from spark_smote._neighbors import (
     DIST,
     NBR,
@@ -107,8 +107,6 @@ _QUERY_SLICE = 32
 _RERANK_MARGIN = 16
 # Rows per task of the merge of the tables' lists.
 _MERGE_ROWS_PER_TASK = 20_000
-# The points' features are broadcast to the merged neighbour lists up to this size.
-_BROADCAST_POINTS_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -621,6 +619,33 @@ def _sample_condition(indices: Mapping[int, list[int]]) -> Any:
     return condition
 
 
+def _blocks_with_sample(
+    points: DataFrame, indices: Mapping[int, list[int]], block_rows: int
+) -> DataFrame:
+    """The rows in blocks of ``block_rows`` indices, with the sample copied to each block.
+
+    Every row appears once with role 1 in its block; each sampled row appears again with
+    role 0 in every block of its class, so a (class, block) group holds one block and
+    the sample, whatever the class size or skew.
+    """
+    references = points.select(
+        CLASS,
+        IDX,
+        X,
+        F.floor(F.col(IDX) / F.lit(block_rows)).cast("long").alias(_BLOCK),
+        F.lit(1).alias(_ROLE),
+    )
+    n_blocks = F.ceil(F.col(SIZE) / F.lit(block_rows)).cast("long")
+    sampled = points.filter(_sample_condition(indices)).select(
+        CLASS,
+        IDX,
+        X,
+        F.explode(F.sequence(F.lit(0).cast("long"), n_blocks - F.lit(1))).alias(_BLOCK),
+        F.lit(0).alias(_ROLE),
+    )
+    return sampled.unionByName(references)
+
+
 def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[pa.Table], pa.Table]:
     """Build the UDF comparing the sample queries with one reference block."""
 
@@ -698,21 +723,6 @@ def sample_exact_neighbors(
     one block (4096 rows) and the sample, whatever the class size or skew.
 
     """
-    references = points.select(
-        CLASS,
-        IDX,
-        X,
-        F.floor(F.col(IDX) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long").alias(_BLOCK),
-        F.lit(1).alias(_ROLE),
-    )
-    n_blocks = F.ceil(F.col(SIZE) / F.lit(_SAMPLE_BLOCK_ROWS)).cast("long")
-    queries = points.filter(_sample_condition(indices)).select(
-        CLASS,
-        IDX,
-        X,
-        F.explode(F.sequence(F.lit(0).cast("long"), n_blocks - F.lit(1))).alias(_BLOCK),
-        F.lit(0).alias(_ROLE),
-    )
     schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
@@ -722,7 +732,8 @@ def sample_exact_neighbors(
         ]
     )
     udf = _sample_udf(k, dimension, to_arrow_schema(schema))
-    partial = queries.unionByName(references).groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
+    blocks = _blocks_with_sample(points, indices, _SAMPLE_BLOCK_ROWS)
+    partial = blocks.groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
     pairs = F.flatten(
         F.collect_list(F.arrays_zip(F.col(_KNN).alias("d"), F.col(_KNN_IDX).alias("n")))
     )
@@ -790,24 +801,9 @@ def _sample_ranks(
     per sampled row or true neighbour, at most ``(k + 1) * sample_size`` per class.
     """
     probe_indices = {
-        o: sorted({q for q in rows} | {v for nbrs in rows.values() for v in nbrs})
+        o: sorted(set(rows) | {v for nbrs in rows.values() for v in nbrs})
         for o, rows in truth.items()
     }
-    references = points.select(
-        CLASS,
-        IDX,
-        X,
-        F.floor(F.col(IDX) / F.lit(_RANK_BLOCK_ROWS)).cast("long").alias(_BLOCK),
-        F.lit(1).alias(_ROLE),
-    )
-    n_blocks = F.ceil(F.col(SIZE) / F.lit(_RANK_BLOCK_ROWS)).cast("long")
-    probes = points.filter(_sample_condition(probe_indices)).select(
-        CLASS,
-        IDX,
-        X,
-        F.explode(F.sequence(F.lit(0).cast("long"), n_blocks - F.lit(1))).alias(_BLOCK),
-        F.lit(0).alias(_ROLE),
-    )
     schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
@@ -816,7 +812,8 @@ def _sample_ranks(
         ]
     )
     udf = _rank_udf(hashes, widths, dimension, to_arrow_schema(schema))
-    partial = probes.unionByName(references).groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
+    blocks = _blocks_with_sample(points, probe_indices, _RANK_BLOCK_ROWS)
+    partial = blocks.groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
     columns = len(next(iter(widths.values()))) * next(iter(hashes.values())).max_tables
     zero = F.array_repeat(F.lit(0).cast("long"), columns)
     summed = partial.groupBy(CLASS, IDX).agg(
@@ -1085,7 +1082,7 @@ def lsh_neighbors(
         ),
     ).otherwise(F.col(NBR))
     rows = points.select(CLASS, IDX, *carried)
-    if sum(sizes.values()) * (dimension + 4) * 8 <= _BROADCAST_POINTS_BYTES:
+    if sum(sizes.values()) * (dimension + 4) * 8 <= BROADCAST_LOOKUP_BYTES:
         rows = F.broadcast(rows)
     else:
         rows = rows.hint("merge")
@@ -1176,8 +1173,3 @@ def find_neighbors(
         parameters={**exact_report.parameters, **lsh_report.parameters},
     )
     return exact_part.unionByName(lsh_part), report
-
-
-def describe(params: LSHParams) -> dict[str, Any]:
-    """The parameters as a plain dict (for reports)."""
-    return asdict(params)

@@ -229,22 +229,11 @@ def _block_pairs(points: DataFrame, block_rows: int) -> DataFrame:
     ).withColumn(_RBLOCK, F.when(is_reference, F.col("_smote_block")).otherwise(F.col(other)))
 
 
-def merge_candidates(
-    candidates: DataFrame, k: int, carried: list[str], *, distinct_neighbors: bool = False
-) -> DataFrame:
-    """Merge several partial neighbour lists per row into the k best (one shuffle).
-
-    With ``distinct_neighbors`` a neighbour proposed by several lists (LSH tables) is
-    kept once, at its smallest distance, even if the lists' distances differ in the
-    last bit.
-    """
+def merge_candidates(candidates: DataFrame, k: int, carried: list[str]) -> DataFrame:
+    """Merge several partial neighbour lists per row into the k best (one shuffle)."""
     pairs = F.flatten(F.collect_list(F.arrays_zip(F.col(DIST).alias("d"), F.col(NBR).alias("n"))))
-    if distinct_neighbors:
-        ranked = F.transform(F.array_sort(pairs), lambda s: s["n"])
-        nearest = F.slice(F.array_distinct(ranked), 1, k)
-    else:
-        best = F.slice(F.array_sort(F.array_distinct(pairs)), 1, k)
-        nearest = F.transform(best, lambda s: s["n"])
+    best = F.slice(F.array_sort(F.array_distinct(pairs)), 1, k)
+    nearest = F.transform(best, lambda s: s["n"])
     return candidates.groupBy(CLASS, IDX).agg(
         *[F.max(name).alias(name) for name in carried],
         nearest.alias(NBR),

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
-from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X, task_count
+from spark_smote._keys import BROADCAST_LOOKUP_BYTES, CLASS, ID, IDX, NEW, SIZE, X, task_count
 from spark_smote._neighbors import NBR
 from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
@@ -49,9 +49,6 @@ DRAW, LAMBDA = _DRAW, _LAMBDA
 DRAWS_PER_CHUNK = 1 << 16
 # Chunks per synthesis task (about 250,000 synthetic rows).
 CHUNKS_PER_TASK = 4
-# Lookup tables (minority rows with features and neighbour lists) up to this estimated
-# size are broadcast to the synthesis tasks instead of shuffling the synthetic rows.
-BROADCAST_LOOKUP_BYTES = 64 << 20
 
 
 def _draws(classes: DataFrame, seed: int, k: int, total: int) -> DataFrame:

@@ -87,13 +87,20 @@ def run_cli(
     env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the command line in a subprocess (its own session) and return the result."""
+    return run_command(cli_command(input_path, output_path, *args), env=env)
+
+
+def run_command(
+    command: list[str], *, env: Mapping[str, str] | None = None, timeout: int = JOB_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` from the repository root with :func:`job_env`; never raises on exit."""
     return subprocess.run(
-        cli_command(input_path, output_path, *args),
+        command,
         cwd=ROOT,
         env=job_env(env),
         capture_output=True,
         text=True,
-        timeout=JOB_TIMEOUT,
+        timeout=timeout,
         check=False,
     )
 

@@ -7,7 +7,6 @@ in any virtualenv. Outputs are read back with the test session.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from spark_smote._config import load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote.cli import _smote_arguments, build_parser, parse_sampling_strategy
+from tests._reliability import run_command
 from tests.helpers import label_counts, sorted_rows
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,24 +27,8 @@ TEST_CONFIG = ROOT / "conf" / "test.toml"
 pytestmark = pytest.mark.classic_only
 
 
-def job_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYSPARK_PYTHON"] = sys.executable
-    env["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    env.pop("SPARK_SMOTE_TEST_REMOTE", None)
-    return env
-
-
 def run_job(command: list[str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*command, *args],
-        cwd=ROOT,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_command([*command, *args])
 
 
 def spark_submit() -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests._reliability import job_env
+from tests._reliability import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "jobs" / "databricks_example.py"
@@ -25,15 +24,7 @@ def test_notebook_is_in_databricks_source_format() -> None:
 
 
 def test_notebook_runs_locally_without_a_spark_session() -> None:
-    result = subprocess.run(
-        [sys.executable, str(NOTEBOOK)],
-        cwd=ROOT,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    result = run_command([sys.executable, str(NOTEBOOK)], timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "balanced training set: {0: 280, 1: 280}" in result.stdout or (
         "balanced training set: {1: 280, 0: 280}" in result.stdout

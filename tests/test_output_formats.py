@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 
 from spark_smote import OutputPathError
 from spark_smote._output import check_format
-from tests._reliability import job_env
+from tests._reliability import run_command
 from tests.helpers import label_counts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +32,7 @@ def small_input(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "spark_smote", *args]
-    return subprocess.run(
-        command, cwd=ROOT, env=job_env(), capture_output=True, text=True, timeout=900, check=False
-    )
+    return run_command([sys.executable, "-m", "spark_smote", *args], timeout=900)
 
 
 def test_json_output_partitioned_by_label(spark: Any, small_input: Path, tmp_path: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from pyspark.sql import functions as F
 
 from spark_smote._report import PhaseClock, build_report, pca_projection
 from spark_smote._smote import SMOTEReport
-from tests._reliability import job_env
+from tests._reliability import run_command
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = ROOT / "conf" / "test.toml"
@@ -29,19 +28,14 @@ def lsh_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     source = folder / "input.parquet"
     spark.createDataFrame(rows, "x double, y double, label int").write.parquet(str(source))
     output = folder / "out"
-    result = subprocess.run(
+    result = run_command(
         [
             *[sys.executable, "-m", "spark_smote", "--input", str(source)],
             *["--output", str(output), "--config", str(TEST_CONFIG), "--seed", "3"],
             *["--k-neighbors", "3", "--neighbor-search", "lsh", "--plot"],
             *["--report-recall", "--recall-sample-size", "10"],
         ],
-        cwd=ROOT,
-        env=job_env(),
-        capture_output=True,
-        text=True,
         timeout=900,
-        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return output, result.stdout
