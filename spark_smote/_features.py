@@ -10,12 +10,13 @@ any output exists.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pyspark.ml.functions import vector_to_array
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -285,13 +286,16 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     label = F.col(params.label_col)
     aggregations: list[Column] = [F.count(F.lit(1)).alias("n")]
     if layout.kind == "columns":
+        # count(c) < n finds nulls; Spark's max is NaN when a NaN is present and
+        # infinite when an infinity is: two cheap aggregates per column find every bad
+        # value, and the exact counts are taken only when there is one to report.
         aggregations += [
-            _count_true(_bad_scalar(F.col(name))).alias(f"bad{i}")
+            F.count(F.col(name)).alias(f"present{i}") for i, name in enumerate(layout.columns)
+        ]
+        aggregations += [
+            F.max(F.abs(F.col(name).cast("double"))).alias(f"largest{i}")
             for i, name in enumerate(layout.columns)
         ]
-        magnitudes = [F.abs(F.col(name).cast("double")) for name in layout.columns]
-        largest = F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]
-        aggregations.append(F.max(largest).alias("largest"))
     else:
         values = feature_array(layout)
         aggregations += [
@@ -316,7 +320,10 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             f"label_col={params.label_col!r} has {null_labels} null value(s) out of {total} "
             "rows. Drop them (df.dropna(subset=[label_col])) or fill them before resampling."
         )
-    bad = {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
+    if layout.kind == "columns":
+        bad = _bad_value_counts(df, layout) if _has_bad_values(layout, rows) else {}
+    else:
+        bad = {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
     bad = {name: n for name, n in bad.items() if n}
     if bad:
         detail = ", ".join(f"{name!r}: {n} row(s)" for name, n in bad.items())
@@ -356,9 +363,38 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     magnitude = float("inf")
     if layout.kind == "columns":
         magnitude = max(
-            (float(r["largest"]) for r in rows if r["largest"] is not None), default=0.0
+            (
+                float(r[f"largest{i}"])
+                for r in rows
+                for i in range(len(layout.columns))
+                if r[f"largest{i}"] is not None
+            ),
+            default=0.0,
         )
     return InputStats({c: counts[c] for c in sorted(counts)}, dimension, magnitude)
+
+
+def _has_bad_values(layout: FeatureLayout, rows: Sequence[Row]) -> bool:
+    """Whether the validation aggregates show a null, NaN or infinite feature value."""
+    for row in rows:
+        for i in range(len(layout.columns)):
+            largest = row[f"largest{i}"]
+            if row[f"present{i}"] < row["n"] or (
+                largest is not None and not math.isfinite(largest)
+            ):
+                return True
+    return False
+
+
+def _bad_value_counts(df: DataFrame, layout: FeatureLayout) -> dict[str, int]:
+    """Rows with a null, NaN or infinite value, per feature column (the error's detail)."""
+    counts = df.agg(
+        *[
+            _count_true(_bad_scalar(F.col(name))).alias(f"bad{i}")
+            for i, name in enumerate(layout.columns)
+        ]
+    ).collect()[0]
+    return {name: int(counts[f"bad{i}"] or 0) for i, name in enumerate(layout.columns)}
 
 
 def _check_unique_ids(df: DataFrame, id_col: str) -> None:

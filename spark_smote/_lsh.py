@@ -57,7 +57,6 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._errors import InvalidParameterError
 from spark_smote._keys import BROADCAST_LOOKUP_BYTES, CLASS, ID, IDX, SIZE, X, task_count
 from spark_smote._neighbors import (
-    DIST,
     NBR,
     NeighborReport,
     block_top_k,
@@ -86,6 +85,7 @@ _TABLE = "_smote_table"
 _KEYS = "_smote_keys"
 _XBYTES = "_smote_xbytes"
 _KEY = "_smote_key"
+_CANDIDATES = "_smote_candidates"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
 _KNN = "_smote_knn_dist"
@@ -325,27 +325,45 @@ def chunk_top_k(
 
 
 def binary_rows(x: np.ndarray) -> pa.Array:
-    """An (n, d) float64 matrix as n binary values of 8 d bytes (native byte order).
+    """An (n, w) matrix of 8-byte values as n binary values of 8 w bytes (native order).
 
-    The features cross the shuffle and sort this way: a binary value is copied as one
-    block, where an ``array<double>`` is converted element by element.
+    The features (float64) and the candidate lists (indices and distances) cross the
+    shuffles this way: a binary value is copied as one block, where an ``array<double>``
+    is converted element by element.
     """
+    if x.dtype.itemsize != 8:
+        raise TypeError(f"binary_rows needs 8-byte values, got {x.dtype}")
     n = len(x)
     width = 8 * x.shape[1]
-    data = pa.py_buffer(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    data = pa.py_buffer(np.ascontiguousarray(x).tobytes())
     offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
     return pa.Array.from_buffers(pa.binary(), n, [None, offsets, data])
 
 
-def matrix_from_binary_column(column: pa.Array | pa.ChunkedArray, dimension: int) -> np.ndarray:
-    """Inverse of :func:`binary_rows`: the (n, d) float64 matrix of a binary column."""
+def matrix_from_binary_column(
+    column: pa.Array | pa.ChunkedArray, dimension: int, dtype: type = np.float64
+) -> np.ndarray:
+    """Inverse of :func:`binary_rows`: the (n, d) matrix of a binary column."""
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     n = len(array)
     if n == 0:
-        return np.empty((0, dimension), np.float64)
+        return np.empty((0, dimension), dtype)
     offsets = np.frombuffer(array.buffers()[1], np.int32)[array.offset : array.offset + n + 1]
     data = np.frombuffer(array.buffers()[2], np.uint8)[offsets[0] : offsets[-1]]
-    return data.view(np.float64).reshape(n, dimension)
+    return data.view(dtype).reshape(n, dimension)
+
+
+def candidate_blobs(neighbors: np.ndarray, distances: np.ndarray) -> pa.Array:
+    """Each row's k candidate indices then their k distances, as one binary value."""
+    return binary_rows(np.hstack([neighbors.astype(np.int64), distances.view(np.int64)]))
+
+
+def blobs_to_candidates(
+    column: pa.Array | pa.ChunkedArray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`candidate_blobs`: (neighbors, distances), each (n, k)."""
+    both = matrix_from_binary_column(column, 2 * k, np.int64)
+    return both[:, :k], both[:, k:].view(np.float64)
 
 
 def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -484,8 +502,7 @@ def _search_udf(
             columns = {
                 CLASS: pa.array(np.full(len(queries), self.ordinal, np.int32)),
                 IDX: pa.array(idx[queries]),
-                NBR: list_column(neighbors, pa.int64()),
-                DIST: list_column(distances, pa.float64()),
+                _CANDIDATES: candidate_blobs(neighbors, distances),
             }
             table = pa.table({name: columns[name] for name in output_schema.names})
             return table.cast(output_schema).combine_chunks().to_batches()[0]
@@ -564,9 +581,8 @@ def _merge_udf(
                     f"candidate list per table ({n_tables}); this is a bug, please report it."
                 )
             n = rows.num_rows // n_tables
-            width = n_tables * k
-            nbr = rows.column(NBR).combine_chunks().flatten().to_numpy().reshape(n, width)
-            dist = rows.column(DIST).combine_chunks().flatten().to_numpy().reshape(n, width)
+            nbr, dist = blobs_to_candidates(rows.column(_CANDIDATES), k)
+            nbr, dist = nbr.reshape(n, n_tables * k), dist.reshape(n, n_tables * k)
             first = rows.take(pa.array(np.arange(n) * n_tables))
             parts.append(
                 pa.table(
@@ -1034,8 +1050,7 @@ def lsh_neighbors(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(IDX, T.LongType()),
-            T.StructField(NBR, T.ArrayType(T.LongType())),
-            T.StructField(DIST, T.ArrayType(T.DoubleType())),
+            T.StructField(_CANDIDATES, T.BinaryType()),
         ]
     )
     search = _search_udf(

@@ -117,8 +117,7 @@ def test_search_holds_at_most_one_chunk_whatever_the_skew(monkeypatch) -> None: 
             [
                 lsh.T.StructField(CLASS, lsh.T.IntegerType()),
                 lsh.T.StructField(IDX, lsh.T.LongType()),
-                lsh.T.StructField(NBR, lsh.T.ArrayType(lsh.T.LongType())),
-                lsh.T.StructField(lsh.DIST, lsh.T.ArrayType(lsh.T.DoubleType())),
+                lsh.T.StructField(lsh._CANDIDATES, lsh.T.BinaryType()),
             ]
         )
     )
@@ -129,7 +128,10 @@ def test_search_holds_at_most_one_chunk_whatever_the_skew(monkeypatch) -> None: 
         out = pa_concat(search(iter(run.to_batches(max_chunksize=700))))
         assert max(seen) <= 64
         assert sorted(out.column(IDX).to_pylist()) == list(range(len(x)))
-        assert all(len(v) == K for v in out.column(NBR).to_pylist())
+        neighbors, distances = lsh.blobs_to_candidates(out.column(lsh._CANDIDATES), K)
+        assert neighbors.shape == (len(x), K)
+        assert (neighbors != out.column(IDX).to_numpy()[:, None]).all()
+        assert (np.diff(distances, axis=1) >= 0).all()
 
 
 def pa_concat(batches):  # type: ignore[no-untyped-def]
