@@ -105,17 +105,24 @@ class ClassPlan:
 
 
 def class_table(df: DataFrame, plans: list[ClassPlan], label_type: T.DataType) -> DataFrame:
-    """A small DataFrame (label, class ordinal, size, rows to add) of the classes to grow."""
-    schema = T.StructType(
-        [
-            T.StructField("label", label_type, False),
-            T.StructField(CLASS, T.IntegerType(), False),
-            T.StructField(SIZE, T.LongType(), False),
-            T.StructField(NEW, T.LongType(), False),
-        ]
-    )
-    data = [(p.label, p.ordinal, p.n_rows, p.n_new) for p in plans if p.n_new > 0]
-    return df.sparkSession.createDataFrame(data, schema)
+    """A small DataFrame (label, class ordinal, size, rows to add) of the classes to grow.
+
+    Built from literals in the JVM (``inline`` of an array of structs), so no Python
+    task runs to create it.
+    """
+    rows = [
+        F.struct(
+            F.lit(p.label).cast(label_type).alias("label"),
+            F.lit(p.ordinal).cast("int").alias(CLASS),
+            F.lit(p.n_rows).cast("long").alias(SIZE),
+            F.lit(p.n_new).cast("long").alias(NEW),
+        )
+        for p in plans
+        if p.n_new > 0
+    ]
+    if not rows:
+        raise ValueError("class_table needs at least one class to grow")
+    return df.sparkSession.range(1).select(F.inline(F.array(*rows)))
 
 
 def build_points(
