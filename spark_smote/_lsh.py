@@ -105,6 +105,14 @@ _WIDTH_FACTORS = (4.0, 8.0)
 _QUERY_SLICE = 32
 # Candidates kept from the float32 ranking for the exact float64 re-ranking.
 _RERANK_MARGIN = 16
+# Candidate chunk sizes the tuner chooses from (``bucket_cap``), and the cost of one
+# row's copy in one table (hashing, shuffle, sort, merge: about 11 us at 2.88M rows,
+# local[2]) in units of candidates ranked (about 4 ns each): the tuner picks the
+# (width, cap, tables) reaching the target at the least ``tables * (cap + this)``.
+_CAP_CHOICES = (1024, 2048, 4096)
+_TABLE_ROW_COST = 3000
+# The cap when width and tables are both fixed (nothing is sampled to choose one).
+_DEFAULT_CAP = 2048
 # Rows per task of the merge of the tables' lists.
 _MERGE_ROWS_PER_TASK = 20_000
 
@@ -123,10 +131,11 @@ class LSHParams:
     tables : int, optional
         Hash tables ORed (``L``). Tuned: the fewest that reach ``target_recall`` on the
         sample (at most ``max_tables``).
-    bucket_cap : int, default 2048
+    bucket_cap : int, optional
         Rows of one chunk, the most handed to one distance computation; larger
-        buckets are split into overlapping chunks. Must be even and at least
-        ``4 * (k + 1)``.
+        buckets are split into overlapping chunks. Must be at least ``4 * (k + 1)``
+        (odd values are rounded up). Tuned: 1024, 2048 or 4096, whichever reaches the
+        target at the least estimated cost (``tables * (bucket_cap + 3000)``).
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256
@@ -139,7 +148,7 @@ class LSHParams:
     bucket_width: float | None = None
     hashes_per_table: int = 4
     tables: int | None = None
-    bucket_cap: int = 2048
+    bucket_cap: int | None = None
     target_recall: float = 0.97
     sample_size: int = 256
     max_tables: int = 16
@@ -169,10 +178,13 @@ class LSHParams:
                     f"LSHParams.{name}={value!r}: must be an integer >= 1"
                     + (", or None to tune it." if name == "tables" else "; the default is 4.")
                 )
-        if not isinstance(self.bucket_cap, int) or self.bucket_cap < 4 * (k + 1):
+        cap = self.bucket_cap
+        if cap is not None and (
+            not isinstance(cap, int) or isinstance(cap, bool) or cap < 4 * (k + 1)
+        ):
             raise InvalidParameterError(
-                f"LSHParams.bucket_cap={self.bucket_cap!r}: must be an integer >= 4 * "
-                f"(k_neighbors + 1) = {4 * (k + 1)}; the default is 2048."
+                f"LSHParams.bucket_cap={cap!r}: must be an integer >= 4 * "
+                f"(k_neighbors + 1) = {4 * (k + 1)}, or None to tune it."
             )
         if not 0.0 < self.target_recall < 1.0:
             raise InvalidParameterError(
@@ -184,7 +196,7 @@ class LSHParams:
                 raise InvalidParameterError(
                     f"LSHParams.{name}={value!r}: must be a positive integer."
                 )
-        return replace(self, bucket_cap=self.bucket_cap + (self.bucket_cap % 2))
+        return replace(self, bucket_cap=None if cap is None else cap + cap % 2)
 
 
 @dataclass(frozen=True)
@@ -441,7 +453,11 @@ def _hash_udf(
 
 
 def _search_udf(
-    k: int, dimension: int, cap: int, sizes: Mapping[int, int], output_schema: pa.Schema
+    k: int,
+    dimension: int,
+    caps: Mapping[int, int],
+    sizes: Mapping[int, int],
+    output_schema: pa.Schema,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the mapInArrow function that searches the chunks of sorted partitions.
 
@@ -450,12 +466,12 @@ def _search_udf(
     chunk plus one batch of the run in memory and solves a chunk as soon as the rows
     after it prove it is not the run's last one (whose end moves with the run length).
     """
-    step = cap // 2
 
     class Run:
         def __init__(self, ordinal: int) -> None:
             self.ordinal = ordinal
             self.n = sizes[ordinal]
+            self.step = caps[ordinal] // 2
             self.seen = 0  # rows of the run received so far
             self.first = 0  # rank of the first buffered row
             self.chunk = 0  # next chunk to solve
@@ -468,10 +484,10 @@ def _search_udf(
             self.seen += len(idx)
             solved = []
             # Chunk j is not the last one once the run is longer than (j + 2) * step.
-            while self.n > 2 * step and self.seen > (self.chunk + 2) * step:
-                solved.append(self.solve(self.chunk, -(-self.n // step) - 2))
+            while self.n > 2 * self.step and self.seen > (self.chunk + 2) * self.step:
+                solved.append(self.solve(self.chunk, -(-self.n // self.step) - 2))
                 self.chunk += 1
-                self.drop_before(self.chunk * step)
+                self.drop_before(self.chunk * self.step)
             return solved
 
         def finish(self) -> list[pa.RecordBatch]:
@@ -480,9 +496,9 @@ def _search_udf(
                     f"spark_smote LSH: class ordinal {self.ordinal} sent {self.seen} rows to "
                     f"one table instead of {self.n}; this is a bug, please report it."
                 )
-            if self.n <= 2 * step:
+            if self.n <= 2 * self.step:
                 return [self.solve(0, 0)]
-            last = -(-self.n // step) - 2
+            last = -(-self.n // self.step) - 2
             return [self.solve(j, last) for j in range(self.chunk, last + 1)]
 
         def drop_before(self, rank: int) -> None:
@@ -492,6 +508,7 @@ def _search_udf(
 
         def solve(self, j: int, last: int) -> pa.RecordBatch:
             """Search chunk j (of a run whose last chunk is ``last``) for its queries."""
+            step = self.step
             lo = j * step - self.first
             hi = self.n - self.first if j == last else lo + 2 * step
             ranks = np.arange(lo, hi) + self.first
@@ -629,10 +646,17 @@ def sample_indices(
 
 
 def _sample_condition(indices: Mapping[int, list[int]]) -> Any:
-    condition = F.lit(False)
-    for ordinal, rows in indices.items():
-        condition = condition | ((F.col(CLASS) == F.lit(ordinal)) & F.col(IDX).isin(rows))
-    return condition
+    """``class = o AND idx IN (...)`` for every class, as one SQL expression.
+
+    One parsed expression instead of a literal Column per index (a py4j round trip
+    each in a classic session: half a second for 1,500 indices).
+    """
+    terms = [
+        f"({CLASS} = {int(ordinal)} AND {IDX} IN ({', '.join(str(int(i)) for i in rows)}))"
+        for ordinal, rows in indices.items()
+        if rows
+    ]
+    return F.expr(" OR ".join(terms)) if terms else F.lit(False)
 
 
 def _blocks_with_sample(
@@ -878,6 +902,7 @@ def recall_by_tables(
 @dataclass(frozen=True)
 class _Tuning:
     width: float
+    cap: int
     tables: int
     sample_recall: float
     kth_distance_median: float
@@ -893,22 +918,38 @@ def _base_width(knn: np.ndarray) -> float:
     return 1.0
 
 
-def _choose(curves: list[np.ndarray], widths: list[float], params: LSHParams) -> tuple[int, int]:
-    """(candidate, tables): the fewest tables reaching the target, else the best recall."""
+def _choose(
+    curves: Mapping[tuple[float, int], np.ndarray], params: LSHParams
+) -> tuple[float, int, int]:
+    """(width, cap, tables): the cheapest reaching the target, else the best recall.
+
+    ``curves`` maps each candidate (width, cap) to its sample recall with 1, 2, ...
+    tables; the cost of L tables with chunks of C rows is ``L * (C + _TABLE_ROW_COST)``.
+    Ties go to the smaller cap, then to the earlier width.
+    """
+    order = {key: i for i, key in enumerate(curves)}
+
+    def cost(key: tuple[float, int], tables: int) -> tuple[int, int, int]:
+        return tables * (key[1] + _TABLE_ROW_COST), key[1], order[key]
+
     if params.tables is not None:
         fixed = params.tables
-        best = max(range(len(widths)), key=lambda c: (curves[c][fixed - 1], -c))
-        return best, fixed
+        width, cap = max(
+            curves, key=lambda key: (curves[key][fixed - 1], [-v for v in cost(key, fixed)])
+        )
+        return width, cap, fixed
     reached = [
-        (int(np.argmax(curve >= params.target_recall)) + 1, c)
-        for c, curve in enumerate(curves)
+        (key, int(np.argmax(curve >= params.target_recall)) + 1)
+        for key, curve in curves.items()
         if (curve >= params.target_recall).any()
     ]
     if reached:
-        tables, candidate = min(reached)
-        return candidate, tables
-    best = max(range(len(widths)), key=lambda c: (curves[c][-1], -c))
-    return best, len(curves[best])
+        (width, cap), tables = min(reached, key=lambda pair: cost(*pair))
+        return width, cap, tables
+    width, cap = max(
+        curves, key=lambda key: (curves[key][-1], [-v for v in cost(key, len(curves[key]))])
+    )
+    return width, cap, len(curves[width, cap])
 
 
 def _tune_classes(
@@ -922,8 +963,10 @@ def _tune_classes(
     """Run the two small tuning jobs and choose width and tables per class."""
     max_tables = params.tables if params.tables is not None else params.max_tables
     hashes = {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
+    caps = _CAP_CHOICES if params.bucket_cap is None else (params.bucket_cap,)
     if params.bucket_width is not None and params.tables is not None:
-        fixed = _Tuning(params.bucket_width, params.tables, -1.0, -1.0)
+        cap = params.bucket_cap if params.bucket_cap is not None else _DEFAULT_CAP
+        fixed = _Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
         return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     rows = (
@@ -958,19 +1001,21 @@ def _tune_classes(
             len(queries), k, n_widths, max_tables
         )
         found = np.array([distances[ordinal][q] for q in queries], np.float64).reshape(-1, k) == 0
-        curves = [
-            recall_by_tables(
-                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, params.bucket_cap // 2
+        curves = {
+            (width, cap): recall_by_tables(
+                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, cap // 2
             )
-            for c in range(n_widths)
-        ]
-        candidate, tables = _choose(curves, widths[ordinal], params)
+            for c, width in enumerate(widths[ordinal])
+            for cap in caps
+        }
+        width, cap, tables = _choose(curves, params)
         tunings[ordinal] = _Tuning(
-            widths[ordinal][candidate],
+            width,
+            cap,
             tables,
-            float(curves[candidate][tables - 1]),
+            float(curves[width, cap][tables - 1]),
             bases[ordinal],
-            tuple(round(float(v), 4) for v in curves[candidate]),
+            tuple(round(float(v), 4) for v in curves[width, cap]),
         )
     return tunings, hashes
 
@@ -1054,7 +1099,11 @@ def lsh_neighbors(
         ]
     )
     search = _search_udf(
-        k, dimension, params.bucket_cap, dict(sizes), to_arrow_schema(candidate_schema)
+        k,
+        dimension,
+        {o: t.cap for o, t in tunings.items()},
+        dict(sizes),
+        to_arrow_schema(candidate_schema),
     )
     copies = (
         points.select(CLASS, IDX, X)
@@ -1122,7 +1171,7 @@ def lsh_neighbors(
             "bucket_width": tuning.width,
             "hashes_per_table": params.hashes_per_table,
             "tables": tuning.tables,
-            "bucket_cap": params.bucket_cap,
+            "bucket_cap": tuning.cap,
             "estimated_recall": round(tuning.sample_recall, 4),
             "recall_by_tables": list(tuning.recall_by_tables),
             "kth_distance_median": tuning.kth_distance_median,

@@ -124,7 +124,7 @@ def test_search_holds_at_most_one_chunk_whatever_the_skew(monkeypatch) -> None: 
     for x in (np.ones((3000, 3)), clusters(3000, 3)):
         seen.clear()
         run = _sorted_run(x, width=1.0)
-        search = lsh._search_udf(K, 3, 64, {0: len(x)}, schema)
+        search = lsh._search_udf(K, 3, {0: 64}, {0: len(x)}, schema)
         out = pa_concat(search(iter(run.to_batches(max_chunksize=700))))
         assert max(seen) <= 64
         assert sorted(out.column(IDX).to_pylist()) == list(range(len(x)))
@@ -157,6 +157,21 @@ def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
     neighbors = np.array([[7, 3, 9, 3, 2, 8]])
     distances = np.array([[1.0, 0.5, 2.0, 0.5, 1.0, 0.1]])
     assert lsh.merge_tables(neighbors, distances, 4).tolist() == [[8, 3, 2, 7]]
+
+
+def test_tuner_picks_the_cheapest_width_cap_and_tables_reaching_the_target() -> None:
+    curves = {
+        (1.0, 1024): np.array([0.5, 0.8, 0.9, 0.97]),  # 4 x (1024 + 3000) = 16096
+        (1.0, 2048): np.array([0.6, 0.97, 0.99, 1.0]),  # 2 x (2048 + 3000) = 10096
+        (2.0, 4096): np.array([0.7, 0.98, 0.99, 1.0]),  # 2 x (4096 + 3000) = 14192
+    }
+    params = LSHParams(target_recall=0.97).checked(K)
+    assert lsh._choose(curves, params) == (1.0, 2048, 2)
+    # Nothing reaches the target: the best recall with every table, cheapest on a tie.
+    below = {key: curve * 0.9 for key, curve in curves.items()}
+    assert lsh._choose(below, params) == (1.0, 2048, 4)
+    # Fixed tables: the best recall at that count.
+    assert lsh._choose(curves, LSHParams(tables=1).checked(K)) == (2.0, 4096, 1)
 
 
 def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark) -> None:  # type: ignore[no-untyped-def]
