@@ -3,8 +3,8 @@
     python jobs/benchmark.py --size 2.88M          # or 0.3M, 30M; or spark-submit
 
 On the same cached input (jobs/bench_data.py) it runs, each in its own process so that
-its wall time and peak memory (resident memory summed over the whole process tree:
-driver JVM, Python workers) are measured alone:
+its wall time and peak memory (proportional set size summed over the whole process
+tree: driver JVM, Python workers; see bench_memory.py) are measured alone:
 
 1. spark_smote end to end: read Parquet, resample (defaults, seed fixed), write Parquet,
    through the ``spark-smote`` command, including session start;
@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_data import SIZES, dataset_path, make_dataset
+from bench_memory import tree_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 1
@@ -46,30 +47,6 @@ class Measurement:
     note: str = ""
 
 
-def _tree_rss_bytes(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            ppid, pages = int(fields[1]), int(fields[21])
-        except (OSError, IndexError, ValueError):
-            continue
-        pid = int(entry)
-        children.setdefault(ppid, []).append(pid)
-        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += rss.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total
-
-
 def _measure(name: str, command: list[str], env: dict[str, str] | None = None) -> Measurement:
     print(f"benchmark: running {name}: {' '.join(command)}", flush=True)
     started = time.monotonic()
@@ -81,7 +58,7 @@ def _measure(name: str, command: list[str], env: dict[str, str] | None = None) -
         )
         peak = 0
         while process.poll() is None:
-            peak = max(peak, _tree_rss_bytes(process.pid))
+            peak = max(peak, sum(pss for _, pss, _ in tree_memory(process.pid)))
             time.sleep(0.2)
     seconds = time.monotonic() - started
     if process.returncode != 0:
@@ -225,7 +202,7 @@ def main() -> None:
         f"# Benchmark: {args.size} rows x 18 features, 5.9 % minority, {args.master}, "
         f"{os.cpu_count()} cores",
         "",
-        "| run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
+        "| run | wall time (s) | peak memory, process tree PSS (GB) | rows out | note |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for r in results:

@@ -23,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_memory import tree_memory
+
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = "local[2]"
 SUSY_ROWS, SUSY_MINORITY, SUSY_FEATURES = 2_880_000, 170_000, 18
@@ -124,8 +127,8 @@ def run_recall(cache: Path, sample_size: int) -> None:
         (f"Gaussian clusters {d}d ({n // 1000}k minority)", gaussian_clusters(cache, d, n))
         for d, n in CLUSTER_DIMS.items()
     ]
-    print("| dataset | recall@5 | tables | hashes | bucket width | time (s) |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| dataset | recall@5 | tables | hashes | bucket width | bucket cap | time (s) |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, path in datasets:
         df = spark.read.parquet(str(path))
         started = time.monotonic()
@@ -136,7 +139,7 @@ def run_recall(cache: Path, sample_size: int) -> None:
         p = report.parameters[1]
         print(
             f"| {name} | {report.recall:.4f} | {p['tables']} | {p['hashes_per_table']} | "
-            f"{p['bucket_width']:.3g} | {elapsed:.0f} |",
+            f"{p['bucket_width']:.3g} | {p['bucket_cap']} | {elapsed:.0f} |",
             flush=True,
         )
     spark.stop()
@@ -192,42 +195,26 @@ def run_timing(cache: Path, method: str) -> None:
     spark.stop()
 
 
-def _tree_rss(root: int) -> tuple[int, int]:
-    """(total RSS of a process tree, largest RSS of a python worker), in bytes."""
-    children: dict[int, list[int]] = {}
-    info: dict[int, tuple[int, str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().decode(errors="replace")
-            rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        info[int(entry)] = (rss, command)
-    total, worker, stack = 0, 0, [root]
-    while stack:
-        pid = stack.pop()
-        rss, command = info.get(pid, (0, ""))
-        total += rss
-        if "pyspark.daemon" in command or "pyspark.worker" in command:
-            worker = max(worker, rss)
-        stack.extend(children.get(pid, []))
-    return total, worker
+def _tree_pss(root: int) -> tuple[int, int]:
+    """(memory of a process tree, largest python worker), in bytes of PSS."""
+    found = tree_memory(root)
+    total = sum(pss for _, pss, _ in found)
+    workers = [
+        pss
+        for _, pss, command in found
+        if "pyspark.daemon" in command or "pyspark.worker" in command
+    ]
+    return total, max(workers, default=0)
 
 
-def _peak_rss(command: list[str]) -> tuple[int, int, int]:
-    """Run ``command``; return (peak tree RSS, peak python worker RSS, exit code)."""
+def _peak_pss(command: list[str]) -> tuple[int, int, int]:
+    """Run ``command``; return (peak tree PSS, peak python worker PSS, exit code)."""
     child = subprocess.Popen(command)
     peaks, stop = [0, 0], threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
-            total, worker = _tree_rss(child.pid)
+            total, worker = _tree_pss(child.pid)
             peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], worker)
             time.sleep(0.2)
 
@@ -240,14 +227,14 @@ def _peak_rss(command: list[str]) -> tuple[int, int, int]:
 
 
 def run_memory(cache: Path) -> None:
-    """Each skew case in its own process (fresh JVM); peak RSS sampled every 0.2 s."""
-    print("| 1M minority rows, 18 dims | peak RSS, all processes (GiB) | ", end="")
+    """Each skew case in its own process (fresh JVM); peak PSS sampled every 0.2 s."""
+    print("| 1M minority rows, 18 dims | peak PSS, all processes (GiB) | ", end="")
     print("peak python worker (MiB) | time (s) |")
     print("| --- | --- | --- | --- |")
     for kind in ("spread", "identical", "tight"):
         path = skewed(cache, kind)
         started = time.monotonic()
-        total, worker, code = _peak_rss([sys.executable, __file__, "one-memory", str(path)])
+        total, worker, code = _peak_pss([sys.executable, __file__, "one-memory", str(path)])
         status = "" if code == 0 else " FAILED"
         print(
             f"| {kind} | {total / 2**30:.2f} | {worker / 2**20:.0f} | "
