@@ -273,7 +273,8 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     """Run the one validation aggregation and return class counts and the dimension.
 
     Costs one pass over the input with a small shuffle (one row per class). With
-    ``id_col`` a second small job looks for duplicated or null ids.
+    ``id_col`` a second small job looks for duplicated or null ids; when a feature holds
+    a null, NaN or infinite value, a second pass counts them per column for the error.
 
     Raises
     ------
