@@ -26,12 +26,13 @@ neighbours table of :mod:`spark_smote._neighbors`) as the exact search. Per clas
 
 **Tuning** (two small Spark jobs per call, statistics only reach the driver): a seeded
 sample of rows gets its exact k nearest neighbours (each sampled row against its whole
-class, in blocks). The median k-th neighbour distance sets three candidate bucket
+class, in blocks). The median k-th neighbour distance sets two candidate bucket
 widths; for each, the rank of every sampled row and of its true neighbours in every
-table's order is counted in Spark. Since a row's chunk is a function of its rank, the
-driver then knows exactly which true neighbours the search would find for the sampled
-rows with 1, 2, ... tables, and picks the width and the smallest table count that reach
-the target recall. The reported ``estimated_recall`` is that measured sample recall.
+table's order is counted in Spark. Since a row's chunk is a function of its rank and
+of the chunk size, the driver then knows exactly which true neighbours the search would
+find for the sampled rows with every width, chunk size (``_CAP_CHOICES``) and 1, 2, ...
+tables, and picks the cheapest combination that reaches the target recall. The
+reported ``estimated_recall`` is that measured sample recall.
 
 All random parameters come from ``numpy_generator(seed, STREAM_LSH, class)``; the
 projections are accumulated feature by feature so a row's keys do not depend on the
