@@ -1212,8 +1212,8 @@ def find_neighbors(
     -----
     The 10,000-row threshold is the measured crossover (``python
     jobs/recall_benchmark.py threshold``, one class of 18 features, local[2], noop
-    sink): exact 2.7 s and LSH 2.6 s at 10,000 rows; exact 6.5 s and LSH 3.2 s at
-    20,000; exact 25.3 s and LSH 4.7 s at 40,000. Exact search costs O(n^2 d) and gives
+    sink): exact 2.6 s and LSH 2.5 s at 10,000 rows; exact 6.8 s and LSH 2.9 s at
+    20,000; exact 27.3 s and LSH 3.9 s at 40,000. Exact search costs O(n^2 d) and gives
     exact neighbours, so it is kept while it costs no more than LSH.
 
     """
