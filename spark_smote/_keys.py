@@ -38,6 +38,7 @@ __all__ = [
     "ClassPlan",
     "X",
     "build_points",
+    "lookup_side",
     "spread_points",
     "task_count",
 ]
@@ -70,6 +71,18 @@ def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
     """
     limit = int(df.sparkSession.conf.get("spark.sql.shuffle.partitions") or "200")
     return max(1, min(limit, -(-rows // rows_per_task)))
+
+
+def lookup_side(table: DataFrame, estimated_bytes: int) -> DataFrame:
+    """A table of minority rows to look rows up in, with its join strategy.
+
+    Up to ``BROADCAST_LOOKUP_BYTES`` it is broadcast. Above, it asks for a sort-merge
+    join: the other side often descends from a one-row-per-class table (the synthesis
+    draws), which Spark estimates tiny and would otherwise broadcast in full.
+    """
+    if estimated_bytes <= BROADCAST_LOOKUP_BYTES:
+        return F.broadcast(table)
+    return table.hint("merge")
 
 
 def spread_points(points: DataFrame, rows: int) -> DataFrame:

@@ -56,7 +56,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
-from spark_smote._keys import BROADCAST_LOOKUP_BYTES, CLASS, ID, IDX, SIZE, X, task_count
+from spark_smote._keys import CLASS, ID, IDX, SIZE, X, lookup_side, task_count
 from spark_smote._neighbors import (
     NBR,
     NeighborReport,
@@ -1146,11 +1146,9 @@ def lsh_neighbors(
             )
         ),
     ).otherwise(F.col(NBR))
-    rows = points.select(CLASS, IDX, *carried)
-    if sum(sizes.values()) * (dimension + 4) * 8 <= BROADCAST_LOOKUP_BYTES:
-        rows = F.broadcast(rows)
-    else:
-        rows = rows.hint("merge")
+    rows = lookup_side(
+        points.select(CLASS, IDX, *carried), sum(sizes.values()) * (dimension + 4) * 8
+    )
     neighbors = merged.join(rows, on=[CLASS, IDX]).select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
-from spark_smote._keys import BROADCAST_LOOKUP_BYTES, CLASS, ID, IDX, NEW, SIZE, X, task_count
+from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X, lookup_side, task_count
 from spark_smote._neighbors import NBR
 from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
@@ -145,12 +145,10 @@ def draw_synthetic(
         F.col(key).alias(_NEIGHBOR_ID),
         *[F.col(name).alias(alias) for name, alias in neighbor_extra.items()],
     )
-    if lookup_bytes <= BROADCAST_LOOKUP_BYTES:
-        base_side, neighbor_side = F.broadcast(base_side), F.broadcast(neighbor_side)
-    else:
-        # The draws come from a one-row-per-class table, so Spark estimates them tiny
-        # and would broadcast all of them: ask for sort-merge joins instead.
-        base_side, neighbor_side = base_side.hint("merge"), neighbor_side.hint("merge")
+    base_side, neighbor_side = (
+        lookup_side(base_side, lookup_bytes),
+        lookup_side(neighbor_side, lookup_bytes),
+    )
     with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
     )
