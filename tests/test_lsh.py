@@ -10,7 +10,7 @@ import spark_smote._lsh as lsh
 from spark_smote import InvalidParameterError, LSHParams, neighbor_recall, smote
 from spark_smote._keys import CLASS, IDX, SIZE, X
 from spark_smote._lsh import lsh_neighbors
-from spark_smote._neighbors import NBR, exact_neighbors
+from spark_smote._neighbors import NBR, block_top_k, exact_neighbors
 
 K = 5
 POINTS_SCHEMA = f"{CLASS} int, {SIZE} long, {IDX} long, {X} array<double>"
@@ -151,6 +151,22 @@ def test_sort_keys_bytes_follow_the_numeric_order() -> None:
     by_bytes = sorted(range(n), key=lambda i: keys[i].tobytes())
     by_numbers = np.lexsort((idx, splits[:, 0], codes[:, 0, 1], codes[:, 0, 0]))
     assert by_bytes == list(by_numbers)
+
+
+@pytest.mark.parametrize("rows", [600, 3000, 5000])
+def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> None:
+    # The float32 ranking packs each candidate's column into the low bits of its
+    # distance; the result must still be the exact k nearest, ties by index.
+    rng = np.random.default_rng(rows)
+    centres = rng.normal(0, 50, (8, 12))
+    x = centres[rng.integers(0, 8, rows)] + rng.normal(0, 1, (rows, 12))
+    x[: rows // 10] = x[rows // 10 : 2 * (rows // 10)]  # exact duplicates
+    idx = rng.permutation(10 * rows)[:rows].astype(np.int64)
+    queries = np.arange(0, rows, 3)
+    neighbors, distances = lsh.chunk_top_k(x, idx, queries, 5)
+    expected_neighbors, expected_distances = block_top_k(x[queries], idx[queries], x, idx, 5)
+    assert np.array_equal(neighbors, expected_neighbors)
+    assert np.array_equal(distances, expected_distances)
 
 
 def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
