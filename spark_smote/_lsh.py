@@ -86,6 +86,8 @@ _TABLE = "_smote_table"
 _KEYS = "_smote_keys"
 _XBYTES = "_smote_xbytes"
 _KEY = "_smote_key"
+_COARSE = "_smote_coarse"
+_COARSES = "_smote_coarses"
 _CANDIDATES = "_smote_candidates"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
@@ -116,6 +118,8 @@ _CAP_CHOICES = (1024, 2048, 4096)
 _TABLE_ROW_COST = 3000
 # The cap when width and tables are both fixed (nothing is sampled to choose one).
 _DEFAULT_CAP = 2048
+# Bits per bucket code in the coarse sort key (:func:`coarse_keys`).
+_COARSE_CODE_BITS = 10
 # Rows per task of the merge of the tables' lists.
 _MERGE_ROWS_PER_TASK = 20_000
 
@@ -432,6 +436,58 @@ def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndar
     return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * (m + 2))
 
 
+def coarse_keys(
+    codes: np.ndarray, splits: np.ndarray, runs: np.ndarray, run_bits: int
+) -> np.ndarray:
+    """One int64 per row and table that orders like ``(run, sort key)`` wherever it differs.
+
+    Spark sorts on a leading ``long`` by its value alone (the binary sort key needs a
+    byte-wise comparison of every pair), so the search sorts by (coarse key, sort
+    key): the coarse key decides almost every comparison and the sort key breaks its
+    ties, which keeps the order exactly that of :func:`sort_keys` within a run.
+
+    Parameters
+    ----------
+    codes : ndarray (n, tables, m) of int64
+        Bucket codes.
+    splits : ndarray (n, tables) of float64
+        Split values.
+    runs : ndarray (tables,) of int64
+        The run number (class and table) of each table, below ``2**run_bits``.
+    run_bits : int
+        Bits taken by the run number, at the top.
+
+    Returns
+    -------
+    ndarray (n, tables) of int64
+        Non-negative: the run, then each code in ``_COARSE_CODE_BITS`` bits, then the
+        top bits of the split's order-preserving bits. Codes are offset to the middle
+        of their field; one outside it takes the field's lowest or highest value and
+        zeroes every field after it, so the key never contradicts the full order.
+
+    """
+    n, tables, m = codes.shape
+    bits = _COARSE_CODE_BITS
+    shift = 63 - run_bits
+    packed = min(m, shift // bits)
+    out = np.broadcast_to(runs.astype(np.int64) << shift, (n, tables)).copy()
+    cut = np.zeros((n, tables), dtype=bool)
+    top = (1 << bits) - 1
+    for j in range(packed):
+        shift -= bits
+        field = codes[:, :, j] + (1 << (bits - 1))
+        low, high = field < 1, field > top - 1
+        field = np.where(low, 0, np.where(high, top, field))
+        out |= np.where(cut, 0, field) << shift
+        cut |= low | high
+    if packed == m and shift > 0:
+        sign = np.uint64(1 << 63)
+        raw = np.ascontiguousarray(splits).view(np.uint64)
+        ordered = np.where((raw & sign) != 0, ~raw, raw | sign)
+        out |= np.where(cut, 0, (ordered >> np.uint64(64 - shift)).astype(np.int64))
+    return out
+
+
 def _hash_udf(
     hashes: Mapping[int, _ClassHash],
     widths: Mapping[int, float],
@@ -439,11 +495,16 @@ def _hash_udf(
     dimension: int,
     output_schema: pa.Schema,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
-    """Build the mapInArrow function adding each point's sort key in every table.
+    """Build the mapInArrow function adding each point's sort keys in every table.
 
-    One output row per point (its L keys in one ``array<binary>``), so only the points
-    cross from Python to the JVM; Spark's ``posexplode`` then makes the L copies.
+    One output row per point (its L sort keys in one ``array<binary>`` and its L
+    coarse keys in one ``array<long>``), so only the points cross from Python to the
+    JVM; Spark's ``posexplode`` then makes the L copies. Run numbers follow the class
+    ordinals in order, ``max(tables)`` apart.
     """
+    stride = max(tables.values(), default=1)
+    first_run = {o: rank * stride for rank, o in enumerate(sorted(tables))}
+    run_bits = max(1, (len(tables) * stride - 1).bit_length())
 
     def hash_rows(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -457,18 +518,19 @@ def _hash_udf(
                 projected = table_projections(x, spec, n_tables)
                 codes, splits = table_keys(projected, spec, widths[int(ordinal)])
                 keys = sort_keys(codes, splits, rows.column(IDX).to_numpy())
+                runs = first_run[int(ordinal)] + np.arange(n_tables, dtype=np.int64)
+                coarse = coarse_keys(codes, splits, runs, run_bits)
                 width = keys.shape[2]
                 binary = pa.Array.from_buffers(
                     pa.binary(width), n * n_tables, [None, pa.py_buffer(keys.tobytes())]
                 )
-                key_lists = pa.ListArray.from_arrays(
-                    pa.array(np.arange(n + 1, dtype=np.int32) * n_tables), binary
-                )
+                offsets = pa.array(np.arange(n + 1, dtype=np.int32) * n_tables)
                 columns = {
                     CLASS: rows.column(CLASS),
                     IDX: rows.column(IDX),
                     _XBYTES: binary_rows(x),
-                    _KEYS: key_lists,
+                    _KEYS: pa.ListArray.from_arrays(offsets, binary),
+                    _COARSES: pa.ListArray.from_arrays(offsets, pa.array(coarse.ravel())),
                 }
                 out = pa.table({name: columns[name] for name in output_schema.names})
                 yield from out.cast(output_schema).to_batches()
@@ -485,8 +547,9 @@ def _search_udf(
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the mapInArrow function that searches the chunks of sorted partitions.
 
-    Its input partitions are sorted by (class, table, codes, split, index), so a
-    (class, table) arrives as one run in key order. The function keeps at most one
+    Its input partitions are sorted by (coarse key, sort key), which is the order
+    (class, table, codes, split, index) (see :func:`coarse_keys`), so a (class,
+    table) arrives as one run in key order. The function keeps at most one
     chunk plus one batch of the run in memory and solves a chunk as soon as the rows
     after it prove it is not the run's last one (whose end moves with the run length).
     """
@@ -605,8 +668,9 @@ def _merge_udf(
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the mapInArrow function merging the tables' lists of each row.
 
-    Its input partitions are sorted by (class, index), so the L lists of a row are
-    consecutive; a row cut by a batch boundary is completed from the next batch.
+    Its input partitions are sorted by (index, class), so the L lists of a row are
+    consecutive (the index leads: Spark then compares a long, not the pair); a row
+    cut by a batch boundary is completed from the next batch.
     """
 
     def merge_rows(table: pa.Table) -> pa.Table:
@@ -1106,6 +1170,7 @@ def lsh_neighbors(
             T.StructField(IDX, T.LongType()),
             T.StructField(_XBYTES, T.BinaryType()),
             T.StructField(_KEYS, T.ArrayType(T.BinaryType())),
+            T.StructField(_COARSES, T.ArrayType(T.LongType())),
         ]
     )
     hash_rows = _hash_udf(
@@ -1132,13 +1197,14 @@ def lsh_neighbors(
     copies = (
         points.select(CLASS, IDX, X)
         .mapInArrow(hash_rows, hashed_schema)
-        .select(CLASS, IDX, _XBYTES, F.posexplode(_KEYS).alias(_TABLE, _KEY))
+        .select(CLASS, IDX, _XBYTES, _COARSES, F.posexplode(_KEYS).alias(_TABLE, _KEY))
+        .select(CLASS, IDX, _XBYTES, _TABLE, _KEY, F.col(_COARSES)[F.col(_TABLE)].alias(_COARSE))
     )
     candidates = (
         copies.repartition(
             task_count(points, sum(tunings[o].tables for o in sizes), 1), CLASS, _TABLE
         )
-        .sortWithinPartitions(CLASS, _TABLE, _KEY)
+        .sortWithinPartitions(_COARSE, _KEY)
         .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)
     )
@@ -1154,7 +1220,7 @@ def lsh_neighbors(
         candidates.repartition(
             task_count(points, sum(sizes.values()), _MERGE_ROWS_PER_TASK), CLASS, IDX
         )
-        .sortWithinPartitions(CLASS, IDX)
+        .sortWithinPartitions(IDX, CLASS)
         .mapInArrow(merge, merged_schema)
     )
     complete = F.when(

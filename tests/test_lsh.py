@@ -153,6 +153,29 @@ def test_sort_keys_bytes_follow_the_numeric_order() -> None:
     assert by_bytes == list(by_numbers)
 
 
+def test_coarse_keys_never_contradict_the_full_order() -> None:
+    # Codes beyond the coarse field, equal codes with different splits, and two runs:
+    # sorting by (coarse key, sort key) must give exactly the (run, sort key) order.
+    rng = np.random.default_rng(8)
+    n, tables = 3000, 3
+    codes = rng.integers(-600, 600, (n, tables, 4)).astype(np.int64)
+    codes[: n // 2] //= 300  # many rows share buckets
+    codes[:10, :, 0] = [[-(2**62)], [2**62], [511], [512], [-511], [-512], [0], [0], [1], [1]]
+    splits = rng.choice([-2.5, -1e-300, 0.0, 1e-300, 3.0, -7e10, 1.5], (n, tables))
+    idx = rng.permutation(n).astype(np.int64)
+    keys = lsh.sort_keys(codes, splits, idx)
+    runs = np.array([5, 6, 7], np.int64)
+    coarse = lsh.coarse_keys(codes, splits, runs, 4)
+    assert (coarse >= 0).all()
+    pairs = [(t, i) for t in range(tables) for i in range(n)]
+    full = sorted(pairs, key=lambda p: (runs[p[0]], keys[p[1], p[0]].tobytes()))
+    fast = sorted(pairs, key=lambda p: (coarse[p[1], p[0]], keys[p[1], p[0]].tobytes()))
+    assert fast == full
+    # On codes within the field and continuous splits it decides almost every pair.
+    typical = lsh.coarse_keys(codes // 30, rng.normal(size=(n, tables)), runs, 4)
+    assert len(np.unique(typical)) > 0.95 * n * tables
+
+
 @pytest.mark.parametrize("rows", [600, 3000, 5000])
 def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> None:
     # The float32 ranking packs each candidate's column into the low bits of its
