@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -248,6 +247,10 @@ PROVENANCE_COLUMNS = ("smote_base_id", "smote_neighbor_id", "smote_lambda")
 def feature_array(layout: FeatureLayout) -> Column:
     """The features of a row as one ``array<double>`` column expression."""
     if layout.kind == "vector":
+        # Imported here: pyspark.ml pulls in pandas and scipy (0.3 s), which every
+        # Python worker would pay for on its first task otherwise.
+        from pyspark.ml.functions import vector_to_array
+
         return vector_to_array(F.col(layout.columns[0]), "float64")
     if layout.kind == "array":
         return F.col(layout.columns[0]).cast(T.ArrayType(T.DoubleType()))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -213,7 +212,12 @@ def _synthetic_value(
     between = _interpolate(F.col(_LAMBDA), overflow_safe=overflow_safe)
     if layout.kind in ("vector", "array"):
         new_x = F.zip_with(F.col(_BASE_X), F.col(_NEIGHBOR_X), between)
-        return array_to_vector(new_x) if layout.kind == "vector" else new_x.cast(field.dataType)
+        if layout.kind == "vector":
+            # Imported here, like vector_to_array in _features: keeps scipy out of workers.
+            from pyspark.ml.functions import array_to_vector
+
+            return array_to_vector(new_x)
+        return new_x.cast(field.dataType)
     # One generated expression per feature column: a zip_with lambda is interpreted.
     position = layout.columns.index(field.name)
     value = between(F.col(_BASE_X)[position], F.col(_NEIGHBOR_X)[position])
