@@ -872,6 +872,61 @@ def sample_exact_neighbors(
     )
 
 
+def refs_before(
+    coarse: np.ndarray,
+    codes: np.ndarray,
+    splits: np.ndarray,
+    idx: np.ndarray,
+    is_ref: np.ndarray,
+    n_probe: int,
+) -> np.ndarray:
+    """For each probe row, the reference rows before it in one table's order.
+
+    Parameters
+    ----------
+    coarse : ndarray (n,) of int64
+        The rows' coarse keys (:func:`coarse_keys`) in this table.
+    codes, splits : ndarray (n, m) and (n,)
+        Their bucket codes and split values: the full order is (codes, split, index).
+    idx : ndarray (n,) of int64
+        Row indices.
+    is_ref : ndarray (n,) of bool
+        Reference rows; the first ``n_probe`` rows are the probes (none of them a
+        reference). A probe's own reference copy, with the same key, is not before it.
+    n_probe : int
+        Number of probes.
+
+    Returns
+    -------
+    ndarray (n_probe,) of int64
+
+    Notes
+    -----
+    The references' coarse keys are sorted once and each probe is placed by binary
+    search; only the probes that share a coarse key with some reference (their own
+    copy, or a rare tie) are placed among those references by the full order.
+
+    """
+    refs = np.sort(coarse[is_ref])
+    probes = coarse[:n_probe]
+    before = np.searchsorted(refs, probes, side="left")
+    tied = np.flatnonzero(np.searchsorted(refs, probes, side="right") > before)
+    if not tied.size:
+        return before
+    rows = np.concatenate([tied, np.flatnonzero(is_ref & np.isin(coarse, probes[tied]))])
+    full = [idx[rows], splits[rows], *[codes[rows, j] for j in reversed(range(codes.shape[1]))]]
+    ordered = rows[np.lexsort([*full, coarse[rows]])]  # stable: a probe before its copy
+    ref_flags = is_ref[ordered].astype(np.int64)
+    refs_so_far = np.cumsum(ref_flags) - ref_flags
+    values = coarse[ordered]
+    group = np.cumsum(np.concatenate([[0], values[1:] != values[:-1]]))
+    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+    in_group = refs_so_far - refs_so_far[starts][group]
+    is_probe = ~is_ref[ordered]
+    before[ordered[is_probe]] += in_group[is_probe]
+    return before
+
+
 def _rank_udf(
     hashes: Mapping[int, _ClassHash],
     widths: Mapping[int, list[float]],
@@ -895,14 +950,11 @@ def _rank_udf(
         projected = table_projections(x, spec, tables)
         for c, width in enumerate(widths[ordinal]):
             codes, splits = table_keys(projected, spec, width)
+            coarse = coarse_keys(codes, splits, np.zeros(tables, np.int64), 1)
             for t in range(tables):
-                keys = [idx, splits[:, t], *[codes[:, t, j] for j in reversed(range(spec.hashes))]]
-                order = np.lexsort(keys)
-                refs_sorted = is_ref[order].astype(np.int64)
-                before = np.cumsum(refs_sorted) - refs_sorted
-                position = np.empty(len(order), np.int64)
-                position[order] = np.arange(len(order))
-                counts[:, c * tables + t] = before[position[:n_probe]]
+                counts[:, c * tables + t] = refs_before(
+                    coarse[:, t], codes[:, t], splits[:, t], idx, is_ref, n_probe
+                )
         probes = group.take(pa.array(order_in[:n_probe]))
         return pa.table(
             {

@@ -176,6 +176,37 @@ def test_coarse_keys_never_contradict_the_full_order() -> None:
     assert len(np.unique(typical)) > 0.95 * n * tables
 
 
+def test_refs_before_counts_the_full_order() -> None:
+    # Probes are copies of some references (their own copy must not count) plus
+    # outsiders; codes beyond the coarse field and shared buckets force tie-breaks.
+    rng = np.random.default_rng(9)
+    n_ref, m = 4000, 4
+    codes = rng.integers(-3, 3, (n_ref, m)).astype(np.int64)
+    codes[:50, 0] = rng.choice([-(2**40), 700, -700, 2**40], 50)
+    splits = rng.choice([-1.0, 0.0, 0.5, 2.0], n_ref) + (rng.random(n_ref) < 0.5) * rng.random(
+        n_ref
+    )
+    idx = rng.permutation(n_ref).astype(np.int64)
+    copies = rng.choice(n_ref, 300, replace=False)
+    outsiders = 50
+    p_codes = np.concatenate([codes[copies], rng.integers(-3, 3, (outsiders, m))])
+    p_splits = np.concatenate([splits[copies], rng.choice([0.0, 0.5], outsiders)])
+    p_idx = np.concatenate([idx[copies], n_ref + np.arange(outsiders)])
+    all_codes = np.concatenate([p_codes, codes])
+    all_splits = np.concatenate([p_splits, splits])
+    all_idx = np.concatenate([p_idx, idx])
+    is_ref = np.arange(len(all_idx)) >= len(p_idx)
+    coarse = lsh.coarse_keys(all_codes[:, None, :], all_splits[:, None], np.zeros(1, np.int64), 1)
+    got = lsh.refs_before(coarse[:, 0], all_codes, all_splits, all_idx, is_ref, len(p_idx))
+    keys = lsh.sort_keys(all_codes[:, None, :], all_splits[:, None], all_idx)[:, 0, :]
+    ref_keys = sorted(keys[i].tobytes() for i in np.flatnonzero(is_ref))
+    expected = [
+        np.searchsorted(np.array(ref_keys, dtype=object), keys[i].tobytes(), side="left")
+        for i in range(len(p_idx))
+    ]
+    assert got.tolist() == [int(e) for e in expected]
+
+
 @pytest.mark.parametrize("rows", [600, 3000, 5000])
 def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> None:
     # The float32 ranking packs each candidate's column into the low bits of its
