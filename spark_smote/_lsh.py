@@ -861,7 +861,7 @@ def sample_exact_neighbors(
     )
     udf = _sample_udf(k, dimension, to_arrow_schema(schema))
     blocks = _blocks_with_sample(points, indices, _SAMPLE_BLOCK_ROWS)
-    partial = blocks.groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
+    partial = blocks.groupBy(_BLOCK, CLASS).applyInArrow(udf, schema)
     pairs = F.flatten(
         F.collect_list(F.arrays_zip(F.col(_KNN).alias("d"), F.col(_KNN_IDX).alias("n")))
     )
@@ -993,7 +993,7 @@ def _sample_ranks(
     )
     udf = _rank_udf(hashes, widths, dimension, to_arrow_schema(schema))
     blocks = _blocks_with_sample(points, probe_indices, _RANK_BLOCK_ROWS)
-    partial = blocks.groupBy(CLASS, _BLOCK).applyInArrow(udf, schema)
+    partial = blocks.groupBy(_BLOCK, CLASS).applyInArrow(udf, schema)
     columns = len(next(iter(widths.values()))) * next(iter(hashes.values())).max_tables
     zero = F.array_repeat(F.lit(0).cast("long"), columns)
     summed = partial.groupBy(CLASS, IDX).agg(

@@ -291,7 +291,7 @@ def exact_neighbors(
 
     udf = _exact_group_udf(k, dimension, to_arrow_schema(schema))
     candidates = (
-        _block_pairs(points, block_rows).groupBy(CLASS, _QBLOCK, _RBLOCK).applyInArrow(udf, schema)
+        _block_pairs(points, block_rows).groupBy(_QBLOCK, _RBLOCK, CLASS).applyInArrow(udf, schema)
     )
     report = NeighborReport()
     for ordinal, size in sizes.items():
