@@ -11,8 +11,10 @@ any output exists.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame, Row
@@ -290,15 +292,18 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     label = F.col(params.label_col)
     aggregations: list[Column] = [F.count(F.lit(1)).alias("n")]
     if layout.kind == "columns":
-        # count(c) < n finds nulls; Spark's max is NaN when a NaN is present and
-        # infinite when an infinity is: two cheap aggregates per column find every bad
-        # value, and the exact counts are taken only when there is one to report.
+        # Two aggregates find every bad value, whatever the number of columns: the sum
+        # of a row's features is null when one is null, and the largest magnitude in
+        # the row (greatest skips nulls) is NaN when one is NaN and infinite when one
+        # is infinite. The exact counts per column are taken only when there is a bad
+        # value to report.
+        features = [F.col(name).cast("double") for name in layout.columns]
+        magnitudes = [F.abs(v) for v in features]
         aggregations += [
-            F.count(F.col(name)).alias(f"present{i}") for i, name in enumerate(layout.columns)
-        ]
-        aggregations += [
-            F.max(F.abs(F.col(name).cast("double"))).alias(f"largest{i}")
-            for i, name in enumerate(layout.columns)
+            F.count(reduce(operator.add, features)).alias("complete"),
+            F.max(F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]).alias(
+                "largest"
+            ),
         ]
     else:
         values = feature_array(layout)
@@ -325,7 +330,7 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             "rows. Drop them (df.dropna(subset=[label_col])) or fill them before resampling."
         )
     if layout.kind == "columns":
-        bad = _bad_value_counts(df, layout) if _has_bad_values(layout, rows) else {}
+        bad = _bad_value_counts(df, layout) if _has_bad_values(rows) else {}
     else:
         bad = {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
     bad = {name: n for name, n in bad.items() if n}
@@ -367,26 +372,17 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     magnitude = float("inf")
     if layout.kind == "columns":
         magnitude = max(
-            (
-                float(r[f"largest{i}"])
-                for r in rows
-                for i in range(len(layout.columns))
-                if r[f"largest{i}"] is not None
-            ),
-            default=0.0,
+            (float(r["largest"]) for r in rows if r["largest"] is not None), default=0.0
         )
     return InputStats({c: counts[c] for c in sorted(counts)}, dimension, magnitude)
 
 
-def _has_bad_values(layout: FeatureLayout, rows: Sequence[Row]) -> bool:
+def _has_bad_values(rows: Sequence[Row]) -> bool:
     """Whether the validation aggregates show a null, NaN or infinite feature value."""
     for row in rows:
-        for i in range(len(layout.columns)):
-            largest = row[f"largest{i}"]
-            if row[f"present{i}"] < row["n"] or (
-                largest is not None and not math.isfinite(largest)
-            ):
-                return True
+        largest = row["largest"]
+        if row["complete"] < row["n"] or (largest is not None and not math.isfinite(largest)):
+            return True
     return False
 
 
