@@ -111,9 +111,10 @@ _MAX_PACKED_CHUNK = 1 << 14
 # Candidates kept from the float32 ranking for the exact float64 re-ranking.
 _RERANK_MARGIN = 16
 # Candidate chunk sizes the tuner chooses from (``bucket_cap``), and the cost of one
-# row's copy in one table (hashing, shuffle, sort, merge: about 11 us at 2.88M rows,
-# local[2]) in units of candidates ranked (about 4 ns each): the tuner picks the
-# (width, cap, tables) reaching the target at the least ``tables * (cap + this)``.
+# row's copy in one table (hashing, shuffle, sort, merge) in units of candidates ranked
+# (about 2.2 ns each): the tuner picks the (width, cap, tables) reaching the target at
+# the least ``tables * (cap + this)``. Timing 9 x 2048, 7 x 4096 and 18 x 1024 at 2.88M
+# rows (local[2]) gave about 3600; 3000 makes the same choices on every set measured.
 _CAP_CHOICES = (1024, 2048, 4096)
 _TABLE_ROW_COST = 3000
 # The cap when width and tables are both fixed (nothing is sampled to choose one).
@@ -406,6 +407,13 @@ def blobs_to_candidates(
     return both[:, :k], both[:, k:].view(np.float64)
 
 
+def ordered_bits(values: np.ndarray) -> np.ndarray:
+    """float64 values as uint64 whose unsigned order is the values' order (-0.0 < 0.0)."""
+    sign = np.uint64(1 << 63)
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where((bits & sign) != 0, ~bits, bits | sign)
+
+
 def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Byte strings whose unsigned byte order is the order ``(codes..., split, index)``.
 
@@ -429,9 +437,7 @@ def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndar
     sign = np.uint64(1 << 63)
     words = np.empty((n, tables, m + 2), np.uint64)
     words[:, :, :m] = codes.view(np.uint64) ^ sign
-    bits = np.ascontiguousarray(splits).view(np.uint64)
-    negative = (bits & sign) != 0
-    words[:, :, m] = np.where(negative, ~bits, bits | sign)
+    words[:, :, m] = ordered_bits(splits)
     words[:, :, m + 1] = (idx.astype(np.int64).view(np.uint64) ^ sign)[:, None]
     return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * (m + 2))
 
@@ -481,10 +487,8 @@ def coarse_keys(
         out |= np.where(cut, 0, field) << shift
         cut |= low | high
     if packed == m and shift > 0:
-        sign = np.uint64(1 << 63)
-        raw = np.ascontiguousarray(splits).view(np.uint64)
-        ordered = np.where((raw & sign) != 0, ~raw, raw | sign)
-        out |= np.where(cut, 0, (ordered >> np.uint64(64 - shift)).astype(np.int64))
+        top_bits = (ordered_bits(splits) >> np.uint64(64 - shift)).astype(np.int64)
+        out |= np.where(cut, 0, top_bits)
     return out
 
 
@@ -919,9 +923,8 @@ def refs_before(
     ref_flags = is_ref[ordered].astype(np.int64)
     refs_so_far = np.cumsum(ref_flags) - ref_flags
     values = coarse[ordered]
-    group = np.cumsum(np.concatenate([[0], values[1:] != values[:-1]]))
-    starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
-    in_group = refs_so_far - refs_so_far[starts][group]
+    new_group = np.concatenate([[True], values[1:] != values[:-1]])
+    in_group = refs_so_far - refs_so_far[np.flatnonzero(new_group)][np.cumsum(new_group) - 1]
     is_probe = ~is_ref[ordered]
     before[ordered[is_probe]] += in_group[is_probe]
     return before
