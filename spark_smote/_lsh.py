@@ -50,13 +50,22 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
-from spark_smote._keys import CLASS, ID, IDX, SIZE, X, lookup_side, task_count
+from spark_smote._keys import (
+    CLASS,
+    ID,
+    IDX,
+    SIZE,
+    X,
+    lookup_side,
+    round_robin_keys,
+    task_count,
+)
 from spark_smote._neighbors import (
     NBR,
     NeighborReport,
@@ -88,6 +97,7 @@ _XBYTES = "_smote_xbytes"
 _KEY = "_smote_key"
 _COARSE = "_smote_coarse"
 _COARSES = "_smote_coarses"
+_TASK = "_smote_task"
 _CANDIDATES = "_smote_candidates"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
@@ -1163,6 +1173,22 @@ def _tune_classes(
     return tunings, hashes
 
 
+def _search_task(tables: Mapping[int, int], sizes: Mapping[int, int], partitions: int) -> Column:
+    """The search's partitioning key of a copy: its (class, table) run, dealt round robin.
+
+    Runs are dealt largest class first, so every search task gets one run before any
+    gets two and the tasks with two start first (see :func:`round_robin_keys`).
+    """
+    order = sorted(tables, key=lambda o: (-sizes[o], o))
+    keys = round_robin_keys(sum(tables.values()), partitions)
+    first, cases = 0, []
+    for ordinal in order:
+        cases.append(f"WHEN {int(ordinal)} THEN {first}")
+        first += tables[ordinal]
+    run = f"CASE {CLASS} {' '.join(cases)} END + {_TABLE}"
+    return F.expr(f"element_at(array({', '.join(map(str, keys))}), {run} + 1)")
+
+
 def lsh_neighbors(
     points: DataFrame,
     sizes: Mapping[int, int],
@@ -1255,10 +1281,13 @@ def lsh_neighbors(
         .select(CLASS, IDX, _XBYTES, _COARSES, F.posexplode(_KEYS).alias(_TABLE, _KEY))
         .select(CLASS, IDX, _XBYTES, _TABLE, _KEY, F.col(_COARSES)[F.col(_TABLE)].alias(_COARSE))
     )
+    runs = sum(tunings[o].tables for o in sizes)
+    partitions = task_count(points, runs, 1)
     candidates = (
-        copies.repartition(
-            task_count(points, sum(tunings[o].tables for o in sizes), 1), CLASS, _TABLE
+        copies.withColumn(
+            _TASK, _search_task({o: tunings[o].tables for o in sizes}, sizes, partitions)
         )
+        .repartition(partitions, _TASK)
         .sortWithinPartitions(_COARSE, _KEY)
         .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)

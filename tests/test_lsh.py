@@ -223,6 +223,22 @@ def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> N
     assert np.array_equal(distances, expected_distances)
 
 
+def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: ignore[no-untyped-def]
+    tables, sizes, tasks = {0: 3, 2: 5}, {0: 100, 2: 900}, 4
+    runs = spark.createDataFrame(
+        [(o, t) for o, n in tables.items() for t in range(n)], f"{CLASS} int, {lsh._TABLE} int"
+    )
+    placed = (
+        runs.withColumn("key", lsh._search_task(tables, sizes, tasks))
+        .repartition(tasks, "key")
+        .select(CLASS, lsh._TABLE, F.spark_partition_id().alias("task"))
+        .collect()
+    )
+    # The larger class first: its tables are runs 0..4, the other class's runs 5..7.
+    expected = {(2, t): t % tasks for t in range(5)} | {(0, t): (5 + t) % tasks for t in range(3)}
+    assert {(r[CLASS], r[lsh._TABLE]): r["task"] for r in placed} == expected
+
+
 def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
     neighbors = np.array([[7, 3, 9, 3, 2, 8]])
     distances = np.array([[1.0, 0.5, 2.0, 0.5, 1.0, 0.1]])
