@@ -137,7 +137,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.run_floor:
-        run_floor(*args.run_floor, args.master)
+        input_path, output_path = args.run_floor
+        run_floor(input_path, output_path, args.master)
         return
     if args.run_imblearn:
         run_imblearn(*args.run_imblearn)

@@ -10,29 +10,30 @@
 # COMMAND ----------
 
 import time
+from typing import Any
 
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-try:
-    spark  # noqa: B018 - defined by Databricks notebooks
-    created_here = False
-except NameError:
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("spark_smote-databricks-example")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
-    )
-    created_here = True
+# Databricks notebooks define `spark` (and `display`); elsewhere a local session is made.
+notebook_spark: SparkSession | None = globals().get("spark")
+created_here = notebook_spark is None
+spark: SparkSession = (
+    notebook_spark
+    if notebook_spark is not None
+    else SparkSession.builder.master("local[2]")
+    .appName("spark_smote-databricks-example")
+    .config("spark.ui.enabled", "false")
+    .config("spark.sql.shuffle.partitions", "4")
+    .getOrCreate()
+)
 
 
-def show(df):
+def show(df: DataFrame) -> None:
     """``display`` in a notebook, ``show`` elsewhere."""
-    if "display" in globals():
-        display(df)  # noqa: F821 - Databricks notebook builtin
+    notebook_display: Any = globals().get("display")
+    if notebook_display is not None:
+        notebook_display(df)
     else:
         df.show(truncate=False)
 
@@ -80,7 +81,9 @@ started = time.monotonic()
 balanced = sampler.fit_resample(train)
 counts = {r["is_fraud"]: r["count"] for r in balanced.groupBy("is_fraud").count().collect()}
 print(f"balanced training set: {counts} in {time.monotonic() - started:.1f} s")
-print(f"seed {sampler.report_.seed}, neighbours: {sampler.report_.neighbor_method}")
+report = sampler.report_
+assert report is not None  # set by fit_resample
+print(f"seed {report.seed}, neighbours: {report.neighbor_method}")
 show(balanced.where("is_synthetic").limit(5))
 
 # COMMAND ----------

@@ -162,9 +162,10 @@ def run_timing(cache: Path, method: str) -> None:
     sampler = SMOTE(label_col="label", seed=1, neighbor_search=method)
     sampler.fit_resample(spark.read.parquet(path)).write.mode("overwrite").parquet(str(out))
     total = time.monotonic() - started
+    report = sampler.report_
+    assert report is not None  # set by fit_resample
     print(
-        f"job ({method}): {total:.1f} s; {sampler.report_.neighbor_method} "
-        f"{sampler.report_.neighbor_parameters}",
+        f"job ({method}): {total:.1f} s; {report.neighbor_method} {report.neighbor_parameters}",
         flush=True,
     )
     # Neighbour phase alone, from a materialised points table.
@@ -249,7 +250,9 @@ def one_memory(path: str) -> None:
     spark = session()
     sampler = SMOTE(label_col="label", seed=1, neighbor_search="lsh")
     sampler.fit_resample(spark.read.parquet(path)).write.format("noop").mode("overwrite").save()
-    print(f"  {Path(path).name}: {sampler.report_.neighbor_parameters}", file=sys.stderr)
+    report = sampler.report_
+    assert report is not None  # set by fit_resample
+    print(f"  {Path(path).name}: {report.neighbor_parameters}", file=sys.stderr)
     spark.stop()
 
 
