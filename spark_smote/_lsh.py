@@ -1394,9 +1394,9 @@ def find_neighbors(
     Notes
     -----
     The 10,000-row threshold is measured (``python jobs/recall_benchmark.py
-    threshold``, one class of 18 features, local[2], noop sink): exact 2.8 s and LSH
-    2.5 s at 10,000 rows; exact 6.8 s and LSH 2.5 s at 20,000; exact 23.9 s and LSH
-    3.2 s at 40,000. Exact search costs O(n^2 d) and gives exact neighbours, so it is
+    threshold``, one class of 18 features, local[2], noop sink): exact 2.4 s and LSH
+    2.0 s at 10,000 rows; exact 6.5 s and LSH 2.3 s at 20,000; exact 22.4 s and LSH
+    2.8 s at 40,000. Exact search costs O(n^2 d) and gives exact neighbours, so it is
     kept while it costs at most a fraction of a second more than LSH.
 
     """
