@@ -97,7 +97,6 @@ _XBYTES = "_smote_xbytes"
 _KEY = "_smote_key"
 _COARSE = "_smote_coarse"
 _COARSES = "_smote_coarses"
-_TASK = "_smote_task"
 _CANDIDATES = "_smote_candidates"
 _BLOCK = "_smote_sblock"
 _ROLE = "_smote_srole"
@@ -1296,10 +1295,9 @@ def lsh_neighbors(
     runs = sum(tunings[o].tables for o in sizes)
     partitions = task_count(points, runs, 1)
     candidates = (
-        copies.withColumn(
-            _TASK, _search_task({o: tunings[o].tables for o in sizes}, sizes, partitions)
+        copies.repartition(
+            partitions, _search_task({o: tunings[o].tables for o in sizes}, sizes, partitions)
         )
-        .repartition(partitions, _TASK)
         .sortWithinPartitions(_COARSE, _KEY)
         .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)

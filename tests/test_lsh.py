@@ -229,8 +229,7 @@ def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: i
         [(o, t) for o, n in tables.items() for t in range(n)], f"{CLASS} int, {lsh._TABLE} int"
     )
     placed = (
-        runs.withColumn("key", lsh._search_task(tables, sizes, tasks))
-        .repartition(tasks, "key")
+        runs.repartition(tasks, lsh._search_task(tables, sizes, tasks))
         .select(CLASS, lsh._TABLE, F.spark_partition_id().alias("task"))
         .collect()
     )
