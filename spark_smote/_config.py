@@ -54,7 +54,10 @@ def _check_table(
     path: Path, table: str, values: object, allowed: dict[str, type | tuple[type, ...]]
 ) -> dict[str, Any]:
     if not isinstance(values, dict):
-        raise InvalidParameterError(f"{path}: [{table}] must be a table.")
+        raise InvalidParameterError(
+            f"{path}: {table} = {values!r} is not a table; write its settings under a "
+            f"[{table}] section."
+        )
     for key, value in values.items():
         if key not in allowed:
             raise InvalidParameterError(
@@ -111,7 +114,10 @@ def load_config(path: str | Path | None) -> JobConfig:
     smote = _check_table(path, "smote", data.get("smote", {}), _SMOTE_KEYS)
     spark = data.get("spark", {})
     if not isinstance(spark, dict):
-        raise InvalidParameterError(f"{path}: [spark] must be a table of Spark settings.")
+        raise InvalidParameterError(
+            f"{path}: spark = {spark!r} is not a table; write Spark settings under a [spark] "
+            'section ("spark.xxx" = "value").'
+        )
     for key, value in spark.items():
         if not key.startswith("spark.") or isinstance(value, dict | list):
             raise InvalidParameterError(

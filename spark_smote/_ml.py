@@ -94,5 +94,8 @@ def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     params = document.get("params")
     if not isinstance(params, dict):
-        raise InvalidParameterError(f"path={str(path)!r}: the 'params' object is missing.")
+        raise InvalidParameterError(
+            f"path={str(path)!r}: the 'params' object is missing, so the file is damaged. "
+            "Save the configuration again with SMOTE(...).save(path)."
+        )
     return params

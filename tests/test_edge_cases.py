@@ -236,6 +236,11 @@ CASES: dict[str, Case] = {
         config='[smote]\nk_neighbors = "3"\n',
         message=r"smote.k_neighbors = '3' has type str; expected int",
     ),
+    "config_section_not_a_table": _table_case(
+        _binary,
+        config="smote = 3\n",
+        message=r"smote = 3 is not a table; write its settings under a \[smote\] section",
+    ),
     "config_not_toml": _table_case(
         _binary, config="this is = = not toml\n", message=r"not a readable TOML file"
     ),

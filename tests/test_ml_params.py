@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,16 @@ def test_loading_a_file_that_is_not_a_configuration_is_refused(tmp_path: Path) -
     path = tmp_path / "other.json"
     path.write_text('{"a": 1}')
     with pytest.raises(InvalidParameterError, match="not a saved SMOTE configuration"):
+        SMOTE.load(path)
+
+
+def test_loading_a_configuration_without_parameters_names_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "smote.json"
+    SMOTE(seed=1).save(path)
+    document = json.loads(path.read_text())
+    del document["params"]
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidParameterError, match=r"'params' object is missing.*\.save\(path\)"):
         SMOTE.load(path)
 
 
