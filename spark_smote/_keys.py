@@ -93,10 +93,15 @@ def round_robin_keys(count: int, partitions: int) -> list[int]:
     """``count`` distinct ints; the j-th lands in partition ``j % partitions``.
 
     ``df.repartition(partitions, c)`` on an int column ``c`` puts a row in partition
-    ``pmod(hash(c), partitions)``. Keying the j-th group by the j-th value returned
-    here gives every partition a group before any gets two, and the earlier (first
-    scheduled) partitions the extra ones. Hashing the group ids themselves can stack
-    several heavy groups in one task while other tasks stay empty.
+    ``pmod(F.hash(c), partitions)``, Spark SQL's Murmur3 hash (not Python's ``hash``),
+    the same in classic and Connect sessions. Keying the j-th group by the j-th value
+    returned here gives every partition a group before any gets two, and the earlier
+    (first scheduled) partitions the extra ones. Hashing the group ids themselves can
+    stack several heavy groups in one task while other tasks stay empty.
+
+    Only where a whole group runs is chosen, never what it computes: the output does
+    not depend on these keys (a Spark that hashed differently would only balance the
+    tasks less well).
     """
     if partitions < 1:
         raise ValueError(f"partitions={partitions}: need at least one")

@@ -1255,6 +1255,7 @@ def lsh_neighbors(
     """
     params = (params or LSHParams()).checked(k)
     tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params)
+    tables = {o: t.tables for o, t in tunings.items()}
     carried = [X, *([ID] if ID in points.schema.names else [])]
     hashed_schema = T.StructType(
         [
@@ -1268,7 +1269,7 @@ def lsh_neighbors(
     hash_rows = _hash_udf(
         hashes,
         {o: t.width for o, t in tunings.items()},
-        {o: t.tables for o, t in tunings.items()},
+        tables,
         dimension,
         to_arrow_schema(hashed_schema),
     )
@@ -1292,12 +1293,9 @@ def lsh_neighbors(
         .select(CLASS, IDX, _XBYTES, _COARSES, F.posexplode(_KEYS).alias(_TABLE, _KEY))
         .select(CLASS, IDX, _XBYTES, _TABLE, _KEY, F.col(_COARSES)[F.col(_TABLE)].alias(_COARSE))
     )
-    runs = sum(tunings[o].tables for o in sizes)
-    partitions = task_count(points, runs, 1)
+    partitions = task_count(points, sum(tables.values()), 1)
     candidates = (
-        copies.repartition(
-            partitions, _search_task({o: tunings[o].tables for o in sizes}, sizes, partitions)
-        )
+        copies.repartition(partitions, _search_task(tables, sizes, partitions))
         .sortWithinPartitions(_COARSE, _KEY)
         .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)
@@ -1309,7 +1307,7 @@ def lsh_neighbors(
             T.StructField(NBR, T.ArrayType(T.LongType())),
         ]
     )
-    merge = _merge_udf(k, {o: t.tables for o, t in tunings.items()}, to_arrow_schema(merged_schema))
+    merge = _merge_udf(k, tables, to_arrow_schema(merged_schema))
     merged = (
         candidates.repartition(
             task_count(points, sum(sizes.values()), _MERGE_ROWS_PER_TASK), CLASS, IDX

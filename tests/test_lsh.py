@@ -223,6 +223,7 @@ def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> N
     assert np.array_equal(distances, expected_distances)
 
 
+@pytest.mark.e2e
 def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: ignore[no-untyped-def]
     tables, sizes, tasks = {0: 3, 2: 5}, {0: 100, 2: 900}, 4
     runs = spark.createDataFrame(
