@@ -53,6 +53,7 @@ NEW = "_smote_new"
 _HASH = "_smote_hash"
 _BUCKET = "_smote_bucket"
 _OFFSET = "_smote_offset"
+_LABEL = "_smote_label"
 
 # Rows per index bucket: above this a class is indexed in several parallel buckets.
 ROWS_PER_INDEX_BUCKET = 200_000
@@ -223,11 +224,14 @@ def build_points(
     """
     extra = dict(carried or {})
     x = feature_array(layout) if encoded_x is None else encoded_x
-    columns = [F.col(params.label_col).alias("label"), x.alias(X)]
+    columns = [F.col(CLASS), F.col(SIZE), x.alias(X)]
     if params.id_col is not None:
         columns.append(F.col(params.id_col).alias(ID))
     columns += [value.alias(name) for name, value in extra.items()]
-    rows = df.select(*columns).join(F.broadcast(classes), on="label", how="inner")
+    # Join first, then build the feature arrays: only the rows of the grown classes
+    # pay for them (built before the join, every input row allocated an array).
+    grown = F.broadcast(classes.withColumnRenamed("label", _LABEL))
+    rows = df.join(grown, F.col(params.label_col) == F.col(_LABEL), "inner").select(*columns)
     if params.id_col is not None:
         order_key = F.col(ID)
     elif extra:
