@@ -224,14 +224,16 @@ def build_points(
     """
     extra = dict(carried or {})
     x = feature_array(layout) if encoded_x is None else encoded_x
-    columns = [F.col(CLASS), F.col(SIZE), x.alias(X)]
+    columns = [F.col(params.label_col).alias("label"), x.alias(X)]
     if params.id_col is not None:
         columns.append(F.col(params.id_col).alias(ID))
     columns += [value.alias(name) for name, value in extra.items()]
-    # Join first, then build the feature arrays: only the rows of the grown classes
-    # pay for them (built before the join, every input row allocated an array).
-    grown = F.broadcast(classes.withColumnRenamed("label", _LABEL))
-    rows = df.join(grown, F.col(params.label_col) == F.col(_LABEL), "inner").select(*columns)
+    # Keep the rows of the grown classes before building their feature arrays (built
+    # first, every input row allocated one). A semi join adds no column, so no input
+    # column name can clash with the class table's.
+    grown = F.broadcast(classes.select(F.col("label").alias(_LABEL)))
+    kept = df.join(grown, df[params.label_col] == grown[_LABEL], "left_semi")
+    rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="inner")
     if params.id_col is not None:
         order_key = F.col(ID)
     elif extra:

@@ -37,6 +37,8 @@ from _reliability import (
 )
 
 N_MAJOR, N_MINOR = 30, 10
+# Column names of the internal tables, given to input columns.
+_INTERNAL_NAMES = ("_smote_label", "_smote_class", "_smote_n", "_smote_new", "_smote_x")
 
 
 def _write(folder: Path, table: pa.Table) -> Path:
@@ -103,6 +105,14 @@ def _check_finite(output: Path) -> None:
     out = pq.read_table(str(output)).to_pandas()
     assert class_counts(output) == {0: N_MAJOR, 1: N_MAJOR}
     assert np.isfinite(out[["x1", "x2"]].to_numpy()).all()
+
+
+def _check_internal_names(output: Path) -> None:
+    out = pq.read_table(str(output)).to_pandas()
+    assert class_counts(output) == {0: N_MAJOR, 1: N_MAJOR}
+    for name in _INTERNAL_NAMES:  # the input's values kept; synthetic rows get nulls
+        assert (out[name].dropna() == name).sum() == _N
+        assert out[name].isna().sum() == N_MAJOR - N_MINOR
 
 
 def _csv_input(folder: Path) -> Path:
@@ -283,6 +293,11 @@ CASES: dict[str, Case] = {
         args=["--label-col", "class label"],
         exit=0,
         check=_check_unicode_names,
+    ),
+    "input_columns_named_like_internal_ones": _table_case(
+        lambda: _binary(**{name: [name] * _N for name in _INTERNAL_NAMES}),
+        exit=0,
+        check=_check_internal_names,
     ),
     "extreme_finite_values": _table_case(
         lambda: _replace(
