@@ -38,8 +38,8 @@ __all__ = [
     "ClassPlan",
     "X",
     "build_points",
+    "deal",
     "lookup_side",
-    "round_robin_keys",
     "spread_points",
     "task_count",
 ]
@@ -75,47 +75,18 @@ def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
     return max(1, min(limit, -(-rows // rows_per_task)))
 
 
-def _spark_hash_int(value: int) -> int:
-    """Spark's ``hash`` of an int column (Murmur3 x86_32, seed 42), as a signed int."""
+def deal(df: DataFrame, partitions: int, position: Column) -> DataFrame:
+    """``df`` over ``partitions`` tasks, the rows at ``position`` j in task ``j % partitions``.
 
-    def rotl(x: int, r: int) -> int:
-        return ((x << r) | (x >> (32 - r))) & 0xFFFFFFFF
-
-    k1 = rotl((value & 0xFFFFFFFF) * 0xCC9E2D51 & 0xFFFFFFFF, 15) * 0x1B873593 & 0xFFFFFFFF
-    h1 = (rotl(42 ^ k1, 13) * 5 + 0xE6546B64) & 0xFFFFFFFF
-    h1 ^= 4
-    h1 = (h1 ^ (h1 >> 16)) * 0x85EBCA6B & 0xFFFFFFFF
-    h1 = (h1 ^ (h1 >> 13)) * 0xC2B2AE35 & 0xFFFFFFFF
-    h1 ^= h1 >> 16
-    return h1 - (1 << 32) if h1 >= 1 << 31 else h1
-
-
-def round_robin_keys(count: int, partitions: int) -> list[int]:
-    """``count`` distinct ints; the j-th lands in partition ``j % partitions``.
-
-    ``df.repartition(partitions, c)`` on an int column ``c`` puts a row in partition
-    ``pmod(F.hash(c), partitions)``, Spark SQL's Murmur3 hash (not Python's ``hash``),
-    the same in classic and Connect sessions. Keying the j-th group by the j-th value
-    returned here gives every partition a group before any gets two, and the earlier
-    (first scheduled) partitions the extra ones. Hashing the group ids themselves can
-    stack several heavy groups in one task while other tasks stay empty.
-
-    Only where a whole group runs is chosen, never what it computes: the output does
-    not depend on these keys (a Spark that hashed differently would only balance the
-    tasks less well).
+    Uses ``DataFrame.repartitionById`` (Spark 4.1 and later, classic and Connect). Spark
+    4.0 lacks it; there the rows are hash-partitioned by position instead, which keeps
+    each position's rows together but may stack several positions in one task. Only
+    where a group of rows runs is chosen, never what it computes: the output does not
+    depend on this placement.
     """
-    if partitions < 1:
-        raise ValueError(f"partitions={partitions}: need at least one")
-    free: dict[int, list[int]] = {}
-    keys: list[int] = []
-    candidate = 0
-    for j in range(count):
-        target = j % partitions
-        while not free.get(target):
-            free.setdefault(_spark_hash_int(candidate) % partitions, []).append(candidate)
-            candidate += 1
-        keys.append(free[target].pop(0))
-    return keys
+    if hasattr(df, "repartitionById"):
+        return df.repartitionById(partitions, position)
+    return df.repartition(partitions, position)
 
 
 def lookup_side(table: DataFrame, estimated_bytes: int) -> DataFrame:

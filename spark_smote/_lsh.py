@@ -62,8 +62,8 @@ from spark_smote._keys import (
     IDX,
     SIZE,
     X,
+    deal,
     lookup_side,
-    round_robin_keys,
     task_count,
 )
 from spark_smote._neighbors import (
@@ -1184,20 +1184,18 @@ def _tune_classes(
     return tunings, hashes
 
 
-def _search_task(tables: Mapping[int, int], sizes: Mapping[int, int], partitions: int) -> Column:
-    """The search's partitioning key of a copy: its (class, table) run, dealt round robin.
+def _search_task(tables: Mapping[int, int], sizes: Mapping[int, int]) -> Column:
+    """A copy's place in the order its (class, table) runs are dealt to the search tasks.
 
     Runs are dealt largest class first, so every search task gets one run before any
-    gets two and the tasks with two start first (see :func:`round_robin_keys`).
+    gets two and the tasks with two start first (see :func:`spark_smote._keys.deal`).
     """
     order = sorted(tables, key=lambda o: (-sizes[o], o))
-    keys = round_robin_keys(sum(tables.values()), partitions)
     first, cases = 0, []
     for ordinal in order:
         cases.append(f"WHEN {int(ordinal)} THEN {first}")
         first += tables[ordinal]
-    run = f"CASE {CLASS} {' '.join(cases)} END + {_TABLE}"
-    return F.expr(f"element_at(array({', '.join(map(str, keys))}), {run} + 1)")
+    return F.expr(f"CASE {CLASS} {' '.join(cases)} END + {_TABLE}")
 
 
 def lsh_neighbors(
@@ -1295,7 +1293,7 @@ def lsh_neighbors(
     )
     partitions = task_count(points, sum(tables.values()), 1)
     candidates = (
-        copies.repartition(partitions, _search_task(tables, sizes, partitions))
+        deal(copies, partitions, _search_task(tables, sizes))
         .sortWithinPartitions(_COARSE, _KEY)
         .select(CLASS, _TABLE, IDX, _XBYTES)
         .mapInArrow(search, candidate_schema)
