@@ -232,7 +232,7 @@ def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: i
     if not hasattr(runs, "repartitionById"):
         pytest.skip("Spark 4.0 has no repartitionById: runs are hash-partitioned there")
     placed = (
-        deal(runs, tasks, lsh._search_task(tables, sizes))
+        deal(runs, tasks, lsh._run_order(tables, sizes))
         .select(CLASS, lsh._TABLE, F.spark_partition_id().alias("task"))
         .collect()
     )
