@@ -70,6 +70,7 @@ from spark_smote._neighbors import (
     NBR,
     NeighborReport,
     block_top_k,
+    candidate_distances,
     exact_neighbors,
     list_column,
     matrix_from_list_column,
@@ -374,8 +375,7 @@ def chunk_top_k(
         packed |= columns
         candidates[start : start + len(part)] = np.partition(packed, keep - 1, axis=1)[:, :keep]
     candidates &= np.int32((1 << bits) - 1)
-    diff = x[queries][:, None, :] - x[candidates]
-    exact = np.einsum("ijk,ijk->ij", diff, diff)
+    exact = candidate_distances(x[queries], x, candidates)
     candidate_idx = idx[candidates]
     order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
     return (
@@ -820,8 +820,7 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
             np.maximum(approx, 0.0, out=approx)
             approx[qi[:, None] == ri[None, :]] = np.inf
             candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
-            diff = qx[:, None, :] - rx[candidates]
-            exact = np.einsum("ijk,ijk->ij", diff, diff)
+            exact = candidate_distances(qx, rx, candidates)
             candidate_idx = ri[candidates]
             exact[candidate_idx == qi[:, None]] = np.inf
             order = np.lexsort((candidate_idx, exact), axis=1)[:, : min(k, keep)]

