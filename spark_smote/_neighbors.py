@@ -161,7 +161,7 @@ def candidate_distances(
     Returns
     -------
     ndarray (q, c) of float64
-        ``sum((ref - query) ** 2)`` over the features, summed in feature order.
+        ``sum((ref - query) ** 2)`` over the features.
 
     Notes
     -----

@@ -16,7 +16,7 @@ from sklearn.neighbors import NearestNeighbors
 import spark_smote._keys
 import spark_smote._lsh
 from spark_smote import SMOTE
-from spark_smote._neighbors import block_top_k
+from spark_smote._neighbors import block_top_k, candidate_distances
 from tests.helpers import sorted_rows
 
 K = 4
@@ -157,3 +157,24 @@ def test_block_top_k_matches_sklearn_and_excludes_the_query():
         np.testing.assert_allclose(np.sqrt(distances[i]), others, atol=1e-12)
         assert list(distances[i]) == sorted(distances[i])
     assert set(neighbors[9]) == set(idx[10:14])
+
+
+def test_candidate_distances_are_the_exact_squared_distances_bit_for_bit():
+    rng = np.random.default_rng(11)
+    refs = rng.normal(size=(500, 18)) * 1e3
+    queries = refs[[3, 77, 400]] + rng.normal(size=(3, 18)) * 1e-9  # near-duplicates
+    candidates = rng.integers(0, 500, size=(3, 21))
+    before = refs.copy()
+    expected = np.array(
+        [
+            [float(np.sum((queries[i] - refs[c]) ** 2)) for c in row]
+            for i, row in enumerate(candidates)
+        ]
+    )
+    np.testing.assert_allclose(candidate_distances(queries, refs, candidates), expected, rtol=1e-12)
+    broadcast = queries[:, None, :] - refs[candidates]
+    assert np.array_equal(
+        candidate_distances(queries, refs, candidates),
+        np.einsum("ijk,ijk->ij", broadcast, broadcast),
+    )
+    assert np.array_equal(refs, before)  # computed in a gathered copy, not in the references
