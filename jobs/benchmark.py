@@ -3,8 +3,8 @@
     python jobs/benchmark.py --size 2.88M          # or 0.3M, 30M; or spark-submit
 
 On the same cached input (jobs/bench_data.py) it runs, each in its own process so that
-its wall time and peak memory (proportional set size summed over the whole process
-tree: driver JVM, Python workers; see bench_memory.py) are measured alone:
+its wall time and peak memory (summed over the whole process tree: driver JVM, Python
+workers; each shared page counted once, see bench_memory.py) are measured alone:
 
 1. spark_smote end to end: read Parquet, resample (defaults, seed fixed), write Parquet,
    through the ``spark-smote`` command, including session start;
@@ -58,7 +58,7 @@ def _measure(name: str, command: list[str], env: dict[str, str] | None = None) -
         )
         peak = 0
         while process.poll() is None:
-            peak = max(peak, sum(pss for _, pss, _ in tree_memory(process.pid)))
+            peak = max(peak, sum(size for _, size, _ in tree_memory(process.pid)))
             time.sleep(0.2)
     seconds = time.monotonic() - started
     if process.returncode != 0:
@@ -203,7 +203,7 @@ def main() -> None:
         f"# Benchmark: {args.size} rows x 18 features, 5.9 % minority, {args.master}, "
         f"{os.cpu_count()} cores",
         "",
-        "| run | wall time (s) | peak memory, process tree PSS (GB) | rows out | note |",
+        "| run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
         "| --- | ---: | ---: | ---: | --- |",
     ]
     for r in results:

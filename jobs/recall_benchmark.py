@@ -196,26 +196,23 @@ def run_timing(cache: Path, method: str) -> None:
     spark.stop()
 
 
-def _tree_pss(root: int) -> tuple[int, int]:
-    """(memory of a process tree, largest python worker), in bytes of PSS."""
+def _tree_memory(root: int) -> tuple[int, int]:
+    """(memory of a process tree, largest python worker), in bytes (see bench_memory)."""
     found = tree_memory(root)
-    total = sum(pss for _, pss, _ in found)
-    workers = [
-        pss
-        for _, pss, command in found
-        if "pyspark.daemon" in command or "pyspark.worker" in command
-    ]
+    total = sum(size for _, size, _ in found)
+    daemons = ("pyspark.daemon", "pyspark.worker", "spark_smote._daemon")
+    workers = [size for _, size, command in found if any(d in command for d in daemons)]
     return total, max(workers, default=0)
 
 
-def _peak_pss(command: list[str]) -> tuple[int, int, int]:
-    """Run ``command``; return (peak tree PSS, peak python worker PSS, exit code)."""
+def _peak_memory(command: list[str]) -> tuple[int, int, int]:
+    """Run ``command``; return (peak tree memory, peak python worker, exit code)."""
     child = subprocess.Popen(command)
     peaks, stop = [0, 0], threading.Event()
 
     def watch() -> None:
         while not stop.is_set():
-            total, worker = _tree_pss(child.pid)
+            total, worker = _tree_memory(child.pid)
             peaks[0], peaks[1] = max(peaks[0], total), max(peaks[1], worker)
             time.sleep(0.2)
 
@@ -228,14 +225,14 @@ def _peak_pss(command: list[str]) -> tuple[int, int, int]:
 
 
 def run_memory(cache: Path) -> None:
-    """Each skew case in its own process (fresh JVM); peak PSS sampled every 0.2 s."""
-    print("| 1M minority rows, 18 dims | peak PSS, all processes (GiB) | ", end="")
+    """Each skew case in its own process (fresh JVM); peak memory sampled every 0.2 s."""
+    print("| 1M minority rows, 18 dims | peak memory, all processes (GiB) | ", end="")
     print("peak python worker (MiB) | time (s) |")
     print("| --- | --- | --- | --- |")
     for kind in ("spread", "identical", "tight"):
         path = skewed(cache, kind)
         started = time.monotonic()
-        total, worker, code = _peak_pss([sys.executable, __file__, "one-memory", str(path)])
+        total, worker, code = _peak_memory([sys.executable, __file__, "one-memory", str(path)])
         status = "" if code == 0 else " FAILED"
         print(
             f"| {kind} | {total / 2**30:.2f} | {worker / 2**20:.0f} | "
