@@ -200,8 +200,14 @@ def _tree_memory(root: int) -> tuple[int, int]:
     """(memory of a process tree, largest python worker), in bytes (see bench_memory)."""
     found = tree_memory(root)
     total = sum(size for _, size, _ in found)
-    daemons = ("pyspark.daemon", "pyspark.worker", "spark_smote._daemon")
-    workers = [size for _, size, command in found if any(d in command for d in daemons)]
+    # A worker is a fork of the daemon: ``python -m <daemon module>`` (the driver JVM's
+    # command line also names the module, in its Spark settings).
+    daemons = {"pyspark.daemon", "pyspark.worker", "spark_smote._daemon"}
+    workers = [
+        size
+        for _, size, command in found
+        if "python" in Path(command.split("\0")[0]).name and daemons & set(command.split("\0"))
+    ]
     return total, max(workers, default=0)
 
 
