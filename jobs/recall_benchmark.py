@@ -203,11 +203,8 @@ def _tree_memory(root: int) -> tuple[int, int]:
     # A worker is a fork of the daemon: ``python -m <daemon module>`` (the driver JVM's
     # command line also names the module, in its Spark settings).
     daemons = {"pyspark.daemon", "pyspark.worker", "spark_smote._daemon"}
-    workers = [
-        size
-        for _, size, command in found
-        if "python" in Path(command.split("\0")[0]).name and daemons & set(command.split("\0"))
-    ]
+    argvs = [(size, command.split("\0")) for _, size, command in found]
+    workers = [size for size, argv in argvs if "python" in Path(argv[0]).name and daemons & {*argv}]
     return total, max(workers, default=0)
 
 

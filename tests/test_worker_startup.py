@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -76,5 +75,4 @@ def test_package_and_udf_modules_import_no_third_party_data_library() -> None:
         "from spark_smote import SMOTE, InvalidInputError, neighbor_recall\n"
         "assert SMOTE.__module__ == 'spark_smote._smote'\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
-    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+    subprocess.run([sys.executable, "-c", code], check=True)
