@@ -288,7 +288,8 @@ def _resample_and_write(
     config_path: str | None,
     started: float,
 ) -> int:
-    from spark_smote._output import check_format, write_table
+    from spark_smote._features import resolve_layout
+    from spark_smote._output import check_format, plain_encoding_options, write_table
     from spark_smote._report import PhaseClock
     from spark_smote._smote import SMOTE
 
@@ -309,6 +310,9 @@ def _resample_and_write(
         resampled = flagged.drop(plot_flag) if plot_flag is not None else flagged
         file_format = args.format or ("parquet" if args.table is None else None)
         check_format(resampled.schema, file_format or "", partition_by)
+        layout = resolve_layout(schema, sampler.params)
+        interpolated = layout.columns if layout.kind == "columns" else ()
+        options = plain_encoding_options(resampled.schema, interpolated, file_format)
     except (ValueError, TypeError) as error:
         print(f"spark-smote: error: {error}", file=sys.stderr)
         return 2
@@ -356,7 +360,9 @@ def _resample_and_write(
             write_report(document, folder)
 
     if args.table is not None:
-        write_table(resampled, args.table, mode, file_format, partition_by=partition_by)
+        write_table(
+            resampled, args.table, mode, file_format, partition_by=partition_by, options=options
+        )
         finish(None)
     else:
         local = local_path(args.output) is not None
@@ -366,6 +372,7 @@ def _resample_and_write(
             mode,
             file_format or "parquet",
             partition_by=partition_by,
+            options=options,
             before_publish=finish if local else None,
         )
         if not local:

@@ -12,7 +12,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import types as T
 
 from spark_smote import OutputPathError
-from spark_smote._output import check_format
+from spark_smote._output import check_format, plain_encoding_options
 from tests._reliability import run_command
 from tests.helpers import label_counts
 
@@ -65,6 +65,50 @@ def test_table_output_is_written_through_the_catalog(
     assert "spark-smote: report (not saved beside a table" in result.stdout
     written = spark.read.orc(str(warehouse / "balanced"))
     assert label_counts(written, "label") == {0: 24, 1: 24}
+
+
+def _encodings(folder: Path) -> dict[str, set[str]]:
+    import pyarrow.parquet as pq
+
+    found: dict[str, set[str]] = {}
+    for part in sorted(folder.glob("*.parquet")):
+        metadata = pq.ParquetFile(part).metadata
+        for g in range(metadata.num_row_groups):
+            for c in range(metadata.num_columns):
+                column = metadata.row_group(g).column(c)
+                found.setdefault(column.path_in_schema, set()).update(column.encodings)
+    return found
+
+
+def test_parquet_output_writes_interpolated_features_without_a_dictionary(
+    spark: Any, small_input: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    result = run_cli(
+        *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
+        *["--k-neighbors", "3", "--seed", "1", "--id-col", "id"],
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    encodings = _encodings(output)
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert not encodings["x"] & dictionary and not encodings["y"] & dictionary
+    assert encodings["label"] & dictionary
+    assert label_counts(spark.read.parquet(str(output)), "label") == {0: 24, 1: 24}
+
+
+def test_plain_encoding_options_name_floating_columns_of_parquet_output_only() -> None:
+    schema = T.StructType(
+        [
+            T.StructField("a", T.DoubleType()),
+            T.StructField("b", T.FloatType()),
+            T.StructField("n", T.IntegerType()),
+            T.StructField("label", T.IntegerType()),
+        ]
+    )
+    expected = {"parquet.enable.dictionary#a": "false", "parquet.enable.dictionary#b": "false"}
+    assert plain_encoding_options(schema, ["a", "b", "n"], "Parquet") == expected
+    assert plain_encoding_options(schema, ["a", "b", "n"], "orc") == {}
+    assert plain_encoding_options(schema, ["a", "b", "n"], None) == {}
 
 
 def test_csv_refuses_vector_columns_with_what_to_do() -> None:
