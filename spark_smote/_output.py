@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, DataFrameWriter
 from pyspark.sql import types as T
 
 from spark_smote._errors import OutputPathError
@@ -134,6 +134,23 @@ def check_paths(input_path: str, output_path: str, mode: str) -> None:
         )
 
 
+def _writer(
+    df: DataFrame,
+    mode: str,
+    file_format: str | None,
+    partition_by: Sequence[str],
+    options: Mapping[str, str] | None,
+) -> DataFrameWriter:
+    """``df.write`` with its save mode, format (None: the default), options and partitioning."""
+    writer = df.write.mode("overwrite" if mode == "overwrite" else "error")
+    writer = writer.options(**dict(options or {}))
+    if file_format is not None:
+        writer = writer.format(file_format)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    return writer
+
+
 def write_atomic(
     df: DataFrame,
     output_path: str,
@@ -170,20 +187,13 @@ def write_atomic(
     df = inject(df, "write")
     target = local_path(output_path)
     if target is None:
-        writer = df.write.mode("overwrite" if mode == "overwrite" else "error").format(file_format)
-        writer = writer.options(**dict(options or {}))
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(output_path)
+        _writer(df, mode, file_format, partition_by, options).save(output_path)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     staging = target.parent / f".{target.name}.spark-smote-{token}.tmp"
     try:
-        writer = df.write.mode("error").format(file_format).options(**dict(options or {}))
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(str(staging))
+        _writer(df, "error", file_format, partition_by, options).save(str(staging))
         if before_publish is not None:
             before_publish(staging)
         if target.exists():
@@ -222,14 +232,7 @@ def write_table(
     ``options`` are writer options, as for :func:`write_atomic`.
     """
     df = inject(df, "write")
-    writer = df.write.mode("overwrite" if mode == "overwrite" else "error").options(
-        **dict(options or {})
-    )
-    if file_format is not None:
-        writer = writer.format(file_format)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    writer.saveAsTable(table)
+    _writer(df, mode, file_format, partition_by, options).saveAsTable(table)
 
 
 # Text formats that hold only flat columns (no vectors, arrays, structs or maps).
