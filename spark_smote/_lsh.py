@@ -24,6 +24,14 @@ neighbours table of :mod:`spark_smote._neighbors`) as the exact search. Per clas
 5. **merge**: the candidates of all tables are merged per row, duplicates removed,
    nearest first, ties by index.
 
+**Whole classes.** A class whose features take at most ``_WHOLE_CLASS_BYTES`` (64 MB)
+skips steps 2 and 5 in Spark: a few tasks each receive the whole class, order it in
+every table with numpy (the same order), cut the same chunks and rank, with the same
+function, the queries of their own index groups (``_QUERY_GROUPS``), then merge each
+row's lists in place. The neighbours are the per-table search's, bit for bit, without
+the L copies, their shuffle and sort, and the merge shuffle. Its tuning is one job with
+the class in one task, computing the same statistics with the same functions.
+
 **Tuning** (two small Spark jobs per call, statistics only reach the driver): a seeded
 sample of rows gets its exact k nearest neighbours (each sampled row against its whole
 class, in blocks). The median k-th neighbour distance sets two candidate bucket
@@ -42,6 +50,7 @@ therefore the same, bit for bit, for any partitioning, row order or shuffle sett
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -115,8 +124,14 @@ _RANK_BLOCK_ROWS = 16384
 _WIDTH_FACTORS = (4.0, 8.0)
 # Queries ranked together against a chunk: a 64 x cap block stays in cache.
 _QUERY_SLICE = 64
-# Rows per block of the feature-by-feature projection.
-_PROJECT_BLOCK_ROWS = 512
+# A chunk's queries are ranked in this many fixed groups (by row index modulo it), each
+# in its own slices, so a row's float32 ranking never depends on which other queries a
+# task holds: the whole-class search (:func:`_class_search_udf`) gives each task whole
+# groups and finds bit for bit what the per-table search finds.
+_QUERY_GROUPS = 8
+# Values (rows x directions) per block of the feature-by-feature projection: 512 rows
+# of 9 tables' directions, more rows when fewer directions are projected.
+_PROJECT_BLOCK_VALUES = 512 * 45
 # Largest chunk ranked on packed (distance, column) integers: the column takes the low
 # bits of the float32 distance, and 2**14 rows leave 9 of its 23 fraction bits.
 _MAX_PACKED_CHUNK = 1 << 14
@@ -135,6 +150,14 @@ _DEFAULT_CAP = 2048
 _COARSE_CODE_BITS = 10
 # Rows per task of the merge of the tables' lists.
 _MERGE_ROWS_PER_TASK = 20_000
+# Classes whose features take up to this many bytes are searched whole
+# (:func:`_whole_class_search`): every search task holds the class and answers a share
+# of its rows in every table, so no row is copied per table, shuffled, sorted or merged.
+_WHOLE_CLASS_BYTES = 64 << 20
+# (row, table) pairs per task of the whole-class search: each task also orders the
+# whole class once per table, so a task gets at least this much ranking to do.
+_CLASS_SEARCH_PAIRS_PER_TASK = 1_000_000
+_PART = "_smote_part"
 
 
 @dataclass(frozen=True)
@@ -260,9 +283,10 @@ def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     n, dimension = x.shape
     out = np.zeros((n, projections.shape[1]), dtype=np.float64)
     # Row blocks keep the running sums in cache across the features (1.6x faster).
-    term = np.empty((min(n, _PROJECT_BLOCK_ROWS), projections.shape[1]), dtype=np.float64)
-    for start in range(0, n, _PROJECT_BLOCK_ROWS):
-        stop = start + _PROJECT_BLOCK_ROWS
+    block_rows = max(1, _PROJECT_BLOCK_VALUES // max(1, projections.shape[1]))
+    term = np.empty((min(n, block_rows), projections.shape[1]), dtype=np.float64)
+    for start in range(0, n, block_rows):
+        stop = start + block_rows
         block = out[start:stop]
         part = term[: len(block)]
         for j in range(dimension):
@@ -271,25 +295,52 @@ def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     return out
 
 
-def table_projections(x: np.ndarray, spec: _ClassHash, tables: int) -> np.ndarray:
-    """Projections ``(n, tables, m + 1)`` of rows on the first ``tables`` tables' directions."""
+def table_projections(x: np.ndarray, spec: _ClassHash, tables: int, first: int = 0) -> np.ndarray:
+    """Projections ``(n, tables, m + 1)`` of rows on tables ``first ... first + tables - 1``.
+
+    Each column is summed alone, so its bits do not depend on which tables are
+    projected together.
+    """
     m = spec.hashes
-    projected = project(x, spec.directions[:, : tables * (m + 1)])
+    projected = project(x, spec.directions[:, first * (m + 1) : (first + tables) * (m + 1)])
     return projected.reshape(len(x), tables, m + 1)
 
 
 def table_keys(
-    projected: np.ndarray, spec: _ClassHash, width: float
+    projected: np.ndarray, spec: _ClassHash, width: float, first: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bucket codes ``(n, tables, m)`` (int64) and split values ``(n, tables)``.
 
-    ``projected`` comes from :func:`table_projections`; the codes are
-    ``floor(a.x / w + b / w)``, clipped far outside any real range so they fit int64.
+    ``projected`` comes from :func:`table_projections` (with the same ``first``); the
+    codes are ``floor(a.x / w + b / w)``, clipped far outside any real range so they
+    fit int64.
     """
     m, tables = spec.hashes, projected.shape[1]
-    codes = np.floor(projected[:, :, :m] / width + spec.shifts[:tables])
-    codes = np.clip(codes, -(2.0**62), 2.0**62).astype(np.int64)
-    return codes, np.ascontiguousarray(projected[:, :, m])
+    # In place: the same operations as floor(p / w + b) in the same order, six times
+    # faster than making a temporary of each step.
+    codes = projected[:, :, :m] / width
+    codes += spec.shifts[first : first + tables]
+    np.floor(codes, out=codes)
+    np.clip(codes, -(2.0**62), 2.0**62, out=codes)
+    return codes.astype(np.int64), np.ascontiguousarray(projected[:, :, m])
+
+
+def table_order(
+    x: np.ndarray, idx: np.ndarray, spec: _ClassHash, width: float, table: int
+) -> np.ndarray:
+    """Positions of a class's rows in one table's search order.
+
+    The order is (codes, split, index), the one Spark's sort gives the per-table
+    search (:func:`sort_keys`): codes as signed integers, the split by its
+    order-preserving bits (-0.0 before 0.0), the index last.
+    """
+    codes, splits = table_keys(table_projections(x, spec, 1, table), spec, width, table)
+    keys = [
+        idx,
+        ordered_bits(splits[:, 0]),
+        *[codes[:, 0, j] for j in reversed(range(spec.hashes))],
+    ]
+    return np.lexsort(keys)
 
 
 def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -333,7 +384,9 @@ def chunk_top_k(
     Notes
     -----
     Distances are ranked in float32 on features centred and scaled by the chunk, 64
-    queries at a time so the block stays in cache. One product of augmented matrices
+    queries at a time so the block stays in cache; the queries are sliced per index
+    group (``_QUERY_GROUPS``), so a query's result is the same whether the call holds
+    every query of the chunk or only those of its group. One product of augmented matrices
     gives ``|q|^2 - 2 q.r + |r|^2`` directly. The selection then runs on integers: a
     non-negative float32's bits order like its value, so the low bits of each distance
     are replaced by the candidate's column (ties go to the lower column) and
@@ -347,8 +400,20 @@ def chunk_top_k(
     keep = min(n - 1, k + _RERANK_MARGIN)
     centred = x - x.mean(axis=0)
     scale = float(np.max(np.abs(centred))) if centred.size else 0.0
+    groups = idx[queries] % _QUERY_GROUPS
+    by_group = np.argsort(groups, kind="stable")
+    bounds = np.searchsorted(groups[by_group], np.arange(_QUERY_GROUPS + 1))
+    restore = np.empty_like(by_group)
+    restore[by_group] = np.arange(len(by_group))
+    queries = queries[by_group]
+    spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if lo < hi]
+    if not spans:
+        return np.empty((0, k), np.int64), np.empty((0, k), np.float64)
     if not (math.isfinite(scale) and n > keep + 1 and n <= _MAX_PACKED_CHUNK):
-        return block_top_k(x[queries], idx[queries], x, idx, k)
+        found = [block_top_k(x[queries[lo:hi]], idx[queries[lo:hi]], x, idx, k) for lo, hi in spans]
+        neighbors = np.concatenate([f[0] for f in found])
+        distances = np.concatenate([f[1] for f in found])
+        return neighbors[restore], distances[restore]
     low = (centred / scale if scale > 0 else centred).astype(np.float32)
     d = x.shape[1]
     # rows r: (r, |r|^2, 1); queries q: (-2q, 1, |q|^2); their product is |q - r|^2.
@@ -364,8 +429,13 @@ def chunk_top_k(
     clear = np.int32(-(1 << bits))
     columns = np.arange(n, dtype=np.int32)
     candidates = np.empty((len(queries), keep), np.int32)
-    for start in range(0, len(queries), _QUERY_SLICE):
-        part = queries[start : start + _QUERY_SLICE]
+    slices = [
+        (start, min(start + _QUERY_SLICE, hi))
+        for lo, hi in spans
+        for start in range(lo, hi, _QUERY_SLICE)
+    ]
+    for start, stop in slices:
+        part = queries[start:stop]
         approx = left[part] @ right
         approx[np.arange(len(part)), part] = np.inf
         # Rounding may leave a duplicate's distance slightly negative: its bits sort
@@ -373,14 +443,14 @@ def chunk_top_k(
         packed = approx.view(np.int32)
         packed &= clear
         packed |= columns
-        candidates[start : start + len(part)] = np.partition(packed, keep - 1, axis=1)[:, :keep]
+        candidates[start:stop] = np.partition(packed, keep - 1, axis=1)[:, :keep]
     candidates &= np.int32((1 << bits) - 1)
     exact = candidate_distances(x[queries], x, candidates)
     candidate_idx = idx[candidates]
     order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
     return (
-        np.take_along_axis(candidate_idx, order, axis=1),
-        np.take_along_axis(exact, order, axis=1),
+        np.take_along_axis(candidate_idx, order, axis=1)[restore],
+        np.take_along_axis(exact, order, axis=1)[restore],
     )
 
 
@@ -744,6 +814,77 @@ def _merge_udf(
     return merge
 
 
+def _class_search_udf(
+    k: int,
+    dimension: int,
+    hashes: Mapping[int, _ClassHash],
+    tunings: Mapping[int, _Tuning],
+    parts: int,
+    output_schema: pa.Schema,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the mapInArrow function searching whole classes, one share per task.
+
+    Each task receives every row of a class (its partition holds one (class, part)
+    group) and answers the queries of the index groups ``g`` with
+    ``g % parts == part``: in each table it orders the class, cuts the same chunks
+    as the per-table search and ranks its queries there with :func:`chunk_top_k`,
+    then merges the tables' lists with :func:`merge_tables`. A query's result is
+    therefore the per-table search's, bit for bit, whatever ``parts``.
+    """
+
+    def search_group(group: pa.Table) -> pa.Table:
+        ordinal = int(group.column(CLASS)[0].as_py())
+        part = int(group.column(_PART)[0].as_py())
+        spec, tuning = hashes[ordinal], tunings[ordinal]
+        idx = group.column(IDX).to_numpy()
+        x = matrix_from_list_column(group.column(X), dimension)
+        n = len(idx)
+        mine = np.flatnonzero(idx % _QUERY_GROUPS % parts == part)
+        slot = np.full(n, -1, np.int64)
+        slot[mine] = np.arange(len(mine))
+        neighbors = np.empty((len(mine), tuning.tables * k), np.int64)
+        distances = np.empty((len(mine), tuning.tables * k), np.float64)
+        lows, highs = chunk_ranges(np.arange(n), n, tuning.cap // 2)
+        starts = np.flatnonzero(np.concatenate([[True], lows[1:] != lows[:-1]]))
+        ends = np.append(starts[1:], n)
+        for table in range(tuning.tables):
+            order = table_order(x, idx, spec, tuning.width, table)
+            is_mine = slot[order] >= 0
+            columns = slice(table * k, (table + 1) * k)
+            for start, end in zip(starts, ends, strict=True):
+                lo, hi = int(lows[start]), int(highs[start])
+                queries = np.flatnonzero(is_mine[start:end]) + (start - lo)
+                if queries.size:
+                    rows = order[lo:hi]
+                    found, dist = chunk_top_k(x[rows], idx[rows], queries, k)
+                    at = slot[rows[queries]]
+                    neighbors[at, columns], distances[at, columns] = found, dist
+        answered = group.take(pa.array(mine))
+        columns_out = {
+            CLASS: answered.column(CLASS),
+            IDX: answered.column(IDX),
+            X: answered.column(X),
+            ID: answered.column(ID) if ID in group.schema.names else None,
+            NBR: list_column(merge_tables(neighbors, distances, k), pa.int64()),
+        }
+        table_out = pa.table({name: columns_out[name] for name in output_schema.names})
+        return table_out.cast(output_schema)
+
+    def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        table = pa.Table.from_batches(list(batches))
+        if table.num_rows == 0:
+            return
+        classes = table.column(CLASS).to_numpy()
+        shares = table.column(_PART).to_numpy()
+        keys = classes.astype(np.int64) * parts + shares
+        distinct = np.unique(keys)
+        for key in distinct:
+            group = table if len(distinct) == 1 else table.filter(pa.array(keys == key))
+            yield from search_group(group).to_batches()
+
+    return search
+
+
 def sample_indices(
     sizes: Mapping[int, int], sample_size: int, seed: int, purpose: int
 ) -> dict[int, list[int]]:
@@ -797,6 +938,49 @@ def _blocks_with_sample(
     return sampled.unionByName(references)
 
 
+def sample_block_neighbors(
+    qx: np.ndarray, qi: np.ndarray, rx: np.ndarray, ri: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest rows of one reference block for each sampled query.
+
+    Parameters
+    ----------
+    qx, qi : ndarray (q, d) and (q,)
+        The queries' features and indices, in index order.
+    rx, ri : ndarray (r, d) and (r,)
+        The block's features and indices, in index order.
+    k : int
+        Neighbours wanted.
+
+    Returns
+    -------
+    (distances, indices) : ndarray (q, m)
+        Euclidean distances, ascending, ties by index; ``m <= k`` is the same for all
+        queries (a query in its own block has one candidate fewer).
+
+    """
+    n_query, n_ref = len(qx), len(rx)
+    keep = min(k + 8, n_ref)
+    if not (n_query and n_ref):
+        return np.zeros((n_query, 0)), np.zeros((n_query, 0), np.int64)
+    approx = (
+        np.einsum("ij,ij->i", qx, qx)[:, None]
+        + np.einsum("ij,ij->i", rx, rx)[None, :]
+        - 2.0 * (qx @ rx.T)
+    )
+    np.maximum(approx, 0.0, out=approx)
+    approx[qi[:, None] == ri[None, :]] = np.inf
+    candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
+    exact = candidate_distances(qx, rx, candidates)
+    candidate_idx = ri[candidates]
+    exact[candidate_idx == qi[:, None]] = np.inf
+    order = np.lexsort((candidate_idx, exact), axis=1)[:, : min(k, keep)]
+    picked = np.arange(n_query)[:, None]
+    best, best_idx = exact[picked, order], candidate_idx[picked, order]
+    m = int(np.isfinite(best).sum(axis=1).min())
+    return np.sqrt(best[:, :m]), best_idx[:, :m]
+
+
 def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[pa.Table], pa.Table]:
     """Build the UDF comparing the sample queries with one reference block."""
 
@@ -808,29 +992,9 @@ def _sample_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[p
         idx = group.column(IDX).to_numpy()
         x = matrix_from_list_column(group.column(X), dimension)
         is_query = roles == 0
-        qx, qi, rx, ri = x[is_query], idx[is_query], x[~is_query], idx[~is_query]
-        n_query, n_ref = len(qx), len(rx)
-        keep = min(k + 8, n_ref)
-        if n_query and n_ref:
-            approx = (
-                np.einsum("ij,ij->i", qx, qx)[:, None]
-                + np.einsum("ij,ij->i", rx, rx)[None, :]
-                - 2.0 * (qx @ rx.T)
-            )
-            np.maximum(approx, 0.0, out=approx)
-            approx[qi[:, None] == ri[None, :]] = np.inf
-            candidates = np.argpartition(approx, keep - 1, axis=1)[:, :keep]
-            exact = candidate_distances(qx, rx, candidates)
-            candidate_idx = ri[candidates]
-            exact[candidate_idx == qi[:, None]] = np.inf
-            order = np.lexsort((candidate_idx, exact), axis=1)[:, : min(k, keep)]
-            picked = np.arange(n_query)[:, None]
-            best, best_idx = exact[picked, order], candidate_idx[picked, order]
-            finite = np.isfinite(best)
-            m = int(finite.sum(axis=1).min()) if n_query else 0
-            best, best_idx = np.sqrt(best[:, :m]), best_idx[:, :m]
-        else:
-            best, best_idx = np.zeros((n_query, 0)), np.zeros((n_query, 0), np.int64)
+        best, best_idx = sample_block_neighbors(
+            x[is_query], idx[is_query], x[~is_query], idx[~is_query], k
+        )
         queries = group.filter(pa.array(is_query))
         return pa.table(
             {
@@ -948,6 +1112,42 @@ def refs_before(
     return before
 
 
+def probe_ranks(
+    x: np.ndarray, idx: np.ndarray, is_ref: np.ndarray, spec: _ClassHash, widths: list[float]
+) -> np.ndarray:
+    """Reference rows before each probe row in every (width, table) order.
+
+    Parameters
+    ----------
+    x, idx : ndarray (n, d) and (n,)
+        Probe rows first, then reference rows (a probe may also be a reference).
+    is_ref : ndarray (n,) of bool
+        False for the probes, True for the references.
+    spec : _ClassHash
+        The class's hash functions; every one of its tables is counted.
+    widths : list of float
+        Candidate bucket widths.
+
+    Returns
+    -------
+    ndarray (probes, len(widths) * tables) of int64
+        Column ``c * tables + t`` counts, for width c and table t.
+
+    """
+    n_probe = int((~is_ref).sum())
+    tables = spec.max_tables
+    counts = np.zeros((n_probe, len(widths) * tables), np.int64)
+    projected = table_projections(x, spec, tables)
+    for c, width in enumerate(widths):
+        codes, splits = table_keys(projected, spec, width)
+        coarse = coarse_keys(codes, splits, np.zeros(tables, np.int64), 1)
+        for t in range(tables):
+            counts[:, c * tables + t] = refs_before(
+                coarse[:, t], codes[:, t], splits[:, t], idx, is_ref, n_probe
+            )
+    return counts
+
+
 def _rank_udf(
     hashes: Mapping[int, _ClassHash],
     widths: Mapping[int, list[float]],
@@ -959,24 +1159,13 @@ def _rank_udf(
     def count_block(group: pa.Table) -> pa.Table:
         roles = group.column(_ROLE).to_numpy()
         ordinal = int(group.column(CLASS)[0].as_py())
-        spec = hashes[ordinal]
         idx = group.column(IDX).to_numpy()
         x = matrix_from_list_column(group.column(X), dimension)
         # Probes first: a probe's own reference copy (same key) then sorts after it.
         order_in = np.argsort(roles, kind="stable")
-        idx, x, is_ref = idx[order_in], x[order_in], roles[order_in] == 1
-        n_probe = int((~is_ref).sum())
-        tables = spec.max_tables
-        counts = np.zeros((n_probe, len(widths[ordinal]) * tables), np.int64)
-        projected = table_projections(x, spec, tables)
-        for c, width in enumerate(widths[ordinal]):
-            codes, splits = table_keys(projected, spec, width)
-            coarse = coarse_keys(codes, splits, np.zeros(tables, np.int64), 1)
-            for t in range(tables):
-                counts[:, c * tables + t] = refs_before(
-                    coarse[:, t], codes[:, t], splits[:, t], idx, is_ref, n_probe
-                )
-        probes = group.take(pa.array(order_in[:n_probe]))
+        is_ref = roles[order_in] == 1
+        counts = probe_ranks(x[order_in], idx[order_in], is_ref, hashes[ordinal], widths[ordinal])
+        probes = group.take(pa.array(order_in[: len(counts)]))
         return pa.table(
             {
                 CLASS: probes.column(CLASS),
@@ -1029,6 +1218,71 @@ def _sample_ranks(
             found = np.array([ranks[ordinal, v] for v in [query, *nbrs]], dtype=np.int64)
             out[ordinal][query] = (found[0], found[1:])
     return out
+
+
+def _whole_tuning_udf(
+    k: int,
+    dimension: int,
+    hashes: Mapping[int, _ClassHash],
+    indices: Mapping[int, list[int]],
+    bucket_width: float | None,
+    output_schema: pa.Schema,
+) -> Callable[[pa.Table], pa.Table]:
+    """Build the UDF computing both tuning statistics of one whole class in one task.
+
+    The same numbers as the two tuning jobs (:func:`sample_exact_neighbors`, then
+    :func:`_sample_ranks`), from the same functions: the sample against the class in
+    blocks of ``_SAMPLE_BLOCK_ROWS`` rows merged by (distance, index), the widths
+    from the sample's k-th distances, then every probe's rank counted against the
+    whole class. One row per probe (sampled row or true neighbour of one): its exact
+    neighbours (empty unless sampled) and its ranks.
+    """
+
+    def tune_class(group: pa.Table) -> pa.Table:
+        ordinal = int(group.column(CLASS)[0].as_py())
+        order = np.argsort(group.column(IDX).to_numpy(), kind="stable")
+        x = matrix_from_list_column(group.column(X), dimension)[order]
+        n = len(x)
+        idx = np.arange(n, dtype=np.int64)  # the index is dense: 0 ... n - 1
+        sample = np.asarray(indices[ordinal], np.int64)
+        blocks = [
+            sample_block_neighbors(x[sample], sample, x[lo:hi], idx[lo:hi], k)
+            for lo in range(0, n, _SAMPLE_BLOCK_ROWS)
+            for hi in [lo + _SAMPLE_BLOCK_ROWS]
+        ]
+        dist = np.concatenate([b[0] for b in blocks], axis=1)
+        nbrs = np.concatenate([b[1] for b in blocks], axis=1)
+        nearest = np.lexsort((nbrs, dist), axis=1)[:, :k]
+        dist = np.take_along_axis(dist, nearest, axis=1)
+        nbrs = np.take_along_axis(nbrs, nearest, axis=1)
+        if dist.shape[1] < k:  # no truth (a class of at most k rows): no ranks needed
+            dist, nbrs = np.zeros((len(sample), 0)), np.zeros((len(sample), 0), np.int64)
+        if bucket_width is not None:
+            widths = [bucket_width]
+        else:
+            widths = [_base_width(dist.reshape(-1, k)) * f for f in _WIDTH_FACTORS]
+        probes = np.union1d(sample, nbrs.ravel())
+        counts = probe_ranks(
+            np.concatenate([x[probes], x]),
+            np.concatenate([probes, idx]),
+            np.arange(len(probes) + n) >= len(probes),
+            hashes[ordinal],
+            widths,
+        )
+        row = {int(q): r for r, q in enumerate(sample)}
+        knn = [dist[row[q]] if q in row else np.zeros(0) for q in probes.tolist()]
+        knn_idx = [nbrs[row[q]] if q in row else np.zeros(0, np.int64) for q in probes.tolist()]
+        return pa.table(
+            {
+                CLASS: pa.array(np.full(len(probes), ordinal, np.int32)),
+                IDX: pa.array(probes),
+                _KNN: pa.array(knn, pa.list_(pa.float64())),
+                _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())),
+                _RANKS: list_column(counts, pa.int64()),
+            }
+        ).cast(output_schema)
+
+    return tune_class
 
 
 def recall_by_tables(
@@ -1120,8 +1374,14 @@ def _tune_classes(
     dimension: int,
     seed: int,
     params: LSHParams,
+    *,
+    whole: bool,
 ) -> tuple[dict[int, _Tuning], dict[int, _ClassHash]]:
-    """Run the two small tuning jobs and choose width and tables per class."""
+    """Run the tuning job(s) and choose width and tables per class.
+
+    ``whole``: one job holding each class in one task (:func:`_whole_tuning_udf`);
+    otherwise two jobs over blocks of the class. Both give the same statistics.
+    """
     max_tables = params.tables if params.tables is not None else params.max_tables
     hashes = {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
     caps = _CAP_CHOICES if params.bucket_cap is None else (params.bucket_cap,)
@@ -1130,11 +1390,26 @@ def _tune_classes(
         fixed = _Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
         return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
-    rows = (
-        sample_exact_neighbors(points, indices, k, dimension)
-        .select(CLASS, IDX, _KNN, _KNN_IDX)
-        .collect()
-    )
+    if whole:
+        schema = T.StructType(
+            [
+                T.StructField(CLASS, T.IntegerType()),
+                T.StructField(IDX, T.LongType()),
+                T.StructField(_KNN, T.ArrayType(T.DoubleType())),
+                T.StructField(_KNN_IDX, T.ArrayType(T.LongType())),
+                T.StructField(_RANKS, T.ArrayType(T.LongType())),
+            ]
+        )
+        tune = _whole_tuning_udf(
+            k, dimension, hashes, indices, params.bucket_width, to_arrow_schema(schema)
+        )
+        rows = points.select(CLASS, IDX, X).groupBy(CLASS).applyInArrow(tune, schema).collect()
+    else:
+        rows = (
+            sample_exact_neighbors(points, indices, k, dimension)
+            .select(CLASS, IDX, _KNN, _KNN_IDX)
+            .collect()
+        )
     truth: dict[int, dict[int, list[int]]] = {o: {} for o in sizes}
     distances: dict[int, dict[int, list[float]]] = {o: {} for o in sizes}
     for row in rows:
@@ -1151,7 +1426,20 @@ def _tune_classes(
         else [bases[o] * f for f in _WIDTH_FACTORS]
         for o in sizes
     }
-    ranks = _sample_ranks(points, hashes, widths, truth, dimension)
+    if whole:
+        counted = {(int(r[CLASS]), int(r[IDX])): r[_RANKS] for r in rows}
+        ranks = {
+            o: {
+                q: (
+                    np.array(counted[o, q], np.int64),
+                    np.array([counted[o, v] for v in nbrs], np.int64),
+                )
+                for q, nbrs in truth[o].items()
+            }
+            for o in truth
+        }
+    else:
+        ranks = _sample_ranks(points, hashes, widths, truth, dimension)
     tunings: dict[int, _Tuning] = {}
     for ordinal, n in sizes.items():
         queries = sorted(ranks[ordinal])
@@ -1195,62 +1483,19 @@ def _run_order(tables: Mapping[int, int], sizes: Mapping[int, int]) -> Column:
     return F.expr(f"CASE {CLASS} {' '.join(cases)} END + {_TABLE}")
 
 
-def lsh_neighbors(
+def _per_table_search(
     points: DataFrame,
     sizes: Mapping[int, int],
+    tunings: Mapping[int, _Tuning],
+    hashes: Mapping[int, _ClassHash],
     k: int,
     dimension: int,
-    seed: int,
-    *,
-    params: LSHParams | None = None,
-) -> tuple[DataFrame, NeighborReport]:
-    """Approximate k nearest neighbours within each class by LSH + exact refinement.
+) -> DataFrame:
+    """The per-table search: L copies of each row, one shuffle and sort, one merge.
 
-    Parameters
-    ----------
-    points : DataFrame
-        The points table (see :mod:`spark_smote._keys`); read several times, so pass a
-        materialised one.
-    sizes : mapping
-        Rows per class ordinal; every class must have more than k rows.
-    k : int
-        Neighbours per row.
-    dimension : int
-        Features per row.
-    seed : int
-        The run's seed; hash functions and the tuning sample derive from it.
-    params : LSHParams, optional
-        Overrides; unset fields are tuned per class.
-
-    Returns
-    -------
-    (DataFrame, NeighborReport)
-        The neighbours table, same schema as :func:`~spark_smote._neighbors.exact_neighbors`,
-        and per class the method ('lsh') and parameters: ``bucket_width``,
-        ``hashes_per_table``, ``tables``, ``bucket_cap``, ``estimated_recall`` (measured
-        on the tuning sample, -1 when not tuned), ``recall_by_tables`` (the same for
-        1, 2, ... tables), ``kth_distance_median`` and ``sample_size``.
-
-    Raises
-    ------
-    InvalidParameterError
-        Invalid ``params``.
-
-    Notes
-    -----
-    Runs two small Spark jobs at call time (the tuning sample against its whole class,
-    then the ranks of the sample in every candidate order); only indices, k distances
-    and ranks per sampled row reach the driver. The returned DataFrame is lazy and
-    costs, per class of n rows with L tables: a ``mapInArrow`` emitting ``L n`` rows,
-    one shuffle and sort of them by (class, table) and key, a streaming ``mapInArrow``
-    over the sorted runs (at most one chunk of ``bucket_cap`` rows plus one Arrow
-    batch in memory), and one shuffle merging L candidate lists per row. Parallelism
-    is one task per (class, table).
-
+    Returns the neighbours table (class, index, features, id if any, neighbours).
     """
-    params = (params or LSHParams()).checked(k)
-    tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params)
-    tables = {o: t.tables for o, t in tunings.items()}
+    tables = {o: tunings[o].tables for o in sizes}
     carried = [X, *([ID] if ID in points.schema.names else [])]
     hashed_schema = T.StructType(
         [
@@ -1310,6 +1555,118 @@ def lsh_neighbors(
         .sortWithinPartitions(IDX, CLASS)
         .mapInArrow(merge, merged_schema)
     )
+    rows = lookup_side(
+        points.select(CLASS, IDX, *carried), sum(sizes.values()) * (dimension + 4) * 8
+    )
+    return merged.join(rows, on=[CLASS, IDX]).select(CLASS, IDX, *carried, NBR)
+
+
+def _whole_class_search(
+    points: DataFrame,
+    sizes: Mapping[int, int],
+    tunings: Mapping[int, _Tuning],
+    hashes: Mapping[int, _ClassHash],
+    k: int,
+    dimension: int,
+) -> DataFrame:
+    """The whole-class search (:func:`_class_search_udf`): the neighbours table.
+
+    Each class is sent whole to ``parts`` tasks, ``parts`` growing with the class's
+    (row, table) pairs up to ``_QUERY_GROUPS``.
+    """
+    work = sum(n * tunings[o].tables for o, n in sizes.items())
+    parts = min(_QUERY_GROUPS, task_count(points, work, _CLASS_SEARCH_PAIRS_PER_TASK))
+    carried = [X, *([ID] if ID in points.schema.names else [])]
+    fields = {field.name: field for field in points.schema.fields}
+    schema = T.StructType(
+        [
+            T.StructField(CLASS, T.IntegerType()),
+            T.StructField(IDX, T.LongType()),
+            *[fields[name] for name in carried],
+            T.StructField(NBR, T.ArrayType(T.LongType())),
+        ]
+    )
+    search = _class_search_udf(k, dimension, hashes, tunings, parts, to_arrow_schema(schema))
+    order = sorted(sizes, key=lambda o: (-sizes[o], o))
+    rank = F.expr(
+        f"CASE {CLASS} {' '.join(f'WHEN {int(o)} THEN {r}' for r, o in enumerate(order))} END"
+    )
+    shares = points.sparkSession.range(parts).select(F.col("id").cast("int").alias(_PART))
+    copies = points.select(CLASS, IDX, *carried).crossJoin(F.broadcast(shares))
+    return deal(copies, len(order) * parts, rank * parts + F.col(_PART)).mapInArrow(search, schema)
+
+
+def lsh_neighbors(
+    points: DataFrame,
+    sizes: Mapping[int, int],
+    k: int,
+    dimension: int,
+    seed: int,
+    *,
+    params: LSHParams | None = None,
+) -> tuple[DataFrame, NeighborReport]:
+    """Approximate k nearest neighbours within each class by LSH + exact refinement.
+
+    Parameters
+    ----------
+    points : DataFrame
+        The points table (see :mod:`spark_smote._keys`); read several times, so pass a
+        materialised one.
+    sizes : mapping
+        Rows per class ordinal; every class must have more than k rows.
+    k : int
+        Neighbours per row.
+    dimension : int
+        Features per row.
+    seed : int
+        The run's seed; hash functions and the tuning sample derive from it.
+    params : LSHParams, optional
+        Overrides; unset fields are tuned per class.
+
+    Returns
+    -------
+    (DataFrame, NeighborReport)
+        The neighbours table, same schema as :func:`~spark_smote._neighbors.exact_neighbors`,
+        and per class the method ('lsh') and parameters: ``bucket_width``,
+        ``hashes_per_table``, ``tables``, ``bucket_cap``, ``estimated_recall`` (measured
+        on the tuning sample, -1 when not tuned), ``recall_by_tables`` (the same for
+        1, 2, ... tables), ``kth_distance_median`` and ``sample_size``.
+
+    Raises
+    ------
+    InvalidParameterError
+        Invalid ``params``.
+
+    Notes
+    -----
+    Runs small Spark jobs at call time to tune: for classes of at most
+    ``_WHOLE_CLASS_BYTES`` of features, one job holding each class in one task; for
+    larger ones, two jobs (the tuning sample against its class in blocks, then the
+    ranks of the sample in every candidate order). Only indices, k distances and ranks
+    per sampled row reach the driver. The returned DataFrame is lazy. A class of at
+    most ``_WHOLE_CLASS_BYTES`` then costs one shuffle sending it whole to up to
+    ``_QUERY_GROUPS`` tasks, each holding the class and answering its share of the
+    rows (:func:`_class_search_udf`). A larger class of n rows with L tables costs a
+    ``mapInArrow`` emitting ``L n`` rows, one shuffle and sort of them by (class,
+    table) and key, a streaming ``mapInArrow`` over the sorted runs (at most one chunk
+    of ``bucket_cap`` rows plus one Arrow batch in memory), and one shuffle merging L
+    candidate lists per row, with one task per (class, table). Both give the same
+    neighbours.
+
+    """
+    params = (params or LSHParams()).checked(k)
+    whole = {o: n for o, n in sizes.items() if n * dimension * 8 <= _WHOLE_CLASS_BYTES}
+    split = {o: n for o, n in sizes.items() if o not in whole}
+    found, tunings, hashes = [], {}, {}
+    for subset, search in ((whole, _whole_class_search), (split, _per_table_search)):
+        if subset:
+            rows = points.filter(F.col(CLASS).isin(list(subset))) if subset != sizes else points
+            tuned, drawn = _tune_classes(
+                rows, subset, k, dimension, seed, params, whole=subset is whole
+            )
+            tunings.update(tuned)
+            hashes.update(drawn)
+            found.append(search(rows, subset, tuned, drawn, k, dimension))
     complete = F.when(
         F.size(NBR) < F.lit(k),
         F.raise_error(
@@ -1322,10 +1679,9 @@ def lsh_neighbors(
             )
         ),
     ).otherwise(F.col(NBR))
-    rows = lookup_side(
-        points.select(CLASS, IDX, *carried), sum(sizes.values()) * (dimension + 4) * 8
-    )
-    neighbors = merged.join(rows, on=[CLASS, IDX]).select(
+    carried = [X, *([ID] if ID in points.schema.names else [])]
+    neighbors = found[0] if len(found) == 1 else found[0].unionByName(found[1])
+    neighbors = neighbors.select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )
     report = NeighborReport()

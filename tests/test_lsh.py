@@ -54,7 +54,15 @@ def assert_valid(found: dict[int, list[int]], n: int, k: int) -> None:
         assert i not in nbrs
 
 
-def test_lsh_recall_and_schema_match_exact(spark) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(params=["whole class", "per table"])
+def search_path(request, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+    """Run a test through each LSH search path (small classes are searched whole)."""
+    if request.param == "per table":
+        monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", -1)
+    return str(request.param)
+
+
+def test_lsh_recall_and_schema_match_exact(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(800, 8)
     points = points_of(spark, x)
     neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 8, seed=3)
@@ -223,6 +231,103 @@ def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> N
     assert np.array_equal(distances, expected_distances)
 
 
+def test_chunk_ranking_of_one_index_group_matches_the_whole_chunk() -> None:
+    # The whole-class search ranks only its tasks' index groups of a chunk's queries;
+    # each query's result must be the one the full chunk's ranking gives, bit for bit.
+    x = clusters(2048, 7, seed=11)
+    idx = np.random.default_rng(3).permutation(5000)[:2048].astype(np.int64)
+    queries = np.arange(512, 1536)
+    everything = lsh.chunk_top_k(x, idx, queries, K)
+    for groups in ({0}, {1, 5}, set(range(1, lsh._QUERY_GROUPS))):
+        mine = np.isin(idx[queries] % lsh._QUERY_GROUPS, list(groups))
+        neighbors, distances = lsh.chunk_top_k(x, idx, queries[mine], K)
+        assert np.array_equal(neighbors, everything[0][mine])
+        assert np.array_equal(distances.view(np.int64), everything[1][mine].view(np.int64))
+
+
+def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    x = np.concatenate([clusters(1500, 4, seed=5), np.ones((400, 4))])
+    n = len(x)
+    spec = lsh._draw_hash(2, 0, 4, 4, 3)
+    tuning = lsh._Tuning(width=2.0, cap=64, tables=3, sample_recall=-1.0, kth_distance_median=-1.0)
+    schema = to_arrow_schema(
+        lsh.T.StructType(
+            [
+                lsh.T.StructField(CLASS, lsh.T.IntegerType()),
+                lsh.T.StructField(IDX, lsh.T.LongType()),
+                lsh.T.StructField(X, lsh.T.ArrayType(lsh.T.DoubleType())),
+                lsh.T.StructField(NBR, lsh.T.ArrayType(lsh.T.LongType())),
+            ]
+        )
+    )
+    shuffled = np.random.default_rng(0).permutation(n)
+    answers = []
+    for parts in (1, 2, 3, 8):
+        search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, parts, schema)
+        found: dict[int, list[int]] = {}
+        for part in range(parts):
+            group = pa.table(
+                {
+                    CLASS: pa.array(np.zeros(n, np.int32)),
+                    IDX: pa.array(shuffled),
+                    X: pa.array(x[shuffled].tolist(), pa.list_(pa.float64())),
+                    lsh._PART: pa.array(np.full(n, part, np.int32)),
+                }
+            )
+            out = pa_concat(search(iter(group.to_batches(max_chunksize=700))))
+            pairs = zip(out.column(IDX).to_pylist(), out.column(NBR).to_pylist(), strict=True)
+            for i, nbrs in pairs:
+                assert i not in found
+                found[i] = nbrs
+        assert_valid(found, n, K)
+        answers.append(found)
+    assert all(a == answers[0] for a in answers[1:])
+
+
+@pytest.mark.e2e
+def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Three classes: two searched whole and one per table, against all three per table.
+    xs = {0: clusters(900, 5, seed=1), 1: np.ones((700, 5)), 3: clusters(1200, 5, seed=2)}
+    rows = [
+        (o, len(x), i, [float(v) for v in x[i]], f"id-{o}-{i}")
+        for o, x in xs.items()
+        for i in range(len(x))
+    ]
+    points = spark.createDataFrame(rows, f"{POINTS_SCHEMA}, _smote_id string")
+    sizes = {o: len(x) for o, x in xs.items()}
+    params = LSHParams(bucket_cap=128, sample_size=50)
+
+    searched: dict[str, list[int]] = {}
+
+    def recorded(path: str):  # type: ignore[no-untyped-def]
+        search = getattr(lsh, path)
+
+        def record(rows, subset, *args):  # type: ignore[no-untyped-def]
+            searched.setdefault(path, []).extend(sorted(subset))
+            return search(rows, subset, *args)
+
+        return record
+
+    for path in ("_whole_class_search", "_per_table_search"):
+        monkeypatch.setattr(lsh, path, recorded(path))
+
+    def run():  # type: ignore[no-untyped-def]
+        searched.clear()
+        neighbors, report = lsh_neighbors(points, sizes, K, 5, seed=4, params=params)
+        return sorted(tuple(r) for r in neighbors.collect()), report.parameters, neighbors.schema
+
+    monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", -1)
+    per_table = run()
+    assert searched == {"_per_table_search": [0, 1, 3]}
+    monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", 1000 * 5 * 8)
+    mixed = run()
+    assert searched == {"_whole_class_search": [0, 1], "_per_table_search": [3]}
+    assert mixed == per_table
+
+
 @pytest.mark.e2e
 def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: ignore[no-untyped-def]
     tables, sizes, tasks = {0: 3, 2: 5}, {0: 100, 2: 900}, 4
@@ -262,7 +367,7 @@ def test_tuner_picks_the_cheapest_width_cap_and_tables_reaching_the_target() -> 
     assert lsh._choose(curves, LSHParams(tables=1).checked(K)) == (2.0, 4096, 1)
 
 
-def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark) -> None:  # type: ignore[no-untyped-def]
+def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(3000, 6, seed=7)
     points = points_of(spark, x)
     params = LSHParams(bucket_cap=64, sample_size=60)
@@ -275,7 +380,7 @@ def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark) -> None:
     assert 0.0 < estimated < 1.0
 
 
-def test_identical_rows_split_into_bounded_buckets(spark) -> None:  # type: ignore[no-untyped-def]
+def test_identical_rows_split_into_bounded_buckets(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = np.ones((400, 3))
     params = LSHParams(bucket_cap=48)
     neighbors, report = lsh_neighbors(points_of(spark, x), {0: 400}, K, 3, seed=1, params=params)
@@ -284,14 +389,14 @@ def test_identical_rows_split_into_bounded_buckets(spark) -> None:  # type: igno
     assert report.parameters[0]["bucket_cap"] == 48
 
 
-def test_rows_in_tiny_buckets_are_completed_to_k(spark) -> None:  # type: ignore[no-untyped-def]
+def test_rows_in_tiny_buckets_are_completed_to_k(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(300, 4, seed=2)
     params = LSHParams(bucket_width=1e-6, hashes_per_table=4, tables=1, bucket_cap=48)
     neighbors, _ = lsh_neighbors(points_of(spark, x), {0: 300}, K, 4, seed=1, params=params)
     assert_valid(neighbour_lists(neighbors), 300, K)
 
 
-def test_duplicates_are_neighbours_at_distance_zero(spark) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_are_neighbours_at_distance_zero(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     base = clusters(200, 3, seed=4)
     x = np.concatenate([base, base[:50]])
     neighbors, _ = lsh_neighbors(points_of(spark, x), {0: len(x)}, K, 3, seed=5)
@@ -319,7 +424,7 @@ def _labelled(spark, seed: int = 0):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.e2e
-def test_lsh_output_is_bit_identical_across_partitionings(spark) -> None:  # type: ignore[no-untyped-def]
+def test_lsh_output_is_bit_identical_across_partitionings(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     df = _labelled(spark)
     previous = spark.conf.get("spark.sql.shuffle.partitions")
     results = []
