@@ -731,6 +731,26 @@ def _search_udf(
     return search
 
 
+def nearest_distinct(
+    neighbors: np.ndarray, distances: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`merge_tables` with the distances: ``(neighbors, distances)``, each (rows, k).
+
+    A candidate has the same exact distance in every list (the same float64 sum), so
+    merging lists one at a time into the running k nearest gives the same result as
+    merging them all at once.
+    """
+    by_index = np.lexsort((distances, neighbors), axis=1)
+    neighbors = np.take_along_axis(neighbors, by_index, axis=1)
+    distances = np.take_along_axis(distances, by_index, axis=1)
+    distances[:, 1:][neighbors[:, 1:] == neighbors[:, :-1]] = np.inf
+    nearest = np.lexsort((neighbors, distances), axis=1)[:, :k]
+    return (
+        np.take_along_axis(neighbors, nearest, axis=1),
+        np.take_along_axis(distances, nearest, axis=1),
+    )
+
+
 def merge_tables(neighbors: np.ndarray, distances: np.ndarray, k: int) -> np.ndarray:
     """The k nearest distinct neighbours of each row from its tables' lists.
 
@@ -748,12 +768,7 @@ def merge_tables(neighbors: np.ndarray, distances: np.ndarray, k: int) -> np.nda
         tables counts once, at its smallest distance.
 
     """
-    by_index = np.lexsort((distances, neighbors), axis=1)
-    neighbors = np.take_along_axis(neighbors, by_index, axis=1)
-    distances = np.take_along_axis(distances, by_index, axis=1).copy()
-    distances[:, 1:][neighbors[:, 1:] == neighbors[:, :-1]] = np.inf
-    nearest = np.lexsort((neighbors, distances), axis=1)[:, :k]
-    return np.take_along_axis(neighbors, nearest, axis=1)
+    return nearest_distinct(neighbors, distances, k)[0]
 
 
 def _merge_udf(
@@ -842,15 +857,16 @@ def _class_search_udf(
         mine = np.flatnonzero(idx % _QUERY_GROUPS % parts == part)
         slot = np.full(n, -1, np.int64)
         slot[mine] = np.arange(len(mine))
-        neighbors = np.empty((len(mine), tuning.tables * k), np.int64)
-        distances = np.empty((len(mine), tuning.tables * k), np.float64)
+        # Each table's lists go into the running k nearest (2k columns at most).
+        neighbors = np.empty((len(mine), 2 * k), np.int64)
+        distances = np.empty((len(mine), 2 * k), np.float64)
         lows, highs = chunk_ranges(np.arange(n), n, tuning.cap // 2)
         starts = np.flatnonzero(np.concatenate([[True], lows[1:] != lows[:-1]]))
         ends = np.append(starts[1:], n)
         for table in range(tuning.tables):
             order = table_order(x, idx, spec, tuning.width, table)
             is_mine = slot[order] >= 0
-            columns = slice(table * k, (table + 1) * k)
+            columns = slice(k, 2 * k) if table else slice(0, k)
             for start, end in zip(starts, ends, strict=True):
                 lo, hi = int(lows[start]), int(highs[start])
                 queries = np.flatnonzero(is_mine[start:end]) + (start - lo)
@@ -859,13 +875,15 @@ def _class_search_udf(
                     found, dist = chunk_top_k(x[rows], idx[rows], queries, k)
                     at = slot[rows[queries]]
                     neighbors[at, columns], distances[at, columns] = found, dist
+            if table:
+                neighbors[:, :k], distances[:, :k] = nearest_distinct(neighbors, distances, k)
         answered = group.take(pa.array(mine))
         columns_out = {
             CLASS: answered.column(CLASS),
             IDX: answered.column(IDX),
             X: answered.column(X),
             ID: answered.column(ID) if ID in group.schema.names else None,
-            NBR: list_column(merge_tables(neighbors, distances, k), pa.int64()),
+            NBR: list_column(neighbors[:, :k], pa.int64()),
         }
         table_out = pa.table({name: columns_out[name] for name in output_schema.names})
         return table_out.cast(output_schema)
