@@ -53,7 +53,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -1131,7 +1131,12 @@ def refs_before(
 
 
 def probe_ranks(
-    x: np.ndarray, idx: np.ndarray, is_ref: np.ndarray, spec: _ClassHash, widths: list[float]
+    x: np.ndarray,
+    idx: np.ndarray,
+    is_ref: np.ndarray,
+    spec: _ClassHash,
+    widths: list[float],
+    tables: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Reference rows before each probe row in every (width, table) order.
 
@@ -1142,26 +1147,28 @@ def probe_ranks(
     is_ref : ndarray (n,) of bool
         False for the probes, True for the references.
     spec : _ClassHash
-        The class's hash functions; every one of its tables is counted.
+        The class's hash functions.
     widths : list of float
         Candidate bucket widths.
+    tables : sequence of int, optional
+        The tables counted (default: all of ``spec``'s).
 
     Returns
     -------
-    ndarray (probes, len(widths) * tables) of int64
-        Column ``c * tables + t`` counts, for width c and table t.
+    ndarray (probes, len(widths) * len(tables)) of int64
+        Column ``c * len(tables) + i`` counts, for width c and the i-th table.
 
     """
     n_probe = int((~is_ref).sum())
-    tables = spec.max_tables
-    counts = np.zeros((n_probe, len(widths) * tables), np.int64)
-    projected = table_projections(x, spec, tables)
-    for c, width in enumerate(widths):
-        codes, splits = table_keys(projected, spec, width)
-        coarse = coarse_keys(codes, splits, np.zeros(tables, np.int64), 1)
-        for t in range(tables):
-            counts[:, c * tables + t] = refs_before(
-                coarse[:, t], codes[:, t], splits[:, t], idx, is_ref, n_probe
+    counted = list(range(spec.max_tables)) if tables is None else list(tables)
+    counts = np.zeros((n_probe, len(widths) * len(counted)), np.int64)
+    for i, table in enumerate(counted):
+        projected = table_projections(x, spec, 1, table)
+        for c, width in enumerate(widths):
+            codes, splits = table_keys(projected, spec, width, table)
+            coarse = coarse_keys(codes, splits, np.zeros(1, np.int64), 1)
+            counts[:, c * len(counted) + i] = refs_before(
+                coarse[:, 0], codes[:, 0], splits[:, 0], idx, is_ref, n_probe
             )
     return counts
 
