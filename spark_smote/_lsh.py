@@ -154,9 +154,11 @@ _MERGE_ROWS_PER_TASK = 20_000
 # (:func:`_whole_class_search`): every search task holds the class and answers a share
 # of its rows in every table, so no row is copied per table, shuffled, sorted or merged.
 _WHOLE_CLASS_BYTES = 64 << 20
-# (row, table) pairs per task of the whole-class search: each task also orders the
-# whole class once per table, so a task gets at least this much ranking to do.
-_CLASS_SEARCH_PAIRS_PER_TASK = 1_000_000
+# Ranking work per task of the whole-class search, in candidate-feature products
+# (rows x tables x chunk x (features + 2)): each task also orders the whole class once
+# per table, so a task gets at least this much ranking to do. 2 tasks for the 170k x 18
+# class (9 tables of 2048), 2-3 for 50k-100k rows of 32-128 features, 1 below 4e10.
+_CLASS_SEARCH_WORK_PER_TASK = 40_000_000_000
 _PART = "_smote_part"
 
 
@@ -316,8 +318,8 @@ def table_keys(
     fit int64.
     """
     m, tables = spec.hashes, projected.shape[1]
-    # In place: the same operations as floor(p / w + b) in the same order, six times
-    # faster than making a temporary of each step.
+    # In place: the same operations as floor(p / w + b), in the same order, without a
+    # temporary array per step.
     codes = projected[:, :, :m] / width
     codes += spec.shifts[first : first + tables]
     np.floor(codes, out=codes)
@@ -843,8 +845,10 @@ def _class_search_udf(
     group) and answers the queries of the index groups ``g`` with
     ``g % parts == part``: in each table it orders the class, cuts the same chunks
     as the per-table search and ranks its queries there with :func:`chunk_top_k`,
-    then merges the tables' lists with :func:`merge_tables`. A query's result is
-    therefore the per-table search's, bit for bit, whatever ``parts``.
+    merging each table's lists into the running k nearest (:func:`nearest_distinct`).
+    A query's result is therefore the per-table search's, bit for bit, whatever
+    ``parts``. The task holds the class's features (at most ``_WHOLE_CLASS_BYTES``)
+    and two k-wide lists per answered row.
     """
 
     def search_group(group: pa.Table) -> pa.Table:
@@ -1597,10 +1601,12 @@ def _whole_class_search(
     """The whole-class search (:func:`_class_search_udf`): the neighbours table.
 
     Each class is sent whole to ``parts`` tasks, ``parts`` growing with the class's
-    (row, table) pairs up to ``_QUERY_GROUPS``.
+    ranking work (``_CLASS_SEARCH_WORK_PER_TASK``), at most ``_QUERY_GROUPS``.
     """
-    work = sum(n * tunings[o].tables for o, n in sizes.items())
-    parts = min(_QUERY_GROUPS, task_count(points, work, _CLASS_SEARCH_PAIRS_PER_TASK))
+    work = sum(
+        n * tunings[o].tables * min(n, tunings[o].cap) * (dimension + 2) for o, n in sizes.items()
+    )
+    parts = min(_QUERY_GROUPS, task_count(points, work, _CLASS_SEARCH_WORK_PER_TASK))
     carried = [X, *([ID] if ID in points.schema.names else [])]
     fields = {field.name: field for field in points.schema.fields}
     schema = T.StructType(
