@@ -893,9 +893,10 @@ def _class_search_udf(
         return table_out.cast(output_schema)
 
     def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        table = pa.Table.from_batches(list(batches))
-        if table.num_rows == 0:
+        received = [batch for batch in batches if batch.num_rows]
+        if not received:
             return
+        table = pa.Table.from_batches(received)
         classes = table.column(CLASS).to_numpy()
         shares = table.column(_PART).to_numpy()
         keys = classes.astype(np.int64) * parts + shares
@@ -1689,11 +1690,16 @@ def lsh_neighbors(
     whole = {o: n for o, n in sizes.items() if n * dimension * 8 <= _WHOLE_CLASS_BYTES}
     split = {o: n for o, n in sizes.items() if o not in whole}
     found, tunings, hashes = [], {}, {}
-    for subset, search in ((whole, _whole_class_search), (split, _per_table_search)):
+    paths = ((whole, _whole_class_search, True), (split, _per_table_search, False))
+    for subset, search, in_one_task in paths:
         if subset:
-            rows = points.filter(F.col(CLASS).isin(list(subset))) if subset != sizes else points
+            rows = (
+                points.filter(F.col(CLASS).isin(list(subset)))
+                if len(subset) < len(sizes)
+                else points
+            )
             tuned, drawn = _tune_classes(
-                rows, subset, k, dimension, seed, params, whole=subset is whole
+                rows, subset, k, dimension, seed, params, whole=in_one_task
             )
             tunings.update(tuned)
             hashes.update(drawn)

@@ -284,6 +284,7 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
                 found[i] = nbrs
         assert_valid(found, n, K)
         answers.append(found)
+        assert list(search(iter([]))) == []  # a task dealt no rows answers nothing
     assert all(a == answers[0] for a in answers[1:])
 
 
