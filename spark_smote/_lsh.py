@@ -161,6 +161,26 @@ _WHOLE_CLASS_BYTES = 64 << 20
 _CLASS_SEARCH_WORK_PER_TASK = 40_000_000_000
 _PART = "_smote_part"
 
+# The tuning statistics per sampled row or probe: its exact neighbours' distances and
+# indices, and its ranks. Each tuning job returns the fields it computes.
+_STAT_FIELDS = {
+    CLASS: T.StructField(CLASS, T.IntegerType()),
+    IDX: T.StructField(IDX, T.LongType()),
+    _KNN: T.StructField(_KNN, T.ArrayType(T.DoubleType())),
+    _KNN_IDX: T.StructField(_KNN_IDX, T.ArrayType(T.LongType())),
+    _RANKS: T.StructField(_RANKS, T.ArrayType(T.LongType())),
+}
+
+
+def _stat_schema(*names: str) -> T.StructType:
+    """The schema of a tuning job's output: class, index and the named statistics."""
+    return T.StructType([_STAT_FIELDS[name] for name in (CLASS, IDX, *names)])
+
+
+def _carried(points: DataFrame) -> list[str]:
+    """The points' columns a neighbours table carries: features, and the id if any."""
+    return [X, *([ID] if ID in points.schema.names else [])]
+
 
 @dataclass(frozen=True)
 class LSHParams:
@@ -1060,14 +1080,7 @@ def sample_exact_neighbors(
     one block (4096 rows) and the sample, whatever the class size or skew.
 
     """
-    schema = T.StructType(
-        [
-            T.StructField(CLASS, T.IntegerType()),
-            T.StructField(IDX, T.LongType()),
-            T.StructField(_KNN, T.ArrayType(T.DoubleType())),
-            T.StructField(_KNN_IDX, T.ArrayType(T.LongType())),
-        ]
-    )
+    schema = _stat_schema(_KNN, _KNN_IDX)
     udf = _sample_udf(k, dimension, to_arrow_schema(schema))
     blocks = _blocks_with_sample(points, indices, _SAMPLE_BLOCK_ROWS)
     partial = blocks.groupBy(_BLOCK, CLASS).applyInArrow(udf, schema)
@@ -1224,13 +1237,7 @@ def _sample_ranks(
         o: sorted(set(rows) | {v for nbrs in rows.values() for v in nbrs})
         for o, rows in truth.items()
     }
-    schema = T.StructType(
-        [
-            T.StructField(CLASS, T.IntegerType()),
-            T.StructField(IDX, T.LongType()),
-            T.StructField(_RANKS, T.ArrayType(T.LongType())),
-        ]
-    )
+    schema = _stat_schema(_RANKS)
     udf = _rank_udf(hashes, widths, dimension, to_arrow_schema(schema))
     blocks = _blocks_with_sample(points, probe_indices, _RANK_BLOCK_ROWS)
     partial = blocks.groupBy(_BLOCK, CLASS).applyInArrow(udf, schema)
@@ -1241,10 +1248,17 @@ def _sample_ranks(
             F.collect_list(_RANKS), zero, lambda acc, r: F.zip_with(acc, r, lambda a, b: a + b)
         ).alias(_RANKS)
     )
-    ranks = {(int(r[CLASS]), int(r[IDX])): r[_RANKS] for r in summed.collect()}
+    return _ranks_by_query(summed.collect(), truth)
+
+
+def _ranks_by_query(
+    rows: list[Any], truth: Mapping[int, dict[int, list[int]]]
+) -> dict[int, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Per class and sampled row: (its ranks, its true neighbours' ranks), from probe rows."""
+    ranks = {(int(r[CLASS]), int(r[IDX])): r[_RANKS] for r in rows}
     out: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {o: {} for o in truth}
-    for ordinal, rows in truth.items():
-        for query, nbrs in rows.items():
+    for ordinal, sampled in truth.items():
+        for query, nbrs in sampled.items():
             found = np.array([ranks[ordinal, v] for v in [query, *nbrs]], dtype=np.int64)
             out[ordinal][query] = (found[0], found[1:])
     return out
@@ -1421,15 +1435,7 @@ def _tune_classes(
         return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     if whole:
-        schema = T.StructType(
-            [
-                T.StructField(CLASS, T.IntegerType()),
-                T.StructField(IDX, T.LongType()),
-                T.StructField(_KNN, T.ArrayType(T.DoubleType())),
-                T.StructField(_KNN_IDX, T.ArrayType(T.LongType())),
-                T.StructField(_RANKS, T.ArrayType(T.LongType())),
-            ]
-        )
+        schema = _stat_schema(_KNN, _KNN_IDX, _RANKS)
         tune = _whole_tuning_udf(
             k, dimension, hashes, indices, params.bucket_width, to_arrow_schema(schema)
         )
@@ -1457,17 +1463,7 @@ def _tune_classes(
         for o in sizes
     }
     if whole:
-        counted = {(int(r[CLASS]), int(r[IDX])): r[_RANKS] for r in rows}
-        ranks = {
-            o: {
-                q: (
-                    np.array(counted[o, q], np.int64),
-                    np.array([counted[o, v] for v in nbrs], np.int64),
-                )
-                for q, nbrs in truth[o].items()
-            }
-            for o in truth
-        }
+        ranks = _ranks_by_query(rows, truth)
     else:
         ranks = _sample_ranks(points, hashes, widths, truth, dimension)
     tunings: dict[int, _Tuning] = {}
@@ -1499,18 +1495,20 @@ def _tune_classes(
     return tunings, hashes
 
 
-def _run_order(tables: Mapping[int, int], sizes: Mapping[int, int]) -> Column:
-    """A copy's place in the order its (class, table) runs are dealt to the search tasks.
+def _run_order(tables: Mapping[int, int], sizes: Mapping[int, int], within: str = _TABLE) -> Column:
+    """A row's place in the order its (class, ``within``) groups are dealt to the tasks.
 
-    Runs are dealt largest class first, so every search task gets one run before any
-    gets two and the tasks with two start first (see :func:`spark_smote._keys.deal`).
+    Each class has ``tables[class]`` groups, numbered by the column ``within`` (the
+    table of a per-table copy, the share of a whole-class copy). Groups are dealt
+    largest class first, so every task gets one group before any gets two and the tasks
+    with two start first (see :func:`spark_smote._keys.deal`).
     """
     order = sorted(tables, key=lambda o: (-sizes[o], o))
     first, cases = 0, []
     for ordinal in order:
         cases.append(f"WHEN {int(ordinal)} THEN {first}")
         first += tables[ordinal]
-    return F.expr(f"CASE {CLASS} {' '.join(cases)} END + {_TABLE}")
+    return F.expr(f"CASE {CLASS} {' '.join(cases)} END + {within}")
 
 
 def _per_table_search(
@@ -1526,7 +1524,7 @@ def _per_table_search(
     Returns the neighbours table (class, index, features, id if any, neighbours).
     """
     tables = {o: tunings[o].tables for o in sizes}
-    carried = [X, *([ID] if ID in points.schema.names else [])]
+    carried = _carried(points)
     hashed_schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
@@ -1608,7 +1606,7 @@ def _whole_class_search(
         n * tunings[o].tables * min(n, tunings[o].cap) * (dimension + 2) for o, n in sizes.items()
     )
     parts = min(_QUERY_GROUPS, task_count(points, work, _CLASS_SEARCH_WORK_PER_TASK))
-    carried = [X, *([ID] if ID in points.schema.names else [])]
+    carried = _carried(points)
     fields = {field.name: field for field in points.schema.fields}
     schema = T.StructType(
         [
@@ -1619,13 +1617,10 @@ def _whole_class_search(
         ]
     )
     search = _class_search_udf(k, dimension, hashes, tunings, parts, to_arrow_schema(schema))
-    order = sorted(sizes, key=lambda o: (-sizes[o], o))
-    rank = F.expr(
-        f"CASE {CLASS} {' '.join(f'WHEN {int(o)} THEN {r}' for r, o in enumerate(order))} END"
-    )
     shares = points.sparkSession.range(parts).select(F.col("id").cast("int").alias(_PART))
     copies = points.select(CLASS, IDX, *carried).crossJoin(F.broadcast(shares))
-    return deal(copies, len(order) * parts, rank * parts + F.col(_PART)).mapInArrow(search, schema)
+    position = _run_order(dict.fromkeys(sizes, parts), sizes, _PART)
+    return deal(copies, len(sizes) * parts, position).mapInArrow(search, schema)
 
 
 def lsh_neighbors(
@@ -1716,7 +1711,7 @@ def lsh_neighbors(
             )
         ),
     ).otherwise(F.col(NBR))
-    carried = [X, *([ID] if ID in points.schema.names else [])]
+    carried = _carried(points)
     neighbors = found[0] if len(found) == 1 else found[0].unionByName(found[1])
     neighbors = neighbors.select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
