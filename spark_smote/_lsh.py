@@ -1743,6 +1743,21 @@ def lsh_neighbors(
     return neighbors, report
 
 
+def searched_whole(sizes: Mapping[int, int], dimension: int, method: str) -> bool:
+    """Whether ``method`` searches every class whole (:func:`_whole_class_search`).
+
+    Those searches, their tuning and the synthesis's broadcast lookups all read a class
+    through a shuffle or a collect, so its points need not be spread over tasks first
+    (:func:`spark_smote._keys.spread_points`): one fewer shuffle of the minority rows.
+    """
+    if method == "exact" or not sizes:
+        return False
+    return all(
+        n * dimension * 8 <= _WHOLE_CLASS_BYTES and (method == "lsh" or n > AUTO_EXACT_MAX_ROWS)
+        for n in sizes.values()
+    )
+
+
 def find_neighbors(
     points: DataFrame,
     sizes: Mapping[int, int],

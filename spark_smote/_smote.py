@@ -42,7 +42,7 @@ from spark_smote._extras import (
 from spark_smote._faults import inject
 from spark_smote._features import FeatureLayout, InputStats, collect_input_stats, resolve_layout
 from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, spread_points
-from spark_smote._lsh import find_neighbors
+from spark_smote._lsh import find_neighbors, searched_whole
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
@@ -354,7 +354,8 @@ class SMOTE:
         points = build_points(
             df, classes, layout, params, sizes, encoded_x=encoded_x, carried=carried or None
         )
-        points = spread_points(points, sum(sizes.values()))
+        if not searched_whole(sizes, search_dimension, params.neighbor_search):
+            points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
         self._phase_done("keys")
         search_points = points.drop(*carried) if carried else points

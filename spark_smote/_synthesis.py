@@ -24,7 +24,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
-from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X, lookup_side, task_count
+from spark_smote._keys import CLASS, ID, IDX, NEW, SIZE, X, deal, lookup_side, task_count
 from spark_smote._neighbors import NBR
 from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, STREAM_LAMBDA, STREAM_NEIGHBOR, uniform_column
@@ -63,7 +63,10 @@ def _draws(classes: DataFrame, seed: int, k: int, total: int) -> DataFrame:
     start = F.col(_CHUNK) * F.lit(DRAWS_PER_CHUNK)
     stop = F.least(start + F.lit(DRAWS_PER_CHUNK), F.col(NEW)) - F.lit(1)
     tasks = task_count(classes, -(-total // DRAWS_PER_CHUNK), CHUNKS_PER_TASK)
-    draws = chunks.repartition(tasks, CLASS, _CHUNK).select(
+    # Chunks dealt round-robin (class ordinal + chunk number): hashing 39 chunks into 8
+    # tasks gave them 1 to 8 chunks each.
+    position = F.pmod(F.col(CLASS) + F.col(_CHUNK), F.lit(tasks)).cast("int")
+    draws = deal(chunks, tasks, position).select(
         "label", CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     counters = (F.col(CLASS), F.col(_DRAW))
