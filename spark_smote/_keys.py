@@ -106,6 +106,8 @@ def spread_points(points: DataFrame, rows: int) -> DataFrame:
 
     The numbering leaves a class in one partition; the neighbour search's hashing and
     tuning read the points in Python, so they are spread before being materialised.
+    Skipped when every class is searched whole (:func:`spark_smote._lsh.searched_whole`):
+    that search and its tuning send each class whole to its tasks through a shuffle.
     """
     return points.repartition(task_count(points, rows, POINTS_PER_TASK), CLASS, IDX)
 
