@@ -78,14 +78,15 @@ def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
 def deal(df: DataFrame, partitions: int, position: Column) -> DataFrame:
     """``df`` over ``partitions`` tasks, the rows at ``position`` j in task ``j % partitions``.
 
-    Uses ``DataFrame.repartitionById`` (Spark 4.1 and later, classic and Connect). Spark
+    Uses ``DataFrame.repartitionById`` (Spark 4.1 and later, classic and Connect), which
+    takes the position as an int and reduces it modulo ``partitions`` itself. Spark
     4.0 lacks it; there the rows are hash-partitioned by position instead, which keeps
     each position's rows together but may stack several positions in one task. Only
     where a group of rows runs is chosen, never what it computes: the output does not
     depend on this placement.
     """
     if hasattr(df, "repartitionById"):
-        return df.repartitionById(partitions, position)
+        return df.repartitionById(partitions, position.cast("int"))
     return df.repartition(partitions, position)
 
 

@@ -1688,7 +1688,7 @@ def lsh_neighbors(
 
     """
     params = (params or LSHParams()).checked(k)
-    whole = {o: n for o, n in sizes.items() if n * dimension * 8 <= _WHOLE_CLASS_BYTES}
+    whole = _whole(sizes, dimension)
     split = {o: n for o, n in sizes.items() if o not in whole}
     found, tunings, hashes = [], {}, {}
     paths = ((whole, _whole_class_search, True), (split, _per_table_search, False))
@@ -1756,12 +1756,19 @@ def searched_whole(sizes: Mapping[int, int], dimension: int, method: str) -> boo
     through a shuffle or a collect, so its points need not be spread over tasks first
     (:func:`spark_smote._keys.spread_points`): one fewer shuffle of the minority rows.
     """
-    if method == "exact" or not sizes:
-        return False
-    return all(
-        n * dimension * 8 <= _WHOLE_CLASS_BYTES and (method == "lsh" or n > AUTO_EXACT_MAX_ROWS)
-        for n in sizes.values()
-    )
+    return bool(sizes) and len(_whole(_lsh_classes(sizes, method), dimension)) == len(sizes)
+
+
+def _lsh_classes(sizes: Mapping[int, int], method: str) -> dict[int, int]:
+    """The classes ``method`` searches with LSH ('auto': those above the threshold)."""
+    if method == "exact":
+        return {}
+    return {o: n for o, n in sizes.items() if method == "lsh" or n > AUTO_EXACT_MAX_ROWS}
+
+
+def _whole(sizes: Mapping[int, int], dimension: int) -> dict[int, int]:
+    """The classes of at most ``_WHOLE_CLASS_BYTES`` of features: searched whole."""
+    return {o: n for o, n in sizes.items() if n * dimension * 8 <= _WHOLE_CLASS_BYTES}
 
 
 def find_neighbors(
@@ -1806,8 +1813,8 @@ def find_neighbors(
         return exact_neighbors(points, sizes, k, dimension)
     if method == "lsh":
         return lsh_neighbors(points, sizes, k, dimension, seed, params=lsh_params)
-    small = {o: n for o, n in sizes.items() if n <= AUTO_EXACT_MAX_ROWS}
-    large = {o: n for o, n in sizes.items() if n > AUTO_EXACT_MAX_ROWS}
+    large = _lsh_classes(sizes, method)
+    small = {o: n for o, n in sizes.items() if o not in large}
     if not large:
         return exact_neighbors(points, small, k, dimension)
     if not small:

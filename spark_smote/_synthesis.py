@@ -65,8 +65,7 @@ def _draws(classes: DataFrame, seed: int, k: int, total: int) -> DataFrame:
     tasks = task_count(classes, -(-total // DRAWS_PER_CHUNK), CHUNKS_PER_TASK)
     # Chunks dealt round-robin (class ordinal + chunk number): hashing 39 chunks into 8
     # tasks gave them 1 to 8 chunks each.
-    position = F.pmod(F.col(CLASS) + F.col(_CHUNK), F.lit(tasks)).cast("int")
-    draws = deal(chunks, tasks, position).select(
+    draws = deal(chunks, tasks, F.col(CLASS) + F.col(_CHUNK)).select(
         "label", CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     counters = (F.col(CLASS), F.col(_DRAW))
