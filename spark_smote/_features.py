@@ -30,13 +30,23 @@ from spark_smote._errors import (
 from spark_smote._params import SMOTEParams
 
 __all__ = [
+    "BAD_ROW",
+    "LARGEST",
     "FeatureLayout",
     "InputStats",
+    "check_feature_values",
+    "checked_magnitude",
     "collect_input_stats",
     "feature_array",
     "is_vector_type",
     "resolve_layout",
+    "row_checks",
+    "values_checked_with_keys",
 ]
+
+# The per-row value check's columns (:func:`row_checks`).
+BAD_ROW = "_smote_bad_row"
+LARGEST = "_smote_largest"
 
 NUMERIC_TYPES = (
     T.ByteType,
@@ -96,8 +106,8 @@ class InputStats:
     dimension : int
         Number of features per row.
     largest_magnitude : float
-        Largest absolute feature value (columns layout; infinity for the others, which
-        always use the overflow-safe interpolation).
+        Largest absolute feature value (columns layout when the values were checked in
+        this pass; infinity otherwise: the overflow-safe interpolation).
 
     """
 
@@ -274,12 +284,94 @@ def _count_true(condition: Column) -> Column:
     return F.sum(F.when(condition, 1).otherwise(0))
 
 
-def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParams) -> InputStats:
+def values_checked_with_keys(layout: FeatureLayout) -> bool:
+    """Whether the feature values are checked in the pass that indexes the minority.
+
+    Feature columns (no vector or array, no categorical column): the validation
+    aggregation then reads only the labels, and the keys pass, which reads every
+    feature anyway, flags the bad rows of every class (:func:`row_checks`,
+    :func:`checked_magnitude`). Either way the error comes before any output.
+    """
+    return layout.kind == "columns" and not layout.categorical
+
+
+def _largest(features: list[Column]) -> Column:
+    """The row's largest absolute value: NaN if one is NaN, skipping nulls."""
+    magnitudes = [F.abs(v) for v in features]
+    return F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]
+
+
+def row_checks(layout: FeatureLayout) -> dict[str, Column]:
+    """Per input row: ``BAD_ROW`` (a null, NaN or infinite feature) and ``LARGEST``.
+
+    The same two tests as the validation aggregation: the sum of the features is null
+    when one is null, and the largest magnitude is NaN or infinite when one is.
+    """
+    features = [F.col(name).cast("double") for name in layout.columns]
+    largest = _largest(features)
+    bad = reduce(operator.add, features).isNull() | ~(largest < F.lit(float("inf")))
+    return {BAD_ROW: bad, LARGEST: largest}
+
+
+def checked_magnitude(points: DataFrame, df: DataFrame, layout: FeatureLayout) -> float:
+    """Finish the value check of :func:`row_checks` on the points table.
+
+    One small job over the (materialised) points table; if it holds a flagged row,
+    one pass over the input counts the bad values per column for the error.
+
+    Returns
+    -------
+    float
+        The largest absolute feature value of the rows to interpolate.
+
+    Raises
+    ------
+    InvalidFeatureValuesError
+        Null, NaN or infinite feature values in any class.
+
+    """
+    row = points.agg(
+        _count_true(F.col(BAD_ROW)).alias("bad"), F.max(LARGEST).alias("largest")
+    ).first()
+    if row is not None and row["bad"]:
+        check_feature_values(df, layout)
+    largest = row["largest"] if row is not None else None
+    return float(largest) if largest is not None else 0.0
+
+
+def check_feature_values(df: DataFrame, layout: FeatureLayout) -> None:
+    """One pass over the input: raise if a feature column holds a bad value.
+
+    Raises
+    ------
+    InvalidFeatureValuesError
+        Null, NaN or infinite feature values (names each column and the row count).
+
+    """
+    _raise_bad_values(_bad_value_counts(df, layout))
+
+
+def _raise_bad_values(counts: dict[str, int]) -> None:
+    bad = {name: n for name, n in counts.items() if n}
+    if bad:
+        detail = ", ".join(f"{name!r}: {n} row(s)" for name, n in bad.items())
+        raise InvalidFeatureValuesError(
+            f"features contain null, NaN or infinite values ({detail}). SMOTE cannot "
+            "interpolate them: drop those rows (df.dropna(subset=...)) or impute the values "
+            "(pyspark.ml.feature.Imputer) first."
+        )
+
+
+def collect_input_stats(
+    df: DataFrame, layout: FeatureLayout, params: SMOTEParams, *, check_values: bool = True
+) -> InputStats:
     """Run the one validation aggregation and return class counts and the dimension.
 
     Costs one pass over the input with a small shuffle (one row per class). With
     ``id_col`` a second small job looks for duplicated or null ids; when a feature holds
     a null, NaN or infinite value, a second pass counts them per column for the error.
+    ``check_values=False`` (feature columns only, see :func:`values_checked_with_keys`)
+    leaves the feature values to :func:`row_checks`: the pass reads only the labels.
 
     Raises
     ------
@@ -291,21 +383,19 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
     """
     label = F.col(params.label_col)
     aggregations: list[Column] = [F.count(F.lit(1)).alias("n")]
-    if layout.kind == "columns":
+    check_values = check_values or not values_checked_with_keys(layout)
+    if layout.kind == "columns" and check_values:
         # Two aggregates find every bad value, whatever the number of columns: the sum
         # of a row's features is null when one is null, and the largest magnitude in
         # the row (greatest skips nulls) is NaN when one is NaN and infinite when one
         # is infinite. The exact counts per column are taken only when there is a bad
         # value to report.
         features = [F.col(name).cast("double") for name in layout.columns]
-        magnitudes = [F.abs(v) for v in features]
         aggregations += [
             F.count(reduce(operator.add, features)).alias("complete"),
-            F.max(F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]).alias(
-                "largest"
-            ),
+            F.max(_largest(features)).alias("largest"),
         ]
-    else:
+    elif layout.kind != "columns":
         values = feature_array(layout)
         aggregations += [
             _count_true(_bad_array(values)).alias("bad0"),
@@ -329,18 +419,12 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
             f"label_col={params.label_col!r} has {null_labels} null value(s) out of {total} "
             "rows. Drop them (df.dropna(subset=[label_col])) or fill them before resampling."
         )
-    if layout.kind == "columns":
-        bad = _bad_value_counts(df, layout) if _has_bad_values(rows) else {}
-    else:
-        bad = {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
-    bad = {name: n for name, n in bad.items() if n}
-    if bad:
-        detail = ", ".join(f"{name!r}: {n} row(s)" for name, n in bad.items())
-        raise InvalidFeatureValuesError(
-            f"features contain null, NaN or infinite values ({detail}). SMOTE cannot "
-            "interpolate them: drop those rows (df.dropna(subset=...)) or impute the values "
-            "(pyspark.ml.feature.Imputer) first."
+    if layout.kind != "columns":
+        _raise_bad_values(
+            {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
         )
+    elif check_values and _has_bad_values(rows):
+        check_feature_values(df, layout)
     null_categories = {
         name: sum(r[f"null_cat{i}"] for r in rows) for i, name in enumerate(layout.categorical)
     }
@@ -370,7 +454,7 @@ def collect_input_stats(df: DataFrame, layout: FeatureLayout, params: SMOTEParam
         _check_unique_ids(df, params.id_col)
     counts = {r["label"]: int(r["n"]) for r in rows}
     magnitude = float("inf")
-    if layout.kind == "columns":
+    if layout.kind == "columns" and check_values:
         magnitude = max(
             (float(r["largest"]) for r in rows if r["largest"] is not None), default=0.0
         )

@@ -166,6 +166,8 @@ def build_points(
     *,
     encoded_x: Column | None = None,
     carried: Mapping[str, Column] | None = None,
+    checks: Mapping[str, Column] | None = None,
+    keep_flagged: str | None = None,
 ) -> DataFrame:
     """Return the points table (see module docstring) for the classes in ``classes``.
 
@@ -189,6 +191,14 @@ def build_points(
         e.g. categorical values or pass-through columns. Without ``id_col`` they join
         the features in the stable order key, so rows that differ only in them are
         still ordered by content.
+    checks : mapping, optional
+        Columns (name: expression over the input row) kept in the points table outside
+        the order key, e.g. the per-row value check of
+        :func:`spark_smote._features.row_checks`.
+    keep_flagged : str, optional
+        The name of a boolean column of ``checks``: rows where it holds are kept
+        whatever their class, with a null class (so the pass that indexes the minority
+        also sees every row the check flags).
 
     Notes
     -----
@@ -202,12 +212,20 @@ def build_points(
     if params.id_col is not None:
         columns.append(F.col(params.id_col).alias(ID))
     columns += [value.alias(name) for name, value in extra.items()]
+    checked = dict(checks or {})
+    columns += [value.alias(name) for name, value in checked.items()]
     # Keep the rows of the grown classes before building their feature arrays (built
     # first, every input row allocated one). A semi join adds no column, so no input
     # column name can clash with the class table's.
     grown = F.broadcast(classes.select(F.col("label").alias(_LABEL)))
-    kept = df.join(grown, df[params.label_col] == grown[_LABEL], "left_semi")
-    rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="inner")
+    on = df[params.label_col] == grown[_LABEL]
+    if keep_flagged is None:
+        kept = df.join(grown, on, "left_semi")
+        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="inner")
+    else:
+        kept = df.join(grown, on, "left").where(grown[_LABEL].isNotNull() | checked[keep_flagged])
+        kept = kept.drop(grown[_LABEL])
+        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="left")
     if params.id_col is not None:
         order_key = F.col(ID)
     elif extra:
@@ -220,12 +238,13 @@ def build_points(
         X,
         *([ID] if params.id_col is not None else []),
         *extra,
+        *checked,
         F.xxhash64(order_key).alias(_HASH),
     )
     largest = max(sizes.values(), default=1)
     n_buckets = max(1, -(-largest // ROWS_PER_INDEX_BUCKET))
     order = [F.col(_HASH), order_key]
-    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else []), *extra]
+    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else []), *extra, *checked]
     if n_buckets == 1:
         numbered = Window.partitionBy(CLASS).orderBy(*order)
         return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)

@@ -88,12 +88,14 @@ from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
 
 __all__ = [
     "AUTO_EXACT_MAX_ROWS",
+    "MAX_TASKS_PER_CLASS",
     "LSHParams",
     "chunk_top_k",
     "find_neighbors",
     "lsh_neighbors",
     "sample_exact_neighbors",
     "sample_indices",
+    "whole_class_search",
 ]
 
 logger = logging.getLogger("spark_smote")
@@ -129,6 +131,8 @@ _QUERY_SLICE = 64
 # task holds: the whole-class search (:func:`_class_search_udf`) gives each task whole
 # groups and finds bit for bit what the per-table search finds.
 _QUERY_GROUPS = 8
+# The most tasks a whole-class search gives one class: one per index group.
+MAX_TASKS_PER_CLASS = _QUERY_GROUPS
 # Values (rows x directions) per block of the feature-by-feature projection: 512 rows
 # of 9 tables' directions, more rows when fewer directions are projected.
 _PROJECT_BLOCK_VALUES = 512 * 45
@@ -165,6 +169,13 @@ _WHOLE_CLASS_BYTES = 64 << 20
 # class (9 tables of 2048), 2-3 for 50k-100k rows of 32-128 features, 1 below 4e10.
 _CLASS_SEARCH_WORK_PER_TASK = 40_000_000_000
 _PART = "_smote_part"
+
+# What a whole-class search task may hand its result to instead of returning neighbour
+# rows: ``emit(class ordinal, features, ids, neighbours)`` with the class's features
+# (n, d) and ids (the ``id_col`` values, or None) in index order, and per index the k
+# neighbours' indices, nearest first, or -1 for the rows another task answers. It
+# returns the task's output batches.
+Emit = Callable[[int, np.ndarray, pa.Array | None, np.ndarray], Iterator[pa.RecordBatch]]
 
 # The tuning statistics per sampled row or probe: its exact neighbours' distances and
 # indices, and its ranks. Each tuning job returns the fields it computes.
@@ -864,6 +875,7 @@ def _class_search_udf(
     tunings: Mapping[int, _Tuning],
     parts: int,
     output_schema: pa.Schema,
+    emit: Emit | None = None,
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
     """Build the mapInArrow function searching whole classes, one share per task.
 
@@ -874,10 +886,12 @@ def _class_search_udf(
     merging each table's lists into the running k nearest (:func:`nearest_distinct`).
     A query's result is therefore the per-table search's, bit for bit, whatever
     ``parts``. The task holds the class's features (at most ``_WHOLE_CLASS_BYTES``)
-    and two k-wide lists per answered row.
+    and two k-wide lists per answered row. It returns the answered rows of the
+    neighbours table, or, with ``emit``, whatever ``emit`` makes of the class and the
+    answered rows' neighbours (see :data:`Emit`).
     """
 
-    def search_group(group: pa.Table) -> pa.Table:
+    def search_group(group: pa.Table) -> Iterator[pa.RecordBatch]:
         ordinal = int(group.column(CLASS)[0].as_py())
         part = int(group.column(_PART)[0].as_py())
         spec, tuning = hashes[ordinal], tunings[ordinal]
@@ -907,6 +921,14 @@ def _class_search_udf(
                     neighbors[at, columns], distances[at, columns] = found, dist
             if table:
                 neighbors[:, :k], distances[:, :k] = nearest_distinct(neighbors, distances, k)
+        if emit is not None:
+            # The index is dense (0 ... n - 1): reorder everything by it.
+            by_idx = np.argsort(idx)
+            answered_lists = np.full((n, k), -1, np.int64)
+            answered_lists[idx[mine]] = neighbors[:, :k]
+            ids = group.column(ID).take(pa.array(by_idx)) if ID in group.schema.names else None
+            yield from emit(ordinal, x[by_idx], ids, answered_lists)
+            return
         answered = group.take(pa.array(mine))
         columns_out = {
             CLASS: answered.column(CLASS),
@@ -916,7 +938,7 @@ def _class_search_udf(
             NBR: list_column(neighbors[:, :k], pa.int64()),
         }
         table_out = pa.table({name: columns_out[name] for name in output_schema.names})
-        return table_out.cast(output_schema)
+        yield from table_out.cast(output_schema).to_batches()
 
     def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         received = [batch for batch in batches if batch.num_rows]
@@ -929,7 +951,7 @@ def _class_search_udf(
         distinct = np.unique(keys)
         for key in distinct:
             group = table if len(distinct) == 1 else table.filter(pa.array(keys == key))
-            yield from search_group(group).to_batches()
+            yield from search_group(group)
 
     return search
 
@@ -1602,19 +1624,26 @@ def _whole_class_search(
     hashes: Mapping[int, _ClassHash],
     k: int,
     dimension: int,
+    *,
+    emit: Emit | None = None,
+    emit_schema: T.StructType | None = None,
+    min_parts: int = 1,
 ) -> DataFrame:
     """The whole-class search (:func:`_class_search_udf`): the neighbours table.
 
     Each class is sent whole to ``parts`` tasks, ``parts`` growing with the class's
-    ranking work (``_CLASS_SEARCH_WORK_PER_TASK``), at most ``_QUERY_GROUPS``.
+    ranking work (``_CLASS_SEARCH_WORK_PER_TASK``), at least ``min_parts`` and at most
+    ``_QUERY_GROUPS``. With ``emit`` the tasks return ``emit``'s rows, of
+    ``emit_schema``, instead.
     """
     work = sum(
         n * tunings[o].tables * min(n, tunings[o].cap) * (dimension + 2) for o, n in sizes.items()
     )
-    parts = min(_QUERY_GROUPS, task_count(points, work, _CLASS_SEARCH_WORK_PER_TASK))
+    searched = task_count(points, work, _CLASS_SEARCH_WORK_PER_TASK)
+    parts = min(MAX_TASKS_PER_CLASS, max(min_parts, searched))
     carried = _carried(points)
     fields = {field.name: field for field in points.schema.fields}
-    schema = T.StructType(
+    schema = emit_schema or T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(IDX, T.LongType()),
@@ -1622,11 +1651,100 @@ def _whole_class_search(
             T.StructField(NBR, T.ArrayType(T.LongType())),
         ]
     )
-    search = _class_search_udf(k, dimension, hashes, tunings, parts, to_arrow_schema(schema))
+    search = _class_search_udf(
+        k, dimension, hashes, tunings, parts, to_arrow_schema(schema), emit=emit
+    )
     shares = points.sparkSession.range(parts).select(F.col("id").cast("int").alias(_PART))
     copies = points.select(CLASS, IDX, *carried).crossJoin(F.broadcast(shares))
     position = _run_order(dict.fromkeys(sizes, parts), sizes, _PART)
     return deal(copies, len(sizes) * parts, position).mapInArrow(search, schema)
+
+
+def whole_class_search(
+    points: DataFrame,
+    sizes: Mapping[int, int],
+    k: int,
+    dimension: int,
+    seed: int,
+    emit: Emit,
+    emit_schema: T.StructType,
+    *,
+    min_parts: int = 1,
+    params: LSHParams | None = None,
+) -> tuple[DataFrame, NeighborReport]:
+    """The LSH search of whole classes, each task handing its result to ``emit``.
+
+    Tunes like :func:`lsh_neighbors` (the same report) and searches every class whole,
+    as :func:`lsh_neighbors` does for classes of at most ``_WHOLE_CLASS_BYTES`` of
+    features; a task then passes the class and the neighbours of the rows it answered
+    to ``emit`` (see :data:`Emit`), so a later phase can use them in the same task,
+    without writing the neighbours table out. Every class must be searched whole
+    (:func:`searched_whole`).
+
+    Parameters
+    ----------
+    points, sizes, k, dimension, seed, params
+        As for :func:`lsh_neighbors`.
+    emit : Emit
+        Called once per (class, task).
+    emit_schema : StructType
+        The schema of ``emit``'s batches.
+    min_parts : int, default 1
+        Tasks per class at least (at most ``_QUERY_GROUPS``), e.g. for ``emit``'s work.
+
+    Returns
+    -------
+    (DataFrame, NeighborReport)
+        ``emit``'s rows and, per class, what the search did.
+
+    """
+    params = (params or LSHParams()).checked(k)
+    if len(_whole(sizes, dimension)) != len(sizes):
+        raise ValueError("whole_class_search: a class exceeds _WHOLE_CLASS_BYTES of features")
+    tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params, whole=True)
+    found = _whole_class_search(
+        points,
+        sizes,
+        tunings,
+        hashes,
+        k,
+        dimension,
+        emit=emit,
+        emit_schema=emit_schema,
+        min_parts=min_parts,
+    )
+    return found, _report(tunings, sizes, k, params)
+
+
+def _report(
+    tunings: Mapping[int, _Tuning], sizes: Mapping[int, int], k: int, params: LSHParams
+) -> NeighborReport:
+    """The search's report per class; a warning for each class below the target."""
+    report = NeighborReport()
+    for ordinal, tuning in tunings.items():
+        if 0 <= tuning.sample_recall < params.target_recall:
+            logger.warning(
+                "spark_smote: LSH on class ordinal %d reaches recall@%d %.3f on its tuning "
+                "sample, below target_recall=%.3f even with %d tables. Raise "
+                "LSHParams(max_tables=..., bucket_cap=...) or use neighbor_search='exact'.",
+                ordinal,
+                k,
+                tuning.sample_recall,
+                params.target_recall,
+                tuning.tables,
+            )
+        report.method[ordinal] = "lsh"
+        report.parameters[ordinal] = {
+            "bucket_width": tuning.width,
+            "hashes_per_table": params.hashes_per_table,
+            "tables": tuning.tables,
+            "bucket_cap": tuning.cap,
+            "estimated_recall": round(tuning.sample_recall, 4),
+            "recall_by_tables": list(tuning.recall_by_tables),
+            "kth_distance_median": tuning.kth_distance_median,
+            "sample_size": min(params.sample_size, sizes[ordinal]),
+        }
+    return report
 
 
 def lsh_neighbors(
@@ -1722,31 +1840,7 @@ def lsh_neighbors(
     neighbors = neighbors.select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )
-    report = NeighborReport()
-    for ordinal, tuning in tunings.items():
-        if 0 <= tuning.sample_recall < params.target_recall:
-            logger.warning(
-                "spark_smote: LSH on class ordinal %d reaches recall@%d %.3f on its tuning "
-                "sample, below target_recall=%.3f even with %d tables. Raise "
-                "LSHParams(max_tables=..., bucket_cap=...) or use neighbor_search='exact'.",
-                ordinal,
-                k,
-                tuning.sample_recall,
-                params.target_recall,
-                tuning.tables,
-            )
-        report.method[ordinal] = "lsh"
-        report.parameters[ordinal] = {
-            "bucket_width": tuning.width,
-            "hashes_per_table": params.hashes_per_table,
-            "tables": tuning.tables,
-            "bucket_cap": tuning.cap,
-            "estimated_recall": round(tuning.sample_recall, 4),
-            "recall_by_tables": list(tuning.recall_by_tables),
-            "kth_distance_median": tuning.kth_distance_median,
-            "sample_size": min(params.sample_size, sizes[ordinal]),
-        }
-    return neighbors, report
+    return neighbors, _report(tunings, sizes, k, params)
 
 
 def searched_whole(sizes: Mapping[int, int], dimension: int, method: str) -> bool:

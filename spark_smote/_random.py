@@ -21,6 +21,7 @@ __all__ = [
     "numpy_generator",
     "splitmix64",
     "uniform_column",
+    "uniform_column_numpy",
     "uniform_numpy",
 ]
 
@@ -49,6 +50,72 @@ def uniform_column(seed: int, stream: int, *counters: Column) -> Column:
     """
     hashed = F.xxhash64(F.lit(seed).cast("long"), F.lit(stream).cast("int"), *counters)
     return F.shiftrightunsigned(hashed, 11).cast("double") * F.lit(_TWO_POW_MINUS_53)
+
+
+# Spark's XXH64 (org.apache.spark.sql.catalyst.expressions.XXH64), for the numpy twin of
+# uniform_column: its primes and the default seed of the xxhash64 expression.
+_P1 = np.uint64(0x9E3779B185EBCA87)
+_P2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_P3 = np.uint64(0x165667B19E3779F9)
+_P4 = np.uint64(0x85EBCA77C2B2AE63)
+_P5 = np.uint64(0x27D4EB2F165667C5)
+_XXHASH64_SEED = 42
+
+
+def _rotl(value: np.ndarray, bits: int) -> np.ndarray:
+    return (value << np.uint64(bits)) | (value >> np.uint64(64 - bits))
+
+
+def _fmix(value: np.ndarray) -> np.ndarray:
+    value = value ^ (value >> np.uint64(33))
+    value = value * _P2
+    value = value ^ (value >> np.uint64(29))
+    value = value * _P3
+    return value ^ (value >> np.uint64(32))
+
+
+def _hash_int(value: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Spark's ``XXH64.hashInt``: a 32-bit value (its low 32 bits) hashed onto ``seed``."""
+    acc = seed + _P5 + np.uint64(4)
+    acc = acc ^ ((value & np.uint64(0xFFFFFFFF)) * _P1)
+    return _fmix(_rotl(acc, 23) * _P2 + _P3)
+
+
+def _hash_long(value: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Spark's ``XXH64.hashLong``: a 64-bit value hashed onto ``seed``."""
+    acc = seed + _P5 + np.uint64(8)
+    acc = acc ^ (_rotl(value * _P2, 31) * _P1)
+    return _fmix(_rotl(acc, 27) * _P1 + _P4)
+
+
+def uniform_column_numpy(seed: int, stream: int, ordinal: int, counters: np.ndarray) -> np.ndarray:
+    """The values of ``uniform_column(seed, stream, class, counter)``, computed in numpy.
+
+    ``class`` an int column equal to ``ordinal`` and ``counter`` a long column: the same
+    xxhash64 chain as Spark's (long seed, int stream, int class, long counter, from
+    Spark's default hash seed 42), so a UDF draws bit for bit what the Spark plan draws.
+
+    Parameters
+    ----------
+    seed, stream, ordinal : int
+        The run's seed, the ``STREAM_*`` of the draw and the class ordinal.
+    counters : ndarray of int64
+        Draw indices.
+
+    Returns
+    -------
+    ndarray of float64
+        Uniform doubles in [0, 1), one per counter.
+
+    """
+    with np.errstate(over="ignore"):
+        acc = _hash_long(
+            np.array([seed & (2**64 - 1)], np.uint64), np.array([_XXHASH64_SEED], np.uint64)
+        )
+        acc = _hash_int(np.array([stream & 0xFFFFFFFF], np.uint64), acc)
+        acc = _hash_int(np.array([ordinal & 0xFFFFFFFF], np.uint64), acc)
+        hashed = _hash_long(np.asarray(counters, np.int64).view(np.uint64), acc)
+    return (hashed >> np.uint64(11)).astype(np.float64) * _TWO_POW_MINUS_53
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)

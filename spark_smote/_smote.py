@@ -1,7 +1,8 @@
 """The public SMOTE estimator: checks first, then runs the phases in order.
 
 input DataFrame
--> _features   resolve layout, one validation pass (class counts, bad values)
+-> _features   resolve layout, one validation pass (class counts; bad values of vector
+               and categorical inputs, those of feature columns in the keys pass)
 -> _strategy   exact rows to add per class
 -> _keys       points table: stable dense index per minority row
 -> _neighbors  k nearest same-class neighbours (exact or LSH)
@@ -40,14 +41,30 @@ from spark_smote._extras import (
     pass_through_values,
 )
 from spark_smote._faults import inject
-from spark_smote._features import FeatureLayout, InputStats, collect_input_stats, resolve_layout
+from spark_smote._features import (
+    BAD_ROW,
+    FeatureLayout,
+    InputStats,
+    check_feature_values,
+    checked_magnitude,
+    collect_input_stats,
+    resolve_layout,
+    row_checks,
+    values_checked_with_keys,
+)
 from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, spread_points
 from spark_smote._lsh import find_neighbors, searched_whole
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
 from spark_smote._strategy import resolve_sampling_strategy
-from spark_smote._synthesis import assemble_output, draw_synthetic, original_rows
+from spark_smote._synthesis import (
+    assemble_output,
+    draw_synthetic,
+    draw_while_searching,
+    drawn_while_searching,
+    original_rows,
+)
 
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
 
@@ -158,10 +175,12 @@ class SMOTE:
     -----
     The result is the same set of rows, bit for bit, for the same input rows,
     parameters and seed, whatever the partitioning, row order or session kind. Before
-    returning, ``fit_resample`` runs one aggregation over the input (class counts and
-    value checks); the returned DataFrame is lazy and costs, when written, one
-    shuffle to index the minority rows, the neighbour search and two joins of the
-    synthetic rows.
+    returning, ``fit_resample`` runs one aggregation over the input (class counts; for
+    vector or categorical inputs the value checks too), one pass indexing and
+    materialising the minority rows (and, for feature columns, checking every row's
+    values) and the neighbour search's tuning. The returned DataFrame is lazy and
+    costs, when written, the neighbour search and the synthesis: two lookups of the
+    synthetic rows, or none when the search's tasks draw them.
 
     References
     ----------
@@ -295,7 +314,12 @@ class SMOTE:
         self._phase_clock = time.monotonic()
         schema = df.schema
         layout = resolve_layout(schema, params)
-        stats = collect_input_stats(inject(df, "validation"), layout, params)
+        # Feature columns: their values are checked by the keys pass, which reads them
+        # anyway; this pass reads the labels only.
+        later = values_checked_with_keys(layout)
+        stats = collect_input_stats(
+            inject(df, "validation"), layout, params, check_values=not later
+        )
         targets = resolve_sampling_strategy(params.sampling_strategy, stats.class_counts)
         plans = [
             ClassPlan(label, ordinal, n_rows, targets.get(label, 0))
@@ -314,6 +338,8 @@ class SMOTE:
             logger.warning("spark_smote: no seed given; using seed=%d", params.seed)
         grown = [p for p in plans if p.n_new > 0]
         if not grown:
+            if later:
+                check_feature_values(df, layout)
             return original_rows(df, schema, params)
         return self._fit_resample(df, schema, layout, stats, grown, report)
 
@@ -351,38 +377,45 @@ class SMOTE:
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
         # returned DataFrame is garbage-collected.
+        checks = row_checks(layout) if values_checked_with_keys(layout) else {}
         points = build_points(
-            df, classes, layout, params, sizes, encoded_x=encoded_x, carried=carried or None
+            df,
+            classes,
+            layout,
+            params,
+            sizes,
+            encoded_x=encoded_x,
+            carried=carried or None,
+            checks=checks,
+            keep_flagged=BAD_ROW if checks else None,
         )
         if not searched_whole(sizes, search_dimension, params.neighbor_search):
             points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
+        largest_magnitude = stats.largest_magnitude
+        if checks:
+            largest_magnitude = checked_magnitude(points, df, layout)
+            points = points.drop(*checks)
         self._phase_done("keys")
-        search_points = points.drop(*carried) if carried else points
-        neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
-        neighbors = inject(neighbors, "neighbors")
-        if layout.categorical:
-            # The vote and the synthesis both read the neighbours: search once.
-            neighbors = neighbors.localCheckpoint(eager=True)
+        if (
+            not carried
+            and searched_whole(sizes, search_dimension, params.neighbor_search)
+            and drawn_while_searching(grown)
+        ):
+            # Nothing per row to carry: the search's tasks draw the synthetic rows.
+            label_type = schema[params.label_col].dataType
+            synthetic, search = draw_while_searching(
+                points, grown, params, search_dimension, label_type
+            )
+            synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
+        else:
+            synthetic, search = self._search_then_draw(
+                points, classes, grown, layout, passed, carried, search_dimension
+            )
         self._phase_done("neighbour search planning")
         labels = {p.ordinal: p.label for p in grown}
         report.neighbor_method = {labels[o]: m for o, m in search.method.items()}
         report.neighbor_parameters = {labels[o]: v for o, v in search.parameters.items()}
-        lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
-        base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
-        nearest = params.non_feature_fill == "nearest" and passed
-        nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
-        synthetic = draw_synthetic(
-            neighbors,
-            points,
-            classes,
-            params,
-            synthetic_rows=sum(p.n_new for p in grown),
-            lookup_bytes=lookup_bytes,
-            base_extras=base_extras,
-            neighbor_columns=nearest_pass,
-        )
-        synthetic = inject(synthetic, "synthesis")
         overrides: dict[str, Column] = {}
         for position, name in enumerate(layout.categorical):
             overrides[name] = F.col(VOTE)[position]
@@ -399,8 +432,43 @@ class SMOTE:
             params,
             dimension=dimension if layout.categorical else None,
             overrides=overrides or None,
-            largest_magnitude=stats.largest_magnitude,
+            largest_magnitude=largest_magnitude,
         )
+
+    def _search_then_draw(
+        self,
+        points: DataFrame,
+        classes: DataFrame,
+        grown: list[ClassPlan],
+        layout: FeatureLayout,
+        passed: list[str],
+        carried: Mapping[str, Column],
+        search_dimension: int,
+    ) -> tuple[DataFrame, NeighborReport]:
+        """The neighbours table, then the synthetic rows drawn from it in Spark."""
+        params = self.params
+        sizes = {p.ordinal: p.n_rows for p in grown}
+        search_points = points.drop(*carried) if carried else points
+        neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
+        neighbors = inject(neighbors, "neighbors")
+        if layout.categorical:
+            # The vote and the synthesis both read the neighbours: search once.
+            neighbors = neighbors.localCheckpoint(eager=True)
+        lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
+        base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
+        nearest = params.non_feature_fill == "nearest" and passed
+        nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
+        synthetic = draw_synthetic(
+            neighbors,
+            points,
+            classes,
+            params,
+            synthetic_rows=sum(p.n_new for p in grown),
+            lookup_bytes=lookup_bytes,
+            base_extras=base_extras,
+            neighbor_columns=nearest_pass,
+        )
+        return inject(synthetic, "synthesis"), search
 
     def _phase_done(self, phase: str) -> None:
         """Record the time since the previous phase ended (cheap: one clock read)."""

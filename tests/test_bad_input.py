@@ -86,6 +86,20 @@ def test_bad_feature_values_name_the_column_and_count(spark, bad_value):
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("strategy", ["auto", {0: 40, 1: 10}], ids=["grown", "nothing to grow"])
+def test_bad_values_in_a_class_left_alone_fail_too(spark, strategy):
+    # Feature columns are checked in the pass that indexes the classes to grow: that
+    # pass must see the other classes' bad values too (and with nothing to grow, a
+    # pass of its own).
+    data = rows()
+    for i in (3, 17):
+        data[i] = (*data[i][:2], float("nan"), *data[i][3:])
+    df = spark.createDataFrame(data, SCHEMA)
+    with pytest.raises(InvalidFeatureValuesError, match=r"\('b': 2 row\(s\)\)"):
+        resample(df, features=["a", "b"], sampling_strategy=strategy)
+
+
+@pytest.mark.e2e
 def test_bad_values_in_a_vector_column_name_it(spark):
     data = [(i, [float(i), float("nan") if i in (2, 5) else 1.0], i % 2) for i in range(30)]
     df = spark.createDataFrame(data, "id long, v array<double>, label int")

@@ -152,3 +152,17 @@ def test_neighbour_search_of_a_block_does_not_depend_on_row_order():
         neighbors, distances = block_top_k(x[order], idx[order], x[order], idx[order], 5)
         assert np.array_equal(neighbors, expected_neighbors[order])
         assert np.array_equal(distances, expected_distances[order])
+
+
+def test_numpy_draws_are_the_spark_plans_draws_bit_for_bit(spark) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import functions as F
+
+    from spark_smote._random import uniform_column, uniform_column_numpy
+
+    counters = np.array([0, 1, 2, 65_535, 2**40 + 7, 2**63 - 1, -5], np.int64)
+    table = spark.createDataFrame([(int(c),) for c in counters], "c long")
+    keys = [(1, 1, 0), (0, 3, 7), (2**62 + 11, 2, 123_456), (-3, 1, 2**31 - 1)]
+    for seed, stream, ordinal in keys:
+        drawn = uniform_column(seed, stream, F.lit(ordinal).cast("int"), F.col("c"))
+        in_spark = np.array([r[0] for r in table.select(drawn).collect()])
+        assert in_spark.tobytes() == uniform_column_numpy(seed, stream, ordinal, counters).tobytes()

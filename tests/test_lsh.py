@@ -11,6 +11,7 @@ from spark_smote import InvalidParameterError, LSHParams, neighbor_recall, smote
 from spark_smote._keys import CLASS, IDX, SIZE, X, deal
 from spark_smote._lsh import lsh_neighbors
 from spark_smote._neighbors import NBR, block_top_k, exact_neighbors
+from tests.helpers import sorted_rows
 
 K = 5
 POINTS_SCHEMA = f"{CLASS} int, {SIZE} long, {IDX} long, {X} array<double>"
@@ -470,3 +471,76 @@ def test_neighbor_recall_reports_per_class_recall(spark) -> None:  # type: ignor
     assert "recall@5" in str(report)
     with pytest.raises(InvalidParameterError, match=r"sample_size=0"):
         neighbor_recall(_labelled(spark), label_col="label", sample_size=0)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("layout", ["columns", "vector"])
+@pytest.mark.parametrize("draws_per_task", [2_000_000, 150], ids=["one task", "several tasks"])
+def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
+    spark, monkeypatch, layout, draws_per_task
+) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.ml.functions import array_to_vector
+
+    import spark_smote._smote as smote_module
+    import spark_smote._synthesis as synthesis
+
+    rng = np.random.default_rng(5)
+    rows = [
+        (f"m{i}", *map(float, clusters(1, 3, seed=i)[0]), int(rng.integers(-50, 50)), "yes")
+        for i in range(240)
+    ]
+    rows += [(f"M{i}", *map(float, rng.normal(0, 8, 3)), int(i), "no") for i in range(900)]
+    df = spark.createDataFrame(rows, "id string, a double, b double, c double, n int, label string")
+    features: str | list[str] = ["a", "b", "c", "n"]
+    if layout == "vector":
+        df = df.select("id", array_to_vector(F.array("a", "b", "c")).alias("v"), "label")
+        features = "v"
+    monkeypatch.setattr(synthesis, "DRAWS_PER_SEARCH_TASK", draws_per_task)
+    drawn = []
+    monkeypatch.setattr(
+        smote_module,
+        "draw_while_searching",
+        lambda *args: drawn.append(1) or synthesis.draw_while_searching(*args),
+    )
+
+    def run() -> list[tuple]:
+        out = smote(
+            df,
+            label_col="label",
+            features=features,
+            seed=8,
+            neighbor_search="lsh",
+            id_col="id",
+            synthetic_col="synthetic",
+            provenance=True,
+        )
+        return sorted_rows(out)
+
+    in_search = run()
+    assert drawn == [1]
+    monkeypatch.setattr(smote_module, "drawn_while_searching", lambda plans: False)
+    in_spark = run()
+    assert drawn == [1]
+    assert in_search == in_spark
+    assert len(in_search) == 1800
+
+
+def test_numpy_interpolation_is_sparks_bit_for_bit(spark) -> None:  # type: ignore[no-untyped-def]
+    from spark_smote._synthesis import _interpolate, interpolate_numpy
+
+    rng = np.random.default_rng(2)
+    base = np.concatenate([rng.normal(0, 1e3, (200, 3)), [[-1.7e308, 1.0, 0.0]]])
+    neighbor = np.concatenate([rng.normal(0, 1e3, (200, 3)), [[1.7e308, -1.0, 0.0]]])
+    lam = rng.random(len(base))
+    rows = [
+        ([float(v) for v in b], [float(v) for v in n], float(t))
+        for b, n, t in zip(base, neighbor, lam, strict=True)
+    ]
+    df = spark.createDataFrame(rows, "b array<double>, n array<double>, t double")
+    between = _interpolate(F.col("t"), overflow_safe=True)
+    got = np.array(
+        [r[0] for r in df.select(F.zip_with("b", "n", between)).collect()], dtype=np.float64
+    )
+    expected = interpolate_numpy(base, neighbor, lam)
+    assert np.isfinite(expected).all()
+    assert got.tobytes() == expected.tobytes()
