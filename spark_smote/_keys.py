@@ -22,6 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -32,14 +35,20 @@ from spark_smote._params import SMOTEParams
 __all__ = [
     "BROADCAST_LOOKUP_BYTES",
     "CLASS",
+    "HASH",
     "ID",
     "IDX",
     "SIZE",
     "ClassPlan",
     "X",
     "build_points",
+    "class_order",
     "deal",
+    "keyed_rows",
     "lookup_side",
+    "numbered_in_numpy",
+    "order_key",
+    "ordered_bits",
     "spread_points",
     "task_count",
 ]
@@ -50,7 +59,7 @@ IDX = "_smote_idx"
 X = "_smote_x"
 ID = "_smote_id"
 NEW = "_smote_new"
-_HASH = "_smote_hash"
+HASH = "_smote_hash"
 _BUCKET = "_smote_bucket"
 _OFFSET = "_smote_offset"
 _LABEL = "_smote_label"
@@ -157,6 +166,139 @@ def class_table(df: DataFrame, plans: list[ClassPlan], label_type: T.DataType) -
     return df.sparkSession.range(1).select(F.inline(F.array(*rows)))
 
 
+def keyed_rows(
+    df: DataFrame,
+    classes: DataFrame,
+    layout: FeatureLayout,
+    params: SMOTEParams,
+    *,
+    encoded_x: Column | None = None,
+    carried: Mapping[str, Column] | None = None,
+    checks: Mapping[str, Column] | None = None,
+    keep_flagged: str | None = None,
+) -> DataFrame:
+    """The rows of the classes to grow with their order hash, not yet numbered.
+
+    Columns: ``CLASS``, ``SIZE``, ``X``, ``ID`` (with ``id_col``), the ``carried`` and
+    ``checks`` columns and ``HASH``, the xxhash64 of the row's order key
+    (:func:`order_key`). :func:`build_points` numbers them in Spark;
+    :func:`class_order` gives the same numbering in numpy, for a task that holds a
+    whole class. Parameters as for :func:`build_points`.
+    """
+    extra = dict(carried or {})
+    x = feature_array(layout) if encoded_x is None else encoded_x
+    columns = [F.col(params.label_col).alias("label"), x.alias(X)]
+    if params.id_col is not None:
+        columns.append(F.col(params.id_col).alias(ID))
+    columns += [value.alias(name) for name, value in extra.items()]
+    checked = dict(checks or {})
+    columns += [value.alias(name) for name, value in checked.items()]
+    # Keep the rows of the grown classes before building their feature arrays (built
+    # first, every input row allocated one). A semi join adds no column, so no input
+    # column name can clash with the class table's.
+    grown = F.broadcast(classes.select(F.col("label").alias(_LABEL)))
+    on = df[params.label_col] == grown[_LABEL]
+    if keep_flagged is None:
+        kept = df.join(grown, on, "left_semi")
+        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="inner")
+    else:
+        kept = df.join(grown, on, "left").where(grown[_LABEL].isNotNull() | checked[keep_flagged])
+        kept = kept.drop(grown[_LABEL])
+        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="left")
+    return rows.select(
+        CLASS,
+        SIZE,
+        X,
+        *([ID] if params.id_col is not None else []),
+        *extra,
+        *checked,
+        F.xxhash64(order_key(params, extra)).alias(HASH),
+    )
+
+
+def order_key(params: SMOTEParams, carried: Mapping[str, Column] | None = None) -> Column:
+    """The column rows are ordered by within their class, after ``HASH``.
+
+    ``id_col`` when given; else the features, with the ``carried`` columns when there
+    are any, so rows that differ only in them are still ordered by content.
+    """
+    if params.id_col is not None:
+        return F.col(ID)
+    if carried:
+        return F.struct(F.col(X), *[F.col(name) for name in carried])
+    return F.col(X)
+
+
+def class_order(hashes: np.ndarray, key: pa.Array) -> np.ndarray:
+    """The positions of a class's rows in index order: :func:`build_points`' order, in numpy.
+
+    Parameters
+    ----------
+    hashes : ndarray of int64
+        The rows' ``HASH``.
+    key : pyarrow Array
+        Their order key (:func:`order_key`): the ``id_col`` values (unique), or the
+        features as a ``list<double>`` column.
+
+    Returns
+    -------
+    ndarray of int64
+        ``order[i]`` is the position of the row with index ``i``.
+
+    Notes
+    -----
+    Rows are ordered by (hash, key) as Spark's window orders them, features compared
+    value by value; ``-0.0`` goes before ``0.0`` (Spark ties them), so the order is
+    total and rows that tie are identical.
+
+    """
+    if pa.types.is_list(key.type) or pa.types.is_large_list(key.type):
+        order = np.argsort(hashes, kind="stable")
+        # Only rows of equal hash (identical rows, or a rare collision) need the features.
+        sorted_hashes = hashes[order]
+        tied = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
+        if not tied.size:
+            return order
+        rows = np.union1d(tied, tied + 1)
+        width = len(key[0])
+        values = key.take(pa.array(order[rows])).flatten().to_numpy(zero_copy_only=False)
+        values = values.reshape(len(rows), width)
+        bits = [ordered_bits(values[:, j]) for j in reversed(range(width))]
+        order[rows] = order[rows][np.lexsort([*bits, sorted_hashes[rows]])]
+        return order
+    table = pa.table({"h": pa.array(hashes), "k": key})
+    return pc.sort_indices(table, sort_keys=[("h", "ascending"), ("k", "ascending")]).to_numpy()
+
+
+def ordered_bits(values: np.ndarray) -> np.ndarray:
+    """float64 values as uint64 whose unsigned order is the values' order (-0.0 < 0.0)."""
+    sign = np.uint64(1 << 63)
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+    return np.where((bits & sign) != 0, ~bits, bits | sign)
+
+
+def numbered_in_numpy(id_type: T.DataType | None) -> bool:
+    """Whether :func:`class_order` can number rows keyed by an id of ``id_type``.
+
+    ``None`` (no ``id_col``: the features are the key) or a type Arrow sorts.
+    """
+    return id_type is None or isinstance(id_type, _SORTABLE_ID_TYPES)
+
+
+_SORTABLE_ID_TYPES = (
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.StringType,
+    T.BinaryType,
+    T.DateType,
+    T.BooleanType,
+)
+
+
 def build_points(
     df: DataFrame,
     classes: DataFrame,
@@ -207,48 +349,25 @@ def build_points(
 
     """
     extra = dict(carried or {})
-    x = feature_array(layout) if encoded_x is None else encoded_x
-    columns = [F.col(params.label_col).alias("label"), x.alias(X)]
-    if params.id_col is not None:
-        columns.append(F.col(params.id_col).alias(ID))
-    columns += [value.alias(name) for name, value in extra.items()]
-    checked = dict(checks or {})
-    columns += [value.alias(name) for name, value in checked.items()]
-    # Keep the rows of the grown classes before building their feature arrays (built
-    # first, every input row allocated one). A semi join adds no column, so no input
-    # column name can clash with the class table's.
-    grown = F.broadcast(classes.select(F.col("label").alias(_LABEL)))
-    on = df[params.label_col] == grown[_LABEL]
-    if keep_flagged is None:
-        kept = df.join(grown, on, "left_semi")
-        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="inner")
-    else:
-        kept = df.join(grown, on, "left").where(grown[_LABEL].isNotNull() | checked[keep_flagged])
-        kept = kept.drop(grown[_LABEL])
-        rows = kept.select(*columns).join(F.broadcast(classes), on="label", how="left")
-    if params.id_col is not None:
-        order_key = F.col(ID)
-    elif extra:
-        order_key = F.struct(F.col(X), *[F.col(name) for name in extra])
-    else:
-        order_key = F.col(X)
-    rows = rows.select(
-        CLASS,
-        SIZE,
-        X,
-        *([ID] if params.id_col is not None else []),
-        *extra,
-        *checked,
-        F.xxhash64(order_key).alias(_HASH),
+    rows = keyed_rows(
+        df,
+        classes,
+        layout,
+        params,
+        encoded_x=encoded_x,
+        carried=carried,
+        checks=checks,
+        keep_flagged=keep_flagged,
     )
     largest = max(sizes.values(), default=1)
     n_buckets = max(1, -(-largest // ROWS_PER_INDEX_BUCKET))
-    order = [F.col(_HASH), order_key]
-    keep = [CLASS, SIZE, IDX, X, *([ID] if params.id_col is not None else []), *extra, *checked]
+    order = [F.col(HASH), order_key(params, extra)]
+    keep = [c for c in rows.columns if c != HASH]
+    keep.insert(keep.index(X), IDX)
     if n_buckets == 1:
         numbered = Window.partitionBy(CLASS).orderBy(*order)
         return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)
-    rows = rows.withColumn(_BUCKET, F.pmod(F.col(_HASH), F.lit(n_buckets)))
+    rows = rows.withColumn(_BUCKET, F.pmod(F.col(HASH), F.lit(n_buckets)))
     before = Window.partitionBy(CLASS).orderBy(_BUCKET).rowsBetween(Window.unboundedPreceding, -1)
     offsets = (
         rows.groupBy(CLASS, _BUCKET)

@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -67,12 +68,15 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._errors import InvalidParameterError
 from spark_smote._keys import (
     CLASS,
+    HASH,
     ID,
     IDX,
     SIZE,
     X,
+    class_order,
     deal,
     lookup_side,
+    ordered_bits,
     task_count,
 )
 from spark_smote._neighbors import (
@@ -93,6 +97,7 @@ __all__ = [
     "chunk_top_k",
     "find_neighbors",
     "lsh_neighbors",
+    "numbered_and_tuned",
     "sample_exact_neighbors",
     "sample_indices",
     "whole_class_search",
@@ -533,13 +538,6 @@ def blobs_to_candidates(
     """Inverse of :func:`candidate_blobs`: (neighbors, distances), each (n, k)."""
     both = matrix_from_binary_column(column, 2 * k, np.int64)
     return both[:, :k], both[:, k:].view(np.float64)
-
-
-def ordered_bits(values: np.ndarray) -> np.ndarray:
-    """float64 values as uint64 whose unsigned order is the values' order (-0.0 < 0.0)."""
-    sign = np.uint64(1 << 63)
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
-    return np.where((bits & sign) != 0, ~bits, bits | sign)
 
 
 def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -1292,6 +1290,60 @@ def _ranks_by_query(
     return out
 
 
+def _class_statistics(
+    x: np.ndarray,
+    sample: np.ndarray,
+    k: int,
+    spec: _ClassHash,
+    bucket_width: float | None,
+) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Both tuning statistics of one whole class, its rows ``x`` in index order.
+
+    The same numbers as the two tuning jobs (:func:`sample_exact_neighbors`, then
+    :func:`_sample_ranks`), from the same functions: the sample against the class in
+    blocks of ``_SAMPLE_BLOCK_ROWS`` rows merged by (distance, index), the widths
+    from the sample's k-th distances, then every probe's rank counted against the
+    whole class.
+
+    Returns
+    -------
+    (probes, knn, knn_idx, ranks)
+        The probes' indices (sampled rows and their true neighbours), per probe its
+        exact neighbours' distances and indices (empty unless sampled), and its ranks.
+
+    """
+    n = len(x)
+    idx = np.arange(n, dtype=np.int64)  # the index is dense: 0 ... n - 1
+    blocks = [
+        sample_block_neighbors(x[sample], sample, x[lo:hi], idx[lo:hi], k)
+        for lo in range(0, n, _SAMPLE_BLOCK_ROWS)
+        for hi in [lo + _SAMPLE_BLOCK_ROWS]
+    ]
+    dist = np.concatenate([b[0] for b in blocks], axis=1)
+    nbrs = np.concatenate([b[1] for b in blocks], axis=1)
+    nearest = np.lexsort((nbrs, dist), axis=1)[:, :k]
+    dist = np.take_along_axis(dist, nearest, axis=1)
+    nbrs = np.take_along_axis(nbrs, nearest, axis=1)
+    if dist.shape[1] < k:  # no truth (a class of at most k rows): no ranks needed
+        dist, nbrs = np.zeros((len(sample), 0)), np.zeros((len(sample), 0), np.int64)
+    if bucket_width is not None:
+        widths = [bucket_width]
+    else:
+        widths = [_base_width(dist.reshape(-1, k)) * f for f in _WIDTH_FACTORS]
+    probes = np.union1d(sample, nbrs.ravel())
+    counts = probe_ranks(
+        np.concatenate([x[probes], x]),
+        np.concatenate([probes, idx]),
+        np.arange(len(probes) + n) >= len(probes),
+        spec,
+        widths,
+    )
+    row = {int(q): r for r, q in enumerate(sample)}
+    knn = [dist[row[q]] if q in row else np.zeros(0) for q in probes.tolist()]
+    knn_idx = [nbrs[row[q]] if q in row else np.zeros(0, np.int64) for q in probes.tolist()]
+    return probes, knn, knn_idx, counts
+
+
 def _whole_tuning_udf(
     k: int,
     dimension: int,
@@ -1302,48 +1354,18 @@ def _whole_tuning_udf(
 ) -> Callable[[pa.Table], pa.Table]:
     """Build the UDF computing both tuning statistics of one whole class in one task.
 
-    The same numbers as the two tuning jobs (:func:`sample_exact_neighbors`, then
-    :func:`_sample_ranks`), from the same functions: the sample against the class in
-    blocks of ``_SAMPLE_BLOCK_ROWS`` rows merged by (distance, index), the widths
-    from the sample's k-th distances, then every probe's rank counted against the
-    whole class. One row per probe (sampled row or true neighbour of one): its exact
-    neighbours (empty unless sampled) and its ranks.
+    One row per probe (sampled row or true neighbour of one): its exact neighbours
+    (empty unless sampled) and its ranks (:func:`_class_statistics`).
     """
 
     def tune_class(group: pa.Table) -> pa.Table:
         ordinal = int(group.column(CLASS)[0].as_py())
         order = np.argsort(group.column(IDX).to_numpy(), kind="stable")
         x = matrix_from_list_column(group.column(X), dimension)[order]
-        n = len(x)
-        idx = np.arange(n, dtype=np.int64)  # the index is dense: 0 ... n - 1
         sample = np.asarray(indices[ordinal], np.int64)
-        blocks = [
-            sample_block_neighbors(x[sample], sample, x[lo:hi], idx[lo:hi], k)
-            for lo in range(0, n, _SAMPLE_BLOCK_ROWS)
-            for hi in [lo + _SAMPLE_BLOCK_ROWS]
-        ]
-        dist = np.concatenate([b[0] for b in blocks], axis=1)
-        nbrs = np.concatenate([b[1] for b in blocks], axis=1)
-        nearest = np.lexsort((nbrs, dist), axis=1)[:, :k]
-        dist = np.take_along_axis(dist, nearest, axis=1)
-        nbrs = np.take_along_axis(nbrs, nearest, axis=1)
-        if dist.shape[1] < k:  # no truth (a class of at most k rows): no ranks needed
-            dist, nbrs = np.zeros((len(sample), 0)), np.zeros((len(sample), 0), np.int64)
-        if bucket_width is not None:
-            widths = [bucket_width]
-        else:
-            widths = [_base_width(dist.reshape(-1, k)) * f for f in _WIDTH_FACTORS]
-        probes = np.union1d(sample, nbrs.ravel())
-        counts = probe_ranks(
-            np.concatenate([x[probes], x]),
-            np.concatenate([probes, idx]),
-            np.arange(len(probes) + n) >= len(probes),
-            hashes[ordinal],
-            widths,
+        probes, knn, knn_idx, counts = _class_statistics(
+            x, sample, k, hashes[ordinal], bucket_width
         )
-        row = {int(q): r for r, q in enumerate(sample)}
-        knn = [dist[row[q]] if q in row else np.zeros(0) for q in probes.tolist()]
-        knn_idx = [nbrs[row[q]] if q in row else np.zeros(0, np.int64) for q in probes.tolist()]
         return pa.table(
             {
                 CLASS: pa.array(np.full(len(probes), ordinal, np.int32)),
@@ -1355,6 +1377,92 @@ def _whole_tuning_udf(
         ).cast(output_schema)
 
     return tune_class
+
+
+# Groups of the rows with no class (rows of other classes kept for the value check
+# only, see spark_smote._keys.keyed_rows): spread by hash so none grows with the data.
+_UNCLASSED_GROUPS = 256
+
+
+def numbered_and_tuned(
+    rows: DataFrame,
+    sizes: Mapping[int, int],
+    k: int,
+    dimension: int,
+    seed: int,
+    *,
+    flagged: str | None = None,
+    params: LSHParams | None = None,
+) -> DataFrame:
+    """The points table of whole classes, numbered and tuned in one task per class.
+
+    For classes searched whole (:func:`searched_whole`): one ``applyInArrow`` task
+    holds a class, numbers its rows as :func:`spark_smote._keys.build_points` would
+    (:func:`spark_smote._keys.class_order`) and computes the tuning statistics of
+    :func:`_whole_tuning_udf` in the same task, so neither the numbering's window nor
+    the tuning's own job and shuffle are needed. Materialise the result and pass it to
+    :func:`whole_class_search` with ``tuned=True``: the statistics ride on the probe
+    rows (columns ``_KNN``, ``_KNN_IDX``, ``_RANKS``, null on other rows).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        :func:`spark_smote._keys.keyed_rows` of the classes in ``sizes`` (and, with
+        ``flagged``, rows of no class, passed through unnumbered).
+    sizes, k, dimension, seed, params
+        As for :func:`lsh_neighbors`.
+    flagged : str, optional
+        A boolean column of ``rows`` marking rows with bad values: a class holding
+        one gets no statistics (the run is about to fail on the value check).
+
+    Returns
+    -------
+    DataFrame
+        ``rows`` without the hash, with ``IDX`` before ``X``, plus the statistics.
+
+    """
+    params = (params or LSHParams()).checked(k)
+    hashes = _hashes(sizes, dimension, seed, params)
+    fixed = params.bucket_width is not None and params.tables is not None
+    indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
+    fields = [f for f in rows.schema.fields if f.name != HASH]
+    fields.insert([f.name for f in fields].index(X), T.StructField(IDX, T.LongType()))
+    schema = T.StructType([*fields, *_stat_schema(_KNN, _KNN_IDX, _RANKS).fields[2:]])
+    arrow_schema = to_arrow_schema(schema)
+    key = ID if ID in rows.schema.names else X
+
+    def number_and_tune(group: pa.Table) -> pa.Table:
+        ordinal = group.column(CLASS)[0].as_py()
+        n = group.num_rows
+        columns = {name: group.column(name) for name in group.schema.names if name != HASH}
+        stats: dict[str, pa.Array] = {
+            name: pa.nulls(n, arrow_schema.field(name).type) for name in (_KNN, _KNN_IDX, _RANKS)
+        }
+        if ordinal is None:  # rows kept for the value check only
+            columns[IDX] = pa.nulls(n, pa.int64())
+            return pa.table({**columns, **stats}).select(arrow_schema.names).cast(arrow_schema)
+        order = class_order(group.column(HASH).to_numpy(), group.column(key).combine_chunks())
+        columns = {name: column.take(pa.array(order)) for name, column in columns.items()}
+        columns[IDX] = pa.array(np.arange(n, dtype=np.int64))
+        bad = flagged is not None and bool(pc.any(columns[flagged]).as_py())
+        if not bad and not fixed:
+            x = matrix_from_list_column(columns[X], dimension)
+            sample = np.asarray(indices[int(ordinal)], np.int64)
+            probes, knn, knn_idx, counts = _class_statistics(
+                x, sample, k, hashes[int(ordinal)], params.bucket_width
+            )
+            at = np.full(n, -1, np.int64)
+            at[probes] = np.arange(len(probes))
+            slot = pa.array(at, mask=at < 0)
+            stats = {
+                _KNN: pa.array(knn, pa.list_(pa.float64())).take(slot),
+                _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())).take(slot),
+                _RANKS: list_column(counts, pa.int64()).take(slot),
+            }
+        return pa.table({**columns, **stats}).select(arrow_schema.names).cast(arrow_schema)
+
+    spread = F.when(F.col(CLASS).isNull(), F.pmod(F.col(HASH), F.lit(_UNCLASSED_GROUPS)))
+    return rows.groupBy(CLASS, spread.otherwise(F.lit(0))).applyInArrow(number_and_tune, schema)
 
 
 def recall_by_tables(
@@ -1439,6 +1547,14 @@ def _choose(
     return width, cap, len(curves[width, cap])
 
 
+def _hashes(
+    sizes: Mapping[int, int], dimension: int, seed: int, params: LSHParams
+) -> dict[int, _ClassHash]:
+    """The hash functions of every class: as many tables as the tuning may choose."""
+    max_tables = params.tables if params.tables is not None else params.max_tables
+    return {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
+
+
 def _tune_classes(
     points: DataFrame,
     sizes: Mapping[int, int],
@@ -1448,21 +1564,27 @@ def _tune_classes(
     params: LSHParams,
     *,
     whole: bool,
+    tuned: bool = False,
 ) -> tuple[dict[int, _Tuning], dict[int, _ClassHash]]:
     """Run the tuning job(s) and choose width and tables per class.
 
     ``whole``: one job holding each class in one task (:func:`_whole_tuning_udf`);
     otherwise two jobs over blocks of the class. Both give the same statistics.
+    ``tuned``: the statistics are already on the points' probe rows
+    (:func:`numbered_and_tuned`); one small job collects them.
     """
     max_tables = params.tables if params.tables is not None else params.max_tables
-    hashes = {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
+    hashes = _hashes(sizes, dimension, seed, params)
     caps = _CAP_CHOICES if params.bucket_cap is None else (params.bucket_cap,)
     if params.bucket_width is not None and params.tables is not None:
         cap = params.bucket_cap if params.bucket_cap is not None else _DEFAULT_CAP
         fixed = _Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
         return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
-    if whole:
+    if tuned:
+        probes = points.where(F.col(_RANKS).isNotNull())
+        rows = probes.select(CLASS, IDX, _KNN, _KNN_IDX, _RANKS).collect()
+    elif whole:
         schema = _stat_schema(_KNN, _KNN_IDX, _RANKS)
         tune = _whole_tuning_udf(
             k, dimension, hashes, indices, params.bucket_width, to_arrow_schema(schema)
@@ -1671,6 +1793,7 @@ def whole_class_search(
     *,
     min_parts: int = 1,
     params: LSHParams | None = None,
+    tuned: bool = False,
 ) -> tuple[DataFrame, NeighborReport]:
     """The LSH search of whole classes, each task handing its result to ``emit``.
 
@@ -1691,6 +1814,9 @@ def whole_class_search(
         The schema of ``emit``'s batches.
     min_parts : int, default 1
         Tasks per class at least (at most ``_QUERY_GROUPS``), e.g. for ``emit``'s work.
+    tuned : bool, default False
+        ``points`` comes from :func:`numbered_and_tuned` (materialised), with the same
+        ``seed`` and ``params``: its tuning statistics are collected, not computed.
 
     Returns
     -------
@@ -1701,7 +1827,11 @@ def whole_class_search(
     params = (params or LSHParams()).checked(k)
     if len(_whole(sizes, dimension)) != len(sizes):
         raise ValueError("whole_class_search: a class exceeds _WHOLE_CLASS_BYTES of features")
-    tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params, whole=True)
+    tunings, hashes = _tune_classes(
+        points, sizes, k, dimension, seed, params, whole=True, tuned=tuned
+    )
+    if tuned:
+        points = points.drop(_KNN, _KNN_IDX, _RANKS)
     found = _whole_class_search(
         points,
         sizes,

@@ -52,8 +52,17 @@ from spark_smote._features import (
     row_checks,
     values_checked_with_keys,
 )
-from spark_smote._keys import CLASS, IDX, ClassPlan, build_points, class_table, spread_points
-from spark_smote._lsh import find_neighbors, searched_whole
+from spark_smote._keys import (
+    CLASS,
+    IDX,
+    ClassPlan,
+    build_points,
+    class_table,
+    keyed_rows,
+    numbered_in_numpy,
+    spread_points,
+)
+from spark_smote._lsh import find_neighbors, numbered_and_tuned, searched_whole
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
@@ -378,34 +387,42 @@ class SMOTE:
         # and the synthesis read them again. The checkpoint is released when the
         # returned DataFrame is garbage-collected.
         checks = row_checks(layout) if values_checked_with_keys(layout) else {}
-        points = build_points(
-            df,
-            classes,
-            layout,
-            params,
-            sizes,
-            encoded_x=encoded_x,
-            carried=carried or None,
-            checks=checks,
-            keep_flagged=BAD_ROW if checks else None,
-        )
-        if not searched_whole(sizes, search_dimension, params.neighbor_search):
-            points = spread_points(points, sum(sizes.values()))
+        flagged = BAD_ROW if checks else None
+        whole = searched_whole(sizes, search_dimension, params.neighbor_search)
+        # Nothing per row to carry and every class searched whole: the search's tasks
+        # draw the synthetic rows, and one task per class numbers and tunes it.
+        fused = not carried and whole and drawn_while_searching(grown)
+        id_type = schema[params.id_col].dataType if params.id_col is not None else None
+        tuned = fused and numbered_in_numpy(id_type)
+        if tuned:
+            rows = keyed_rows(df, classes, layout, params, checks=checks, keep_flagged=flagged)
+            points = numbered_and_tuned(
+                rows, sizes, params.k_neighbors, search_dimension, params.seed, flagged=flagged
+            )
+        else:
+            points = build_points(
+                df,
+                classes,
+                layout,
+                params,
+                sizes,
+                encoded_x=encoded_x,
+                carried=carried or None,
+                checks=checks,
+                keep_flagged=flagged,
+            )
+            if not whole:
+                points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
         largest_magnitude = stats.largest_magnitude
         if checks:
             largest_magnitude = checked_magnitude(points, df, layout)
             points = points.drop(*checks)
         self._phase_done("keys")
-        if (
-            not carried
-            and searched_whole(sizes, search_dimension, params.neighbor_search)
-            and drawn_while_searching(grown)
-        ):
-            # Nothing per row to carry: the search's tasks draw the synthetic rows.
+        if fused:
             label_type = schema[params.label_col].dataType
             synthetic, search = draw_while_searching(
-                points, grown, params, search_dimension, label_type
+                points, grown, params, search_dimension, label_type, tuned=tuned
             )
             synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
         else:

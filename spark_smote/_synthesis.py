@@ -261,6 +261,8 @@ def draw_while_searching(
     params: SMOTEParams,
     dimension: int,
     label_type: T.DataType,
+    *,
+    tuned: bool = False,
 ) -> tuple[DataFrame, NeighborReport]:
     """:func:`draw_synthetic`'s rows, drawn in the neighbour search's own tasks.
 
@@ -283,6 +285,9 @@ def draw_while_searching(
         Features per row.
     label_type : DataType
         The label column's type.
+    tuned : bool, default False
+        ``points`` comes from :func:`spark_smote._lsh.numbered_and_tuned`: its
+        tuning statistics are collected, not computed.
 
     Returns
     -------
@@ -315,6 +320,7 @@ def draw_while_searching(
         emit,
         schema,
         min_parts=min(tasks, MAX_TASKS_PER_CLASS),
+        tuned=tuned,
     )
     label = F.lit(None).cast(label_type)
     for plan in plans:

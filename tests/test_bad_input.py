@@ -73,7 +73,9 @@ def test_non_numeric_feature(df):
     [None, float("nan"), float("inf"), float("-inf")],
     ids=["null", "nan", "inf", "-inf"],
 )
-def test_bad_feature_values_name_the_column_and_count(spark, bad_value):
+@pytest.mark.parametrize("search", ["auto", "lsh"])
+def test_bad_feature_values_name_the_column_and_count(spark, bad_value, search):
+    # 'lsh' numbers and tunes the grown class in one task before the check fails.
     data = rows()
     for i in (3, 17, 42):
         data[i] = (*data[i][:2], bad_value, *data[i][3:])
@@ -82,12 +84,16 @@ def test_bad_feature_values_name_the_column_and_count(spark, bad_value):
         InvalidFeatureValuesError,
         match=r"null, NaN or infinite values \('b': 3 row\(s\)\).*drop those rows.*impute",
     ):
-        resample(df, features=["a", "b"])
+        resample(df, features=["a", "b"], neighbor_search=search)
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("strategy", ["auto", {0: 40, 1: 10}], ids=["grown", "nothing to grow"])
-def test_bad_values_in_a_class_left_alone_fail_too(spark, strategy):
+@pytest.mark.parametrize(
+    ("strategy", "search"),
+    [("auto", "auto"), ("auto", "lsh"), ({0: 40, 1: 10}, "auto")],
+    ids=["grown", "grown by lsh", "nothing to grow"],
+)
+def test_bad_values_in_a_class_left_alone_fail_too(spark, strategy, search):
     # Feature columns are checked in the pass that indexes the classes to grow: that
     # pass must see the other classes' bad values too (and with nothing to grow, a
     # pass of its own).
@@ -96,7 +102,7 @@ def test_bad_values_in_a_class_left_alone_fail_too(spark, strategy):
         data[i] = (*data[i][:2], float("nan"), *data[i][3:])
     df = spark.createDataFrame(data, SCHEMA)
     with pytest.raises(InvalidFeatureValuesError, match=r"\('b': 2 row\(s\)\)"):
-        resample(df, features=["a", "b"], sampling_strategy=strategy)
+        resample(df, features=["a", "b"], sampling_strategy=strategy, neighbor_search=search)
 
 
 @pytest.mark.e2e

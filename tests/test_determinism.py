@@ -166,3 +166,35 @@ def test_numpy_draws_are_the_spark_plans_draws_bit_for_bit(spark) -> None:  # ty
         drawn = uniform_column(seed, stream, F.lit(ordinal).cast("int"), F.col("c"))
         in_spark = np.array([r[0] for r in table.select(drawn).collect()])
         assert in_spark.tobytes() == uniform_column_numpy(seed, stream, ordinal, counters).tobytes()
+
+
+@pytest.mark.parametrize("id_col", [None, "id"], ids=["content_keys", "id_col"])
+def test_numpy_numbering_is_the_window_numbering(spark, rows, id_col) -> None:  # type: ignore[no-untyped-def]
+    # class_order numbers a class held by one task as build_points' window does,
+    # duplicated rows included (25 and 10 identical minority rows).
+    from spark_smote._features import resolve_layout
+    from spark_smote._keys import (
+        HASH,
+        ID,
+        IDX,
+        ClassPlan,
+        X,
+        build_points,
+        class_order,
+        class_table,
+        keyed_rows,
+    )
+    from spark_smote._params import SMOTEParams
+
+    df = spark.createDataFrame(rows, COLUMNS)
+    params = SMOTEParams.build(label_col="label", features=["x", "y"], id_col=id_col, seed=1)
+    layout = resolve_layout(df.schema, params)
+    classes = class_table(df, [ClassPlan("minor", 1, 60, 240)], df.schema["label"].dataType)
+    key = ID if id_col else X
+    windowed = build_points(df, classes, layout, params, {1: 60}).select(IDX, key).collect()
+    by_window = [row[key] for row in sorted(windowed, key=lambda row: row[IDX])]
+    keyed = keyed_rows(df, classes, layout, params).toArrow()
+    keys = keyed.column(key).combine_chunks()
+    order = class_order(keyed.column(HASH).to_numpy(), keys)
+    assert [keys[int(i)].as_py() for i in order] == by_window
+    assert sorted(order.tolist()) == list(range(60))

@@ -476,9 +476,12 @@ def test_neighbor_recall_reports_per_class_recall(spark) -> None:  # type: ignor
 @pytest.mark.e2e
 @pytest.mark.parametrize("layout", ["columns", "vector"])
 @pytest.mark.parametrize("draws_per_task", [2_000_000, 150], ids=["one task", "several tasks"])
+@pytest.mark.parametrize("id_col", ["id", None], ids=["id keys", "content keys"])
 def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
-    spark, monkeypatch, layout, draws_per_task
+    spark, monkeypatch, layout, draws_per_task, id_col
 ) -> None:  # type: ignore[no-untyped-def]
+    # The fused path also numbers and tunes each class in one task (numbered_and_tuned);
+    # the other numbers it with Spark's window and tunes in a job of its own.
     from pyspark.ml.functions import array_to_vector
 
     import spark_smote._smote as smote_module
@@ -500,7 +503,7 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
     monkeypatch.setattr(
         smote_module,
         "draw_while_searching",
-        lambda *args: drawn.append(1) or synthesis.draw_while_searching(*args),
+        lambda *args, **kwargs: drawn.append(1) or synthesis.draw_while_searching(*args, **kwargs),
     )
 
     def run() -> list[tuple]:
@@ -510,7 +513,7 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
             features=features,
             seed=8,
             neighbor_search="lsh",
-            id_col="id",
+            id_col=id_col,
             synthetic_col="synthetic",
             provenance=True,
         )
