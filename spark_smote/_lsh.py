@@ -1776,8 +1776,10 @@ def _whole_class_search(
     search = _class_search_udf(
         k, dimension, hashes, tunings, parts, to_arrow_schema(schema), emit=emit
     )
-    shares = points.sparkSession.range(parts).select(F.col("id").cast("int").alias(_PART))
-    copies = points.select(CLASS, IDX, *carried).crossJoin(F.broadcast(shares))
+    # One copy of each row per share, made in place (a cross join with a table of the
+    # shares would cost a broadcast job of its own).
+    share = F.explode(F.sequence(F.lit(0), F.lit(parts - 1))).alias(_PART)
+    copies = points.select(CLASS, IDX, *carried, share)
     position = _run_order(dict.fromkeys(sizes, parts), sizes, _PART)
     return deal(copies, len(sizes) * parts, position).mapInArrow(search, schema)
 
