@@ -29,7 +29,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_smote._features import FeatureLayout, feature_array
+from spark_smote._features import INTEGRAL_TYPES, FeatureLayout, feature_array
 from spark_smote._params import SMOTEParams
 
 __all__ = [
@@ -286,10 +286,7 @@ def numbered_in_numpy(id_type: T.DataType | None) -> bool:
 
 
 _SORTABLE_ID_TYPES = (
-    T.ByteType,
-    T.ShortType,
-    T.IntegerType,
-    T.LongType,
+    *INTEGRAL_TYPES,
     T.FloatType,
     T.DoubleType,
     T.StringType,

@@ -30,7 +30,9 @@ every table with numpy (the same order), cut the same chunks and rank, with the 
 function, the queries of their own index groups (``_QUERY_GROUPS``), then merge each
 row's lists in place. The neighbours are the per-table search's, bit for bit, without
 the L copies, their shuffle and sort, and the merge shuffle. Its tuning is one job with
-the class in one task, computing the same statistics with the same functions.
+the class in one task, computing the same statistics with the same functions; or no
+job of its own (:func:`numbered_and_tuned`), when the task that numbers the class (in
+place of the keys phase's window) computes them too.
 
 **Tuning** (two small Spark jobs per call, statistics only reach the driver): a seeded
 sample of rows gets its exact k nearest neighbours (each sampled row against its whole
