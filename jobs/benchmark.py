@@ -19,7 +19,10 @@ workers; each shared page counted once, see bench_memory.py) are measured alone:
    in one process (skipped with a message when imbalanced-learn is not installed).
 
 It prints a table with the ratios of spark_smote to the others and writes
-it as Markdown beside the results.
+it as Markdown beside the results. ``--rounds N`` runs the contenders N times in turn
+(floor, floor_copies, spark_smote, imbalanced-learn, then again): each round's ratios
+compare runs made minutes apart, and the summary gives every round's runs and the
+median and range of the per-round ratios, for machines whose speed drifts between runs.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -145,12 +149,51 @@ def run_imblearn(input_path: str, output_path: str) -> None:
     pq.write_table(pa.table({**columns, "label": y_out.astype(np.int32)}), output_path)
 
 
+def _ratio(results: dict[str, Measurement], other: str) -> float | None:
+    """spark_smote's wall time over ``other``'s in one round (None if either is missing)."""
+    mine, theirs = results.get("spark_smote"), results.get(other)
+    if mine is None or theirs is None or mine.seconds is None or not theirs.seconds:
+        return None
+    return mine.seconds / theirs.seconds
+
+
+def _run_round(
+    contenders: dict[str, list[str]], args: argparse.Namespace, work: Path, env: dict[str, str]
+) -> dict[str, Measurement]:
+    """Run every contender once, in order, each in its own process; outputs deleted."""
+    results: dict[str, Measurement] = {}
+    for name, command in contenders.items():
+        if name in args.skip:
+            continue
+        if name == "imblearn" and args.size == "30M" and not args.imblearn_at_30m:
+            note = "skipped: needs about 35 GB (--imblearn-at-30m)"
+            results[name] = Measurement(name, None, None, None, note)
+            continue
+        if name == "imblearn" and importlib.util.find_spec("imblearn") is None:
+            note = "skipped: imbalanced-learn not installed"
+            results[name] = Measurement(name, None, None, None, note)
+            continue
+        result = _measure(name, command, env)
+        output = work / ("imblearn.parquet" if name == "imblearn" else name)
+        if result.seconds is not None:
+            result.rows_out = _parquet_rows(output)
+        results[name] = result
+        if output.is_dir():
+            shutil.rmtree(output, ignore_errors=True)
+        else:
+            output.unlink(missing_ok=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=list(SIZES), default="2.88M")
     parser.add_argument("--cache", default=str(ROOT / "bench" / "data"))
     parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every contender this many times, in turn"
+    )
     parser.add_argument(
         "--skip", action="append", default=[], help="floor|floor_copies|spark_smote|imblearn"
     )
@@ -182,7 +225,6 @@ def main() -> None:
     work.mkdir(parents=True)
     env = {"PYSPARK_PYTHON": sys.executable}
     me = [sys.executable, str(Path(__file__).resolve())]
-    results: list[Measurement] = []
     contenders = {
         "floor": [*me, "--master", args.master, "--run-floor", str(data), str(work / "floor")],
         "floor_copies": [
@@ -214,50 +256,37 @@ def main() -> None:
         ],
         "imblearn": [*me, "--run-imblearn", str(data), str(work / "imblearn.parquet")],
     }
-    for name, command in contenders.items():
-        if name in args.skip:
-            continue
-        if name == "imblearn" and args.size == "30M" and not args.imblearn_at_30m:
-            results.append(
-                Measurement(
-                    name, None, None, None, "skipped: needs about 35 GB (--imblearn-at-30m)"
-                )
-            )
-            continue
-        if name == "imblearn" and importlib.util.find_spec("imblearn") is None:
-            results.append(
-                Measurement(name, None, None, None, "skipped: imbalanced-learn not installed")
-            )
-            continue
-        result = _measure(name, command, env)
-        output = work / ("imblearn.parquet" if name == "imblearn" else name)
-        if result.seconds is not None:
-            result.rows_out = _parquet_rows(output)
-        results.append(result)
-        shutil.rmtree(output, ignore_errors=True) if output.is_dir() else output.unlink(
-            missing_ok=True
-        )
+    rounds: list[dict[str, Measurement]] = []
+    for round_number in range(1, max(1, args.rounds) + 1):
+        print(f"benchmark: round {round_number} of {max(1, args.rounds)}", flush=True)
+        rounds.append(_run_round(contenders, args, work, env))
 
-    by_name = {r.name: r for r in results}
-    smote = by_name.get("spark_smote")
     lines = [
         f"# Benchmark: {args.size} rows x 18 features, 5.9 % minority, {args.master}, "
-        f"{os.cpu_count()} cores",
+        f"{os.cpu_count()} cores, {len(rounds)} round(s)",
         "",
-        "| run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
-        "| --- | ---: | ---: | ---: | --- |",
+        "| round | run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
+        "| --- | --- | ---: | ---: | ---: | --- |",
     ]
-    for r in results:
-        seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
-        peak = f"{r.peak_gb:.2f}" if r.peak_gb is not None else "-"
-        lines.append(f"| {r.name} | {seconds} | {peak} | {r.rows_out or '-'} | {r.note} |")
+    for number, results in enumerate(rounds, start=1):
+        for r in results.values():
+            seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
+            peak = f"{r.peak_gb:.2f}" if r.peak_gb is not None else "-"
+            lines.append(
+                f"| {number} | {r.name} | {seconds} | {peak} | {r.rows_out or '-'} | {r.note} |"
+            )
     lines.append("")
     for other in ("floor", "floor_copies", "imblearn"):
-        ref = by_name.get(other)
-        if smote and smote.seconds and ref and ref.seconds:
-            lines.append(
-                f"- spark_smote / {other} wall time: **{smote.seconds / ref.seconds:.2f}x**"
+        ratios = [ratio for results in rounds if (ratio := _ratio(results, other)) is not None]
+        if not ratios:
+            continue
+        line = f"- spark_smote / {other} wall time: **{statistics.median(ratios):.2f}x**"
+        if len(ratios) > 1:
+            each = ", ".join(f"{v:.2f}" for v in ratios)
+            line += (
+                f" (median of {len(ratios)} rounds, {min(ratios):.2f}-{max(ratios):.2f}: {each})"
             )
+        lines.append(line)
     report = "\n".join(lines)
     print(report)
     out = ROOT / "bench" / f"results_{args.size}.md"
