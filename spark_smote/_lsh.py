@@ -241,6 +241,16 @@ class LSHParams:
     sample_size: int = 256
     max_tables: int = 16
 
+    @property
+    def untuned(self) -> bool:
+        """Whether width and tables are both given: nothing is left to tune."""
+        return self.bucket_width is not None and self.tables is not None
+
+    @property
+    def drawn_tables(self) -> int:
+        """The tables whose hash functions are drawn: the given ones, or the most tuned."""
+        return self.tables if self.tables is not None else self.max_tables
+
     def checked(self, k: int) -> LSHParams:
         """Return the parameters after validation against ``k`` (odd caps made even).
 
@@ -1425,13 +1435,15 @@ def numbered_and_tuned(
     """
     params = (params or LSHParams()).checked(k)
     hashes = _hashes(sizes, dimension, seed, params)
-    fixed = params.bucket_width is not None and params.tables is not None
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     fields = [f for f in rows.schema.fields if f.name != HASH]
     fields.insert([f.name for f in fields].index(X), T.StructField(IDX, T.LongType()))
     schema = T.StructType([*fields, *_stat_schema(_KNN, _KNN_IDX, _RANKS).fields[2:]])
     arrow_schema = to_arrow_schema(schema)
     key = ID if ID in rows.schema.names else X
+
+    def table_of(columns: Mapping[str, pa.Array]) -> pa.Table:
+        return pa.table(dict(columns)).select(arrow_schema.names).cast(arrow_schema)
 
     def number_and_tune(group: pa.Table) -> pa.Table:
         ordinal = group.column(CLASS)[0].as_py()
@@ -1442,12 +1454,12 @@ def numbered_and_tuned(
         }
         if ordinal is None:  # rows kept for the value check only
             columns[IDX] = pa.nulls(n, pa.int64())
-            return pa.table({**columns, **stats}).select(arrow_schema.names).cast(arrow_schema)
+            return table_of({**columns, **stats})
         order = class_order(group.column(HASH).to_numpy(), group.column(key).combine_chunks())
         columns = {name: column.take(pa.array(order)) for name, column in columns.items()}
         columns[IDX] = pa.array(np.arange(n, dtype=np.int64))
         bad = flagged is not None and bool(pc.any(columns[flagged]).as_py())
-        if not bad and not fixed:
+        if not bad and not params.untuned:
             x = matrix_from_list_column(columns[X], dimension)
             sample = np.asarray(indices[int(ordinal)], np.int64)
             probes, knn, knn_idx, counts = _class_statistics(
@@ -1461,7 +1473,7 @@ def numbered_and_tuned(
                 _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())).take(slot),
                 _RANKS: list_column(counts, pa.int64()).take(slot),
             }
-        return pa.table({**columns, **stats}).select(arrow_schema.names).cast(arrow_schema)
+        return table_of({**columns, **stats})
 
     spread = F.when(F.col(CLASS).isNull(), F.pmod(F.col(HASH), F.lit(_UNCLASSED_GROUPS)))
     return rows.groupBy(CLASS, spread.otherwise(F.lit(0))).applyInArrow(number_and_tune, schema)
@@ -1553,8 +1565,8 @@ def _hashes(
     sizes: Mapping[int, int], dimension: int, seed: int, params: LSHParams
 ) -> dict[int, _ClassHash]:
     """The hash functions of every class: as many tables as the tuning may choose."""
-    max_tables = params.tables if params.tables is not None else params.max_tables
-    return {o: _draw_hash(seed, o, dimension, params.hashes_per_table, max_tables) for o in sizes}
+    tables = params.drawn_tables
+    return {o: _draw_hash(seed, o, dimension, params.hashes_per_table, tables) for o in sizes}
 
 
 def _tune_classes(
@@ -1575,7 +1587,7 @@ def _tune_classes(
     ``tuned``: the statistics are already on the points' probe rows
     (:func:`numbered_and_tuned`); one small job collects them.
     """
-    max_tables = params.tables if params.tables is not None else params.max_tables
+    max_tables = params.drawn_tables
     hashes = _hashes(sizes, dimension, seed, params)
     caps = _CAP_CHOICES if params.bucket_cap is None else (params.bucket_cap,)
     if params.bucket_width is not None and params.tables is not None:
