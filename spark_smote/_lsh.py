@@ -140,9 +140,10 @@ _QUERY_SLICE = 64
 _QUERY_GROUPS = 8
 # The most tasks a whole-class search gives one class: one per index group.
 MAX_TASKS_PER_CLASS = _QUERY_GROUPS
-# Values (rows x directions) per block of the feature-by-feature projection: 512 rows
-# of 9 tables' directions, more rows when fewer directions are projected.
-_PROJECT_BLOCK_VALUES = 512 * 45
+# The feature-by-feature projection runs over this many directions at a time, in
+# blocks of this many values (directions x rows): 4096 rows of 8 directions.
+_PROJECT_DIRECTIONS = 8
+_PROJECT_BLOCK_VALUES = 8 * 4096
 # Largest chunk ranked on packed (distance, column) integers: the column takes the low
 # bits of the float32 distance, and 2**14 rows leave 9 of its 23 fraction bits.
 _MAX_PACKED_CHUNK = 1 << 14
@@ -336,18 +337,26 @@ def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     depend on how the rows were batched.
     """
     n, dimension = x.shape
-    out = np.zeros((n, projections.shape[1]), dtype=np.float64)
-    # Row blocks keep the running sums in cache across the features (1.6x faster).
-    block_rows = max(1, _PROJECT_BLOCK_VALUES // max(1, projections.shape[1]))
-    term = np.empty((min(n, block_rows), projections.shape[1]), dtype=np.float64)
-    for start in range(0, n, block_rows):
-        stop = start + block_rows
-        block = out[start:stop]
-        part = term[: len(block)]
-        for j in range(dimension):
-            np.multiply(x[start:stop, j : j + 1], projections[j], out=part)
-            block += part
-    return out
+    width = projections.shape[1]
+    # Computed transposed, a few directions at a time over blocks of rows: every
+    # operation then runs along a contiguous row of values (2.5x faster than the
+    # row-major sum for one table's 5 directions). The sums are the same, in the same
+    # order, from 0.
+    features = np.ascontiguousarray(x.T)
+    out = np.zeros((width, n), dtype=np.float64)
+    for first in range(0, width, _PROJECT_DIRECTIONS):
+        directions = projections[:, first : first + _PROJECT_DIRECTIONS]
+        block_rows = max(1, _PROJECT_BLOCK_VALUES // directions.shape[1])
+        term = np.empty((directions.shape[1], min(n, block_rows)), dtype=np.float64)
+        for start in range(0, n, block_rows):
+            block = out[first : first + _PROJECT_DIRECTIONS, start : start + block_rows]
+            part = term[:, : block.shape[1]]
+            for j in range(dimension):
+                np.multiply(
+                    directions[j][:, None], features[j, start : start + block_rows], out=part
+                )
+                block += part
+    return out.T
 
 
 def table_projections(x: np.ndarray, spec: _ClassHash, tables: int, first: int = 0) -> np.ndarray:
@@ -1167,13 +1176,20 @@ def refs_before(
     copy, or a rare tie) are placed among those references by the full order.
 
     """
-    refs = np.sort(coarse[is_ref])
+    ref_rows = np.flatnonzero(is_ref)
+    by_key = np.argsort(coarse[ref_rows])
+    refs = coarse[ref_rows[by_key]]
     probes = coarse[:n_probe]
     before = np.searchsorted(refs, probes, side="left")
-    tied = np.flatnonzero(np.searchsorted(refs, probes, side="right") > before)
+    after = np.searchsorted(refs, probes, side="right")
+    tied = np.flatnonzero(after > before)
     if not tied.size:
         return before
-    rows = np.concatenate([tied, np.flatnonzero(is_ref & np.isin(coarse, probes[tied]))])
+    # The references sharing a tied probe's key: each key's run of sorted references once.
+    starts, first = np.unique(before[tied], return_index=True)
+    lengths = after[tied][first] - starts
+    runs = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
+    rows = np.concatenate([tied, ref_rows[by_key[runs]]])
     full = [idx[rows], splits[rows], *[codes[rows, j] for j in reversed(range(codes.shape[1]))]]
     ordered = rows[np.lexsort([*full, coarse[rows]])]  # stable: a probe before its copy
     ref_flags = is_ref[ordered].astype(np.int64)
