@@ -74,6 +74,7 @@ from spark_smote._synthesis import (
     drawn_while_searching,
     original_rows,
 )
+from spark_smote._warmup import start_python_workers
 
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
 
@@ -329,6 +330,8 @@ class SMOTE:
         stats = collect_input_stats(
             inject(df, "validation"), layout, params, check_values=not later
         )
+        # The cores are idle while the driver plans the keys pass: start the workers.
+        start_python_workers(df.sparkSession)
         targets = resolve_sampling_strategy(params.sampling_strategy, stats.class_counts)
         plans = [
             ClassPlan(label, ordinal, n_rows, targets.get(label, 0))

@@ -29,6 +29,7 @@ from spark_smote._params import (
     SMOTEParams,
 )
 from spark_smote._report import REPORT_NAME, build_report, write_report
+from spark_smote._warmup import start_python_workers
 
 __all__ = ["build_parser", "main", "parse_sampling_strategy"]
 
@@ -258,6 +259,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     spark = build_session(config, args.master, args.remote)
+    # The cores are idle while the driver reads the schema and plans: start the workers.
+    start_python_workers(spark)
     try:
         return _resample_and_write(spark, args, mode, smote_arguments, config_path, started)
     finally:
