@@ -915,7 +915,11 @@ def _class_search_udf(
         part = int(group.column(_PART)[0].as_py())
         spec, tuning = hashes[ordinal], tunings[ordinal]
         idx = group.column(IDX).to_numpy()
-        x = matrix_from_list_column(group.column(X), dimension)
+        features = group.column(X)
+        if pa.types.is_binary(features.type):  # from numbered_and_tuned
+            x = matrix_from_binary_column(features, dimension)
+        else:
+            x = matrix_from_list_column(features, dimension)
         n = len(idx)
         mine = np.flatnonzero(idx % _QUERY_GROUPS % parts == part)
         slot = np.full(n, -1, np.int64)
@@ -1446,13 +1450,21 @@ def numbered_and_tuned(
     Returns
     -------
     DataFrame
-        ``rows`` without the hash, with ``IDX`` before ``X``, plus the statistics.
+        ``rows`` without the hash, with ``IDX`` before ``X`` and ``X`` as binary
+        (:func:`binary_rows`; null for rows of no class or of a class with a bad
+        value), plus the statistics.
 
     """
     params = (params or LSHParams()).checked(k)
     hashes = _hashes(sizes, dimension, seed, params)
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
-    fields = [f for f in rows.schema.fields if f.name != HASH]
+    # The features leave as binary (binary_rows): the checkpoint, the search's copies
+    # and its tasks then move one block per row, not 18 values one by one.
+    fields = [
+        T.StructField(X, T.BinaryType()) if f.name == X else f
+        for f in rows.schema.fields
+        if f.name != HASH
+    ]
     fields.insert([f.name for f in fields].index(X), T.StructField(IDX, T.LongType()))
     schema = T.StructType([*fields, *_stat_schema(_KNN, _KNN_IDX, _RANKS).fields[2:]])
     arrow_schema = to_arrow_schema(schema)
@@ -1470,13 +1482,18 @@ def numbered_and_tuned(
         }
         if ordinal is None:  # rows kept for the value check only
             columns[IDX] = pa.nulls(n, pa.int64())
+            columns[X] = pa.nulls(n, pa.binary())
             return table_of({**columns, **stats})
         order = class_order(group.column(HASH).to_numpy(), group.column(key).combine_chunks())
+        features = columns.pop(X)
         columns = {name: column.take(pa.array(order)) for name, column in columns.items()}
         columns[IDX] = pa.array(np.arange(n, dtype=np.int64))
-        bad = flagged is not None and bool(pc.any(columns[flagged]).as_py())
-        if not bad and not params.untuned:
-            x = matrix_from_list_column(columns[X], dimension)
+        if flagged is not None and bool(pc.any(columns[flagged]).as_py()):
+            # The value check is about to fail the run: no features, no statistics.
+            return table_of({**columns, X: pa.nulls(n, pa.binary()), **stats})
+        x = matrix_from_list_column(features, dimension)[order]
+        columns[X] = binary_rows(x)
+        if not params.untuned:
             sample = np.asarray(indices[int(ordinal)], np.int64)
             probes, knn, knn_idx, counts = _class_statistics(
                 x, sample, k, hashes[int(ordinal)], params.bucket_width
