@@ -6,6 +6,8 @@
 2. ``import spark_smote`` imports nothing, and the modules whose UDFs run in the workers
    do not import pandas (0.2 s per worker otherwise), nor does the command line's
    driver (0.2 s of its start-up).
+3. ``spark_smote._warmup`` starts a classic session's workers once, in the background,
+   and never lets its own failure reach the run.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from spark_smote import _warmup
 from spark_smote._daemon import bundled_pyspark_zips
 
 
@@ -77,3 +80,57 @@ def test_package_and_udf_modules_import_no_third_party_data_library() -> None:
         "assert SMOTE.__module__ == 'spark_smote._smote'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class FakeSession:
+    """What start_python_workers uses of a classic session, recording the warm-up job."""
+
+    def __init__(self, parallelism: int = 2, fail: bool = False) -> None:
+        self.sparkContext = type("Context", (), {"defaultParallelism": parallelism})()
+        self.jobs: list[tuple[int, int, str]] = []
+        self.fail = fail
+
+    def range(self, n: int, numPartitions: int) -> FakeSession:  # noqa: N803
+        self.pending = (n, numPartitions)
+        return self
+
+    def mapInArrow(self, function: object, schema: str) -> FakeSession:  # noqa: N802
+        self.jobs.append((*self.pending, schema))
+        return self
+
+    def collect(self) -> list[object]:
+        if self.fail:
+            raise RuntimeError("the session was stopped")
+        return []
+
+
+class ConnectLikeSession:
+    @property
+    def sparkContext(self) -> object:  # noqa: N802
+        raise RuntimeError("[NOT_IMPLEMENTED] sparkContext() is not implemented.")
+
+
+def test_workers_are_started_once_per_classic_session() -> None:
+    session = FakeSession(parallelism=32)
+    thread = _warmup.start_python_workers(session)
+    assert thread is not None
+    thread.join(10)
+    # One empty task per core, at most MAX_WARM_TASKS.
+    assert session.jobs == [(_warmup.MAX_WARM_TASKS, _warmup.MAX_WARM_TASKS, "id long")]
+    assert _warmup.start_python_workers(session) is None
+    assert len(session.jobs) == 1
+    assert _warmup.start_python_workers(ConnectLikeSession()) is None
+
+
+def test_a_failed_warm_up_is_ignored() -> None:
+    session = FakeSession(fail=True)
+    thread = _warmup.start_python_workers(session)
+    assert thread is not None
+    thread.join(10)
+    assert not thread.is_alive()
+    assert session.jobs == [(2, 2, "id long")]
+
+
+def test_the_warm_up_task_imports_the_task_modules_and_returns_nothing(spark) -> None:  # type: ignore[no-untyped-def]
+    df = spark.range(4, numPartitions=2)
+    assert df.mapInArrow(_warmup._import_task_modules, "id long").collect() == []
