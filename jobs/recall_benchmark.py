@@ -150,7 +150,7 @@ def run_timing(cache: Path, method: str) -> None:
 
     from spark_smote import SMOTE
     from spark_smote._features import collect_input_stats, resolve_layout
-    from spark_smote._keys import ClassPlan, build_points, class_table, spread_points
+    from spark_smote._keys import ClassPlan, build_points, spread_points
     from spark_smote._lsh import find_neighbors
     from spark_smote._strategy import resolve_sampling_strategy
 
@@ -180,8 +180,7 @@ def run_timing(cache: Path, method: str) -> None:
     ]
     grown = [p for p in plans if p.n_new > 0]
     sizes = {p.ordinal: p.n_rows for p in grown}
-    classes = class_table(df, grown, df.schema["label"].dataType)
-    points = build_points(df, classes, layout, params, sizes)
+    points = build_points(df, grown, layout, params, sizes)
     points = spread_points(points, sum(sizes.values())).persist()
     points.count()
     started = time.monotonic()

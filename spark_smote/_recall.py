@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._features import collect_input_stats, resolve_layout
-from spark_smote._keys import CLASS, IDX, ClassPlan, X, build_points, class_table, spread_points
+from spark_smote._keys import CLASS, IDX, ClassPlan, X, build_points, spread_points
 from spark_smote._lsh import LSHParams, lsh_neighbors, sample_exact_neighbors, sample_indices
 from spark_smote._neighbors import NBR
 from spark_smote._params import SamplingStrategy, SMOTEParams
@@ -164,10 +164,9 @@ def neighbor_recall(
             f"{dict(stats.class_counts)}, so there is no neighbour search to measure. Pass "
             "a strategy that grows the classes to measure, e.g. 'all'."
         )
-    classes = class_table(df, grown, schema[params.label_col].dataType)
     sizes = {p.ordinal: p.n_rows for p in grown}
     labels = {p.ordinal: p.label for p in grown}
-    points = build_points(df, classes, layout, params, sizes)
+    points = build_points(df, grown, layout, params, sizes)
     points = spread_points(points, sum(sizes.values())).persist()
     try:
         neighbors, search = lsh_neighbors(

@@ -398,14 +398,14 @@ class SMOTE:
         id_type = schema[params.id_col].dataType if params.id_col is not None else None
         tuned = fused and numbered_in_numpy(id_type)
         if tuned:
-            rows = keyed_rows(df, classes, layout, params, checks=checks, keep_flagged=flagged)
+            rows = keyed_rows(df, grown, layout, params, checks=checks, keep_flagged=flagged)
             points = numbered_and_tuned(
                 rows, sizes, params.k_neighbors, search_dimension, params.seed, flagged=flagged
             )
         else:
             points = build_points(
                 df,
-                classes,
+                grown,
                 layout,
                 params,
                 sizes,

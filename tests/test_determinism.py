@@ -181,7 +181,6 @@ def test_numpy_numbering_is_the_window_numbering(spark, rows, id_col) -> None:  
         X,
         build_points,
         class_order,
-        class_table,
         keyed_rows,
     )
     from spark_smote._params import SMOTEParams
@@ -189,12 +188,44 @@ def test_numpy_numbering_is_the_window_numbering(spark, rows, id_col) -> None:  
     df = spark.createDataFrame(rows, COLUMNS)
     params = SMOTEParams.build(label_col="label", features=["x", "y"], id_col=id_col, seed=1)
     layout = resolve_layout(df.schema, params)
-    classes = class_table(df, [ClassPlan("minor", 1, 60, 240)], df.schema["label"].dataType)
+    plans = [ClassPlan("minor", 1, 60, 240)]
     key = ID if id_col else X
-    windowed = build_points(df, classes, layout, params, {1: 60}).select(IDX, key).collect()
+    windowed = build_points(df, plans, layout, params, {1: 60}).select(IDX, key).collect()
     by_window = [row[key] for row in sorted(windowed, key=lambda row: row[IDX])]
-    keyed = keyed_rows(df, classes, layout, params).toArrow()
+    keyed = keyed_rows(df, plans, layout, params).toArrow()
     keys = keyed.column(key).combine_chunks()
     order = class_order(keyed.column(HASH).to_numpy(), keys)
     assert [keys[int(i)].as_py() for i in order] == by_window
     assert sorted(order.tolist()) == list(range(60))
+
+
+def test_classes_found_by_label_case_are_those_of_the_class_table_join(spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Up to CASE_MAX_CLASSES grown classes the keys pass finds a row's class by a CASE
+    # over the labels, above by a join with the class table: the same rows either way,
+    # rows flagged by the value check kept whatever their class.
+    import spark_smote._keys as keys
+    from spark_smote._features import BAD_ROW, resolve_layout, row_checks
+    from spark_smote._params import SMOTEParams
+
+    data = [(float(i), float(i % 7), ["a", "b", "c"][i % 3]) for i in range(90)]
+    data += [(float("nan"), 1.0, "a"), (None, 2.0, "c"), (3.0, float("inf"), "b")]
+    df = spark.createDataFrame(data, "x double, y double, label string")
+    params = SMOTEParams.build(label_col="label", features=["x", "y"], seed=1)
+    layout = resolve_layout(df.schema, params)
+    plans = [keys.ClassPlan(label, i, 31, 9 if i else 0) for i, label in enumerate("abc")]
+
+    def keyed(flagged: bool) -> list[tuple]:
+        checks = row_checks(layout) if flagged else None
+        out = keys.keyed_rows(
+            df, plans, layout, params, checks=checks, keep_flagged=BAD_ROW if flagged else None
+        )
+        return sorted(tuple(map(repr, row)) for row in out.collect())
+
+    for flagged in (False, True):
+        by_case = keyed(flagged)
+        monkeypatch.setattr(keys, "CASE_MAX_CLASSES", 1)
+        by_join = keyed(flagged)
+        monkeypatch.undo()
+        assert by_case == by_join
+        # Classes b and c (31 rows each, one bad in each) plus, when flagged, a's bad row.
+        assert len(by_case) == (63 if flagged else 62)
