@@ -498,9 +498,12 @@ def chunk_top_k(
         for lo, hi in spans
         for start in range(lo, hi, _QUERY_SLICE)
     ]
+    # One block for every slice's distances: a fresh 512 KB array per slice may cost
+    # page faults (the allocator returns freed memory to the system and takes it back).
+    block = np.empty((_QUERY_SLICE, n), np.float32)
     for start, stop in slices:
         part = queries[start:stop]
-        approx = left[part] @ right
+        approx = np.matmul(left[part], right, out=block[: len(part)])
         approx[np.arange(len(part)), part] = np.inf
         # Rounding may leave a duplicate's distance slightly negative: its bits sort
         # before every non-negative value, which is where it belongs.
