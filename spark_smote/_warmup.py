@@ -9,8 +9,10 @@ project's 2-core machine), and a run's first Python task, the numbering and tuni
 the grown class, sits on its critical path; so does the second worker's start in the
 search stage.
 
-:func:`start_python_workers` runs, in a background thread, one job of one empty
-task per core whose function imports the modules the run's tasks need. It is
+:func:`start_python_workers` runs, in a background thread, one small job whose
+tasks import the modules the run's tasks need: ``spark.range`` without a partition
+count has one partition per core of the session's default parallelism, capped at
+``MAX_WARM_TASKS`` by ``coalesce``, so no SparkContext is read. It is
 started while the driver plans (reads the schema, plans the validation or the keys
 pass), when the cores are idle, so the workers are ready when the first real Python
 task comes. It is a classic-session optimisation only: a Spark Connect client leaves
@@ -26,6 +28,8 @@ import threading
 import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from pyspark.sql import SparkSession
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -49,11 +53,10 @@ def _import_task_modules(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.Recor
     yield from ()
 
 
-def _warm(spark: Any, tasks: int) -> None:
+def _warm(spark: SparkSession) -> None:
     with contextlib.suppress(Exception):
-        spark.range(tasks, numPartitions=tasks).mapInArrow(
-            _import_task_modules, "id long"
-        ).collect()
+        rows = spark.range(MAX_WARM_TASKS).coalesce(MAX_WARM_TASKS)
+        rows.mapInArrow(_import_task_modules, "id long").collect()
 
 
 def start_python_workers(spark: Any) -> threading.Thread | None:
@@ -62,7 +65,7 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
     Parameters
     ----------
     spark : SparkSession
-        A classic session; a Spark Connect session is left alone.
+        A classic session; a Spark Connect session (another class) is left alone.
 
     Returns
     -------
@@ -71,17 +74,14 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
         a Connect session, or a session already warmed.
 
     """
-    try:
-        context = spark.sparkContext
-    except Exception:  # a Spark Connect session has none
+    if not isinstance(spark, SparkSession):
         return None
     with _lock:
         if spark in _started:
             return None
         _started.add(spark)
-    tasks = max(1, min(MAX_WARM_TASKS, int(context.defaultParallelism)))
     thread = threading.Thread(
-        target=_warm, args=(spark, tasks), name="spark_smote-worker-warm-up", daemon=True
+        target=_warm, args=(spark,), name="spark_smote-worker-warm-up", daemon=True
     )
     thread.start()
     return thread

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pyspark.sql import SparkSession
 
 from spark_smote import _warmup
 from spark_smote._daemon import bundled_pyspark_zips
@@ -82,20 +83,28 @@ def test_package_and_udf_modules_import_no_third_party_data_library() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-class FakeSession:
-    """What start_python_workers uses of a classic session, recording the warm-up job."""
+class FakeSession(SparkSession):
+    """A classic session as start_python_workers uses it, recording the warm-up job.
 
-    def __init__(self, parallelism: int = 2, fail: bool = False) -> None:
-        self.sparkContext = type("Context", (), {"defaultParallelism": parallelism})()
-        self.jobs: list[tuple[int, int, str]] = []
+    ``range(n)`` without a partition count has ``min(n, parallelism)`` partitions (one
+    per core of the default parallelism), and ``coalesce`` never adds partitions.
+    """
+
+    def __init__(self, parallelism: int = 2, fail: bool = False) -> None:  # no JVM
+        self.parallelism = parallelism
+        self.jobs: list[tuple[int, str]] = []
         self.fail = fail
 
-    def range(self, n: int, numPartitions: int) -> FakeSession:  # noqa: N803
-        self.pending = (n, numPartitions)
+    def range(self, n: int) -> FakeSession:  # type: ignore[override]
+        self.partitions = min(n, self.parallelism)
+        return self
+
+    def coalesce(self, partitions: int) -> FakeSession:
+        self.partitions = min(self.partitions, partitions)
         return self
 
     def mapInArrow(self, function: object, schema: str) -> FakeSession:  # noqa: N802
-        self.jobs.append((*self.pending, schema))
+        self.jobs.append((self.partitions, schema))
         return self
 
     def collect(self) -> list[object]:
@@ -105,9 +114,7 @@ class FakeSession:
 
 
 class ConnectLikeSession:
-    @property
-    def sparkContext(self) -> object:  # noqa: N802
-        raise RuntimeError("[NOT_IMPLEMENTED] sparkContext() is not implemented.")
+    """A Spark Connect session is not an instance of the classic SparkSession."""
 
 
 def test_workers_are_started_once_per_classic_session() -> None:
@@ -115,8 +122,8 @@ def test_workers_are_started_once_per_classic_session() -> None:
     thread = _warmup.start_python_workers(session)
     assert thread is not None
     thread.join(10)
-    # One empty task per core, at most MAX_WARM_TASKS.
-    assert session.jobs == [(_warmup.MAX_WARM_TASKS, _warmup.MAX_WARM_TASKS, "id long")]
+    # One task per core, at most MAX_WARM_TASKS.
+    assert session.jobs == [(_warmup.MAX_WARM_TASKS, "id long")]
     assert _warmup.start_python_workers(session) is None
     assert len(session.jobs) == 1
     assert _warmup.start_python_workers(ConnectLikeSession()) is None
@@ -128,7 +135,7 @@ def test_a_failed_warm_up_is_ignored() -> None:
     assert thread is not None
     thread.join(10)
     assert not thread.is_alive()
-    assert session.jobs == [(2, 2, "id long")]
+    assert session.jobs == [(2, "id long")]
 
 
 def test_the_warm_up_task_imports_the_task_modules_and_returns_nothing(spark) -> None:  # type: ignore[no-untyped-def]
