@@ -257,8 +257,9 @@ def main() -> None:
         "imblearn": [*me, "--run-imblearn", str(data), str(work / "imblearn.parquet")],
     }
     rounds: list[dict[str, Measurement]] = []
-    for round_number in range(1, max(1, args.rounds) + 1):
-        print(f"benchmark: round {round_number} of {max(1, args.rounds)}", flush=True)
+    count = max(1, args.rounds)
+    for round_number in range(1, count + 1):
+        print(f"benchmark: round {round_number} of {count}", flush=True)
         rounds.append(_run_round(contenders, args, work, env))
 
     lines = [

@@ -1331,7 +1331,7 @@ def _class_statistics(
     k: int,
     spec: _ClassHash,
     bucket_width: float | None,
-) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Both tuning statistics of one whole class, its rows ``x`` in index order.
 
     The same numbers as the two tuning jobs (:func:`sample_exact_neighbors`, then
@@ -1342,9 +1342,10 @@ def _class_statistics(
 
     Returns
     -------
-    (probes, knn, knn_idx, ranks)
-        The probes' indices (sampled rows and their true neighbours), per probe its
-        exact neighbours' distances and indices (empty unless sampled), and its ranks.
+    (probes, columns)
+        The probes' indices (sampled rows and their true neighbours), and per probe,
+        as the Arrow columns ``_KNN``, ``_KNN_IDX`` and ``_RANKS``: its exact
+        neighbours' distances and indices (empty unless sampled) and its ranks.
 
     """
     n = len(x)
@@ -1376,7 +1377,11 @@ def _class_statistics(
     row = {int(q): r for r, q in enumerate(sample)}
     knn = [dist[row[q]] if q in row else np.zeros(0) for q in probes.tolist()]
     knn_idx = [nbrs[row[q]] if q in row else np.zeros(0, np.int64) for q in probes.tolist()]
-    return probes, knn, knn_idx, counts
+    return probes, {
+        _KNN: pa.array(knn, pa.list_(pa.float64())),
+        _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())),
+        _RANKS: list_column(counts, pa.int64()),
+    }
 
 
 def _whole_tuning_udf(
@@ -1398,16 +1403,12 @@ def _whole_tuning_udf(
         order = np.argsort(group.column(IDX).to_numpy(), kind="stable")
         x = matrix_from_list_column(group.column(X), dimension)[order]
         sample = np.asarray(indices[ordinal], np.int64)
-        probes, knn, knn_idx, counts = _class_statistics(
-            x, sample, k, hashes[ordinal], bucket_width
-        )
+        probes, stats = _class_statistics(x, sample, k, hashes[ordinal], bucket_width)
         return pa.table(
             {
                 CLASS: pa.array(np.full(len(probes), ordinal, np.int32)),
                 IDX: pa.array(probes),
-                _KNN: pa.array(knn, pa.list_(pa.float64())),
-                _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())),
-                _RANKS: list_column(counts, pa.int64()),
+                **stats,
             }
         ).cast(output_schema)
 
@@ -1463,15 +1464,16 @@ def numbered_and_tuned(
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     # The features leave as binary (binary_rows): the checkpoint, the search's copies
     # and its tasks then move one block per row, not 18 values one by one.
+    given = rows.schema
     fields = [
         T.StructField(X, T.BinaryType()) if f.name == X else f
-        for f in rows.schema.fields
+        for f in given.fields
         if f.name != HASH
     ]
     fields.insert([f.name for f in fields].index(X), T.StructField(IDX, T.LongType()))
     schema = T.StructType([*fields, *_stat_schema(_KNN, _KNN_IDX, _RANKS).fields[2:]])
     arrow_schema = to_arrow_schema(schema)
-    key = ID if ID in rows.schema.names else X
+    key = ID if ID in given.names else X
 
     def table_of(columns: Mapping[str, pa.Array]) -> pa.Table:
         return pa.table(dict(columns)).select(arrow_schema.names).cast(arrow_schema)
@@ -1498,17 +1500,13 @@ def numbered_and_tuned(
         columns[X] = binary_rows(x)
         if not params.untuned:
             sample = np.asarray(indices[int(ordinal)], np.int64)
-            probes, knn, knn_idx, counts = _class_statistics(
+            probes, by_probe = _class_statistics(
                 x, sample, k, hashes[int(ordinal)], params.bucket_width
             )
             at = np.full(n, -1, np.int64)
             at[probes] = np.arange(len(probes))
             slot = pa.array(at, mask=at < 0)
-            stats = {
-                _KNN: pa.array(knn, pa.list_(pa.float64())).take(slot),
-                _KNN_IDX: pa.array(knn_idx, pa.list_(pa.int64())).take(slot),
-                _RANKS: list_column(counts, pa.int64()).take(slot),
-            }
+            stats = {name: column.take(slot) for name, column in by_probe.items()}
         return table_of({**columns, **stats})
 
     spread = F.when(F.col(CLASS).isNull(), F.pmod(F.col(HASH), F.lit(_UNCLASSED_GROUPS)))
@@ -1626,7 +1624,7 @@ def _tune_classes(
     max_tables = params.drawn_tables
     hashes = _hashes(sizes, dimension, seed, params)
     caps = _CAP_CHOICES if params.bucket_cap is None else (params.bucket_cap,)
-    if params.bucket_width is not None and params.tables is not None:
+    if params.bucket_width is not None and params.tables is not None:  # params.untuned
         cap = params.bucket_cap if params.bucket_cap is not None else _DEFAULT_CAP
         fixed = _Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
         return dict.fromkeys(sizes, fixed), hashes
