@@ -24,15 +24,17 @@ neighbours table of :mod:`spark_smote._neighbors`) as the exact search. Per clas
 5. **merge**: the candidates of all tables are merged per row, duplicates removed,
    nearest first, ties by index.
 
-**Whole classes.** A class whose features take at most ``_WHOLE_CLASS_BYTES`` (64 MB)
-skips steps 2 and 5 in Spark: a few tasks each receive the whole class, order it in
-every table with numpy (the same order), cut the same chunks and rank, with the same
-function, the queries of their own index groups (``_QUERY_GROUPS``), then merge each
-row's lists in place. The neighbours are the per-table search's, bit for bit, without
-the L copies, their shuffle and sort, and the merge shuffle. Its tuning is one job with
-the class in one task, computing the same statistics with the same functions; or no
-job of its own (:func:`numbered_and_tuned`), when the task that numbers the class (in
-place of the keys phase's window) computes them too.
+**Whole classes.** A class whose features take at most ``_WHOLE_CLASS_BYTES`` (256 MB)
+skips steps 2 and 5 in Spark: a few tasks (at most ``MAX_TASKS_PER_CLASS``) each
+receive the whole class, order it in every table with numpy (the same order), cut the
+same chunks and rank, with the same function, the queries of their own index groups
+(``_QUERY_GROUPS``), then merge each row's lists in place. The neighbours are the
+per-table search's, bit for bit, without the L copies, their shuffle and sort, and the
+merge shuffle. A class of at most ``_ONE_TASK_TUNING_BYTES`` (64 MB) is tuned by one
+job with the class in one task, computing the same statistics with the same
+functions; or by no job of its own (:func:`numbered_and_tuned`), when the task that
+numbers the class (in place of the keys phase's window) computes them too. A larger
+one is tuned like a per-table class.
 
 **Tuning** (two small Spark jobs per call, statistics only reach the driver): a seeded
 sample of rows gets its exact k nearest neighbours (each sampled row against its whole
@@ -55,7 +57,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -138,8 +140,12 @@ _QUERY_SLICE = 64
 # task holds: the whole-class search (:func:`_class_search_udf`) gives each task whole
 # groups and finds bit for bit what the per-table search finds.
 _QUERY_GROUPS = 8
-# The most tasks a whole-class search gives one class: one per index group.
-MAX_TASKS_PER_CLASS = _QUERY_GROUPS
+# The most tasks a whole-class search gives one class (each answers whole index
+# groups). Every task orders the whole class in every table and prepares every chunk,
+# about 0.3 us per row and table, against about 5.8 us of ranking per row and table
+# shared among the tasks (measured at 1.77M rows, chunks of 4096): with 4 tasks the
+# repeated work is a fifth of the ranking; with 8 it was two fifths.
+MAX_TASKS_PER_CLASS = 4
 # The feature-by-feature projection runs over this many directions at a time, in
 # blocks of this many values (directions x rows): 4096 rows of 8 directions.
 _PROJECT_DIRECTIONS = 8
@@ -170,7 +176,15 @@ _MERGE_ROWS_PER_TASK = 20_000
 # Classes whose features take up to this many bytes are searched whole
 # (:func:`_whole_class_search`): every search task holds the class and answers a share
 # of its rows in every table, so no row is copied per table, shuffled, sorted or merged.
-_WHOLE_CLASS_BYTES = 64 << 20
+# Such a task holds the features once plus one table's keys: about 2.3x the features
+# (measured: 0.6 GB for the 255 MB class of the 30M benchmark), under the ~1 GB that
+# Databricks serverless gives a UDF process.
+_WHOLE_CLASS_BYTES = 256 << 20
+# Classes whose features take up to this many bytes (and are searched whole) are also
+# tuned, and numbered, in one task (:func:`_whole_tuning_udf`,
+# :func:`numbered_and_tuned`), which holds the class in Arrow and numpy at once; larger
+# ones are tuned by two jobs over blocks of the class (the same statistics).
+_ONE_TASK_TUNING_BYTES = 64 << 20
 # Ranking work per task of the whole-class search, in candidate-feature products
 # (rows x tables x chunk x (features + 2)): each task also orders the whole class once
 # per table, so a task gets at least this much ranking to do. 2 tasks for the 170k x 18
@@ -340,21 +354,20 @@ def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     width = projections.shape[1]
     # Computed transposed, a few directions at a time over blocks of rows: every
     # operation then runs along a contiguous row of values (2.5x faster than the
-    # row-major sum for one table's 5 directions). The sums are the same, in the same
-    # order, from 0.
-    features = np.ascontiguousarray(x.T)
+    # row-major sum for one table's 5 directions), and only one block of the features
+    # is transposed at a time. The sums are the same, in the same order, from 0.
     out = np.zeros((width, n), dtype=np.float64)
-    for first in range(0, width, _PROJECT_DIRECTIONS):
-        directions = projections[:, first : first + _PROJECT_DIRECTIONS]
-        block_rows = max(1, _PROJECT_BLOCK_VALUES // directions.shape[1])
-        term = np.empty((directions.shape[1], min(n, block_rows)), dtype=np.float64)
-        for start in range(0, n, block_rows):
+    group = min(width, _PROJECT_DIRECTIONS)
+    block_rows = max(1, _PROJECT_BLOCK_VALUES // max(group, 1))
+    term = np.empty((group, min(n, block_rows)), dtype=np.float64)
+    for start in range(0, n, block_rows):
+        features = np.ascontiguousarray(x[start : start + block_rows].T)
+        for first in range(0, width, _PROJECT_DIRECTIONS):
+            directions = projections[:, first : first + _PROJECT_DIRECTIONS]
             block = out[first : first + _PROJECT_DIRECTIONS, start : start + block_rows]
-            part = term[:, : block.shape[1]]
+            part = term[: directions.shape[1], : block.shape[1]]
             for j in range(dimension):
-                np.multiply(
-                    directions[j][:, None], features[j, start : start + block_rows], out=part
-                )
+                np.multiply(directions[j][:, None], features[j], out=part)
                 block += part
     return out.T
 
@@ -399,12 +412,61 @@ def table_order(
     order-preserving bits (-0.0 before 0.0), the index last.
     """
     codes, splits = table_keys(table_projections(x, spec, 1, table), spec, width, table)
-    keys = [
-        idx,
-        ordered_bits(splits[:, 0]),
-        *[codes[:, 0, j] for j in reversed(range(spec.hashes))],
-    ]
-    return np.lexsort(keys)
+    return key_order(codes[:, 0, :], ordered_bits(splits[:, 0]), idx)
+
+
+def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The order of rows by (codes, split bits, index): ``np.lexsort``'s, faster.
+
+    The codes, each shifted to start at 0 and given just the bits its range needs,
+    and the split's leading bits are packed into one uint64 per row, sorted once;
+    only rows whose packed keys tie (equal codes, splits equal in their leading bits)
+    are then ordered by their full split and index. When the codes' ranges need more
+    than 64 bits the full keys are sorted instead.
+
+    Parameters
+    ----------
+    codes : ndarray (n, m) of int64
+        Bucket codes, most significant first.
+    split_bits : ndarray (n,) of uint64
+        The split values' order-preserving bits (:func:`ordered_bits`).
+    idx : ndarray (n,) of int64
+        Row indices, the last key.
+
+    Returns
+    -------
+    ndarray (n,) of int64
+        Positions in key order.
+
+    """
+    n, m = codes.shape
+    if n == 0:
+        return np.empty(0, np.int64)
+    key, used = np.zeros(n, np.uint64), 0
+    for j in range(m):
+        low = int(codes[:, j].min())
+        bits = (int(codes[:, j].max()) - low).bit_length()
+        if used + bits > 64:
+            return np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
+        if bits:
+            # Wrapping int64 subtraction, read as uint64, is the exact offset (< 2**64).
+            offset = (codes[:, j] - np.int64(low)).view(np.uint64)
+            key = (key << np.uint64(bits)) | offset if used else offset
+            used += bits
+    rest = 64 - used
+    if rest:
+        top = split_bits >> np.uint64(64 - rest)
+        key = (key << np.uint64(rest)) | top if used else top
+    order = np.argsort(key)
+    sorted_key = key[order]
+    tie = sorted_key[1:] == sorted_key[:-1]
+    if tie.any():
+        starts = np.concatenate([[True], ~tie])
+        member = np.flatnonzero(~starts | np.append(tie, False))
+        rows = order[member]
+        group = np.cumsum(starts)[member]
+        order[member] = rows[np.lexsort([idx[rows], split_bits[rows], group])]
+    return order.astype(np.int64, copy=False)
 
 
 def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -485,10 +547,12 @@ def chunk_top_k(
     right[:d] = low.T
     right[d] = np.einsum("ij,ij->i", low, low)
     right[d + 1] = 1.0
-    left = np.empty((n, d + 2), np.float32)
-    left[:, :d] = -2.0 * low
+    # Only the queries' rows of the left factor are used: a task answering a share of
+    # the chunk's queries (the whole-class search) builds only those.
+    left = np.empty((len(queries), d + 2), np.float32)
+    left[:, :d] = -2.0 * low[queries]
     left[:, d] = 1.0
-    left[:, d + 1] = right[d]
+    left[:, d + 1] = right[d][queries]
     bits = max(1, (n - 1).bit_length())
     clear = np.int32(-(1 << bits))
     columns = np.arange(n, dtype=np.int32)
@@ -503,7 +567,7 @@ def chunk_top_k(
     block = np.empty((_QUERY_SLICE, n), np.float32)
     for start, stop in slices:
         part = queries[start:stop]
-        approx = np.matmul(left[part], right, out=block[: len(part)])
+        approx = np.matmul(left[start:stop], right, out=block[: len(part)])
         approx[np.arange(len(part)), part] = np.inf
         # Rounding may leave a duplicate's distance slightly negative: its bits sort
         # before every non-negative value, which is where it belongs.
@@ -890,11 +954,48 @@ def _merge_udf(
     return merge
 
 
+class _HeldClass:
+    """One whole class as a search task receives it: features placed by index.
+
+    Each Arrow batch's features are copied to their rows (the index is dense, 0 ...
+    n - 1) and the batch is let go, so a task holds the class's features once, in
+    index order, and not the batches they came in.
+    """
+
+    def __init__(self, n: int, dimension: int) -> None:
+        self.x = np.empty((n, dimension), np.float64)
+        self.filled = 0
+        self.ids: list[tuple[np.ndarray, pa.Array]] = []
+
+    def add(self, batch: pa.RecordBatch | pa.Table, dimension: int) -> None:
+        idx = batch.column(IDX).to_numpy()
+        features = batch.column(X)
+        if pa.types.is_binary(features.type):  # from numbered_and_tuned
+            self.x[idx] = matrix_from_binary_column(features, dimension)
+        else:
+            self.x[idx] = matrix_from_list_column(features, dimension)
+        self.filled += len(idx)
+        if ID in batch.schema.names:
+            column = batch.column(ID)
+            self.ids.append(
+                (idx, column if isinstance(column, pa.Array) else column.combine_chunks())
+            )
+
+    def ids_by_index(self) -> pa.Array | None:
+        """The rows' ids in index order, or None without an id column."""
+        if not self.ids:
+            return None
+        idx = np.concatenate([i for i, _ in self.ids])
+        ids = pa.concat_arrays([a for _, a in self.ids])
+        return ids.take(pa.array(np.argsort(idx)))
+
+
 def _class_search_udf(
     k: int,
     dimension: int,
     hashes: Mapping[int, _ClassHash],
     tunings: Mapping[int, _Tuning],
+    sizes: Mapping[int, int],
     parts: int,
     output_schema: pa.Schema,
     emit: Emit | None = None,
@@ -907,30 +1008,30 @@ def _class_search_udf(
     as the per-table search and ranks its queries there with :func:`chunk_top_k`,
     merging each table's lists into the running k nearest (:func:`nearest_distinct`).
     A query's result is therefore the per-table search's, bit for bit, whatever
-    ``parts``. The task holds the class's features (at most ``_WHOLE_CLASS_BYTES``)
-    and two k-wide lists per answered row. It returns the answered rows of the
-    neighbours table, or, with ``emit``, whatever ``emit`` makes of the class and the
-    answered rows' neighbours (see :data:`Emit`).
+    ``parts``. The task holds the class's features once (:class:`_HeldClass`), one
+    table's keys at a time and two k-wide lists per answered row. It returns the
+    answered rows of the neighbours table, or, with ``emit``, whatever ``emit`` makes
+    of the class and the answered rows' neighbours (see :data:`Emit`).
     """
+    x_type = output_schema.field(X).type if X in output_schema.names else None
 
-    def search_group(group: pa.Table) -> Iterator[pa.RecordBatch]:
-        ordinal = int(group.column(CLASS)[0].as_py())
-        part = int(group.column(_PART)[0].as_py())
+    def search_group(ordinal: int, part: int, held: _HeldClass) -> Iterator[pa.RecordBatch]:
         spec, tuning = hashes[ordinal], tunings[ordinal]
-        idx = group.column(IDX).to_numpy()
-        features = group.column(X)
-        if pa.types.is_binary(features.type):  # from numbered_and_tuned
-            x = matrix_from_binary_column(features, dimension)
-        else:
-            x = matrix_from_list_column(features, dimension)
-        n = len(idx)
+        x = held.x
+        n = len(x)
+        if held.filled != n:
+            raise RuntimeError(
+                f"spark_smote LSH: a search task got {held.filled} rows of class ordinal "
+                f"{ordinal}, expected {n}; this is a bug, please report it."
+            )
+        idx = np.arange(n, dtype=np.int64)
         mine = np.flatnonzero(idx % _QUERY_GROUPS % parts == part)
         slot = np.full(n, -1, np.int64)
         slot[mine] = np.arange(len(mine))
         # Each table's lists go into the running k nearest (2k columns at most).
         neighbors = np.empty((len(mine), 2 * k), np.int64)
         distances = np.empty((len(mine), 2 * k), np.float64)
-        lows, highs = chunk_ranges(np.arange(n), n, tuning.cap // 2)
+        lows, highs = chunk_ranges(idx, n, tuning.cap // 2)
         starts = np.flatnonzero(np.concatenate([[True], lows[1:] != lows[:-1]]))
         ends = np.append(starts[1:], n)
         for table in range(tuning.tables):
@@ -942,42 +1043,50 @@ def _class_search_udf(
                 queries = np.flatnonzero(is_mine[start:end]) + (start - lo)
                 if queries.size:
                     rows = order[lo:hi]
-                    found, dist = chunk_top_k(x[rows], idx[rows], queries, k)
+                    found, dist = chunk_top_k(x[rows], rows, queries, k)
                     at = slot[rows[queries]]
                     neighbors[at, columns], distances[at, columns] = found, dist
             if table:
                 neighbors[:, :k], distances[:, :k] = nearest_distinct(neighbors, distances, k)
+        del slot, distances
+        ids = held.ids_by_index()
         if emit is not None:
-            # The index is dense (0 ... n - 1): reorder everything by it.
-            by_idx = np.argsort(idx)
             answered_lists = np.full((n, k), -1, np.int64)
-            answered_lists[idx[mine]] = neighbors[:, :k]
-            ids = group.column(ID).take(pa.array(by_idx)) if ID in group.schema.names else None
-            yield from emit(ordinal, x[by_idx], ids, answered_lists)
+            answered_lists[mine] = neighbors[:, :k]
+            del neighbors
+            yield from emit(ordinal, x, ids, answered_lists)
             return
-        answered = group.take(pa.array(mine))
+        if x_type is not None and pa.types.is_binary(x_type):
+            features = binary_rows(x[mine])
+        else:
+            features = list_column(x[mine], pa.float64())
         columns_out = {
-            CLASS: answered.column(CLASS),
-            IDX: answered.column(IDX),
-            X: answered.column(X),
-            ID: answered.column(ID) if ID in group.schema.names else None,
+            CLASS: pa.array(np.full(len(mine), ordinal, np.int32)),
+            IDX: pa.array(mine),
+            X: features,
+            ID: ids.take(pa.array(mine)) if ids is not None else None,
             NBR: list_column(neighbors[:, :k], pa.int64()),
         }
         table_out = pa.table({name: columns_out[name] for name in output_schema.names})
         yield from table_out.cast(output_schema).to_batches()
 
     def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        received = [batch for batch in batches if batch.num_rows]
-        if not received:
-            return
-        table = pa.Table.from_batches(received)
-        classes = table.column(CLASS).to_numpy()
-        shares = table.column(_PART).to_numpy()
-        keys = classes.astype(np.int64) * parts + shares
-        distinct = np.unique(keys)
-        for key in distinct:
-            group = table if len(distinct) == 1 else table.filter(pa.array(keys == key))
-            yield from search_group(group)
+        held: dict[int, _HeldClass] = {}
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            keys = (
+                batch.column(CLASS).to_numpy().astype(np.int64) * parts
+                + batch.column(_PART).to_numpy()
+            )
+            distinct = np.unique(keys)
+            for key in distinct.tolist():
+                if key not in held:
+                    held[key] = _HeldClass(sizes[key // parts], dimension)
+                rows = batch if len(distinct) == 1 else batch.filter(pa.array(keys == key))
+                held[key].add(rows, dimension)
+        for key in sorted(held):
+            yield from search_group(key // parts, key % parts, held.pop(key))
 
     return search
 
@@ -1432,7 +1541,7 @@ def numbered_and_tuned(
 ) -> DataFrame:
     """The points table of whole classes, numbered and tuned in one task per class.
 
-    For classes searched whole (:func:`searched_whole`): one ``applyInArrow`` task
+    For classes tuned in one task (:func:`tuned_in_one_task`): one ``applyInArrow`` task
     holds a class, numbers its rows as :func:`spark_smote._keys.build_points` would
     (:func:`spark_smote._keys.class_order`) and computes the tuning statistics of
     :func:`_whole_tuning_udf` in the same task, so neither the numbering's window nor
@@ -1611,15 +1720,14 @@ def _tune_classes(
     seed: int,
     params: LSHParams,
     *,
-    whole: bool,
     tuned: bool = False,
 ) -> tuple[dict[int, _Tuning], dict[int, _ClassHash]]:
     """Run the tuning job(s) and choose width and tables per class.
 
-    ``whole``: one job holding each class in one task (:func:`_whole_tuning_udf`);
-    otherwise two jobs over blocks of the class. Both give the same statistics.
-    ``tuned``: the statistics are already on the points' probe rows
-    (:func:`numbered_and_tuned`); one small job collects them.
+    Classes tuned in one task (:func:`tuned_in_one_task`) take one job holding each
+    class in one task (:func:`_whole_tuning_udf`); the others two jobs over blocks of
+    the class. Both give the same statistics. ``tuned``: the statistics are already
+    on the points' probe rows (:func:`numbered_and_tuned`); one small job collects them.
     """
     max_tables = params.drawn_tables
     hashes = _hashes(sizes, dimension, seed, params)
@@ -1629,18 +1737,28 @@ def _tune_classes(
         fixed = _Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
         return dict.fromkeys(sizes, fixed), hashes
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
+    in_one_task = set(sizes) if tuned else set(_one_task(sizes, dimension))
+    in_blocks = [o for o in sizes if o not in in_one_task]
+    rows: list[Any] = []
     if tuned:
         probes = points.where(F.col(_RANKS).isNotNull())
-        rows = probes.select(CLASS, IDX, _KNN, _KNN_IDX, _RANKS).collect()
-    elif whole:
+        rows += probes.select(CLASS, IDX, _KNN, _KNN_IDX, _RANKS).collect()
+    elif in_one_task:
         schema = _stat_schema(_KNN, _KNN_IDX, _RANKS)
         tune = _whole_tuning_udf(
             k, dimension, hashes, indices, params.bucket_width, to_arrow_schema(schema)
         )
-        rows = points.select(CLASS, IDX, X).groupBy(CLASS).applyInArrow(tune, schema).collect()
-    else:
-        rows = (
-            sample_exact_neighbors(points, indices, k, dimension)
+        rows += (
+            _of_classes(points, in_one_task, sizes)
+            .select(CLASS, IDX, X)
+            .groupBy(CLASS)
+            .applyInArrow(tune, schema)
+            .collect()
+        )
+    blocked = _of_classes(points, in_blocks, sizes)
+    if in_blocks:
+        rows += (
+            sample_exact_neighbors(blocked, {o: indices[o] for o in in_blocks}, k, dimension)
             .select(CLASS, IDX, _KNN, _KNN_IDX)
             .collect()
         )
@@ -1660,10 +1778,12 @@ def _tune_classes(
         else [bases[o] * f for f in _WIDTH_FACTORS]
         for o in sizes
     }
-    if whole:
-        ranks = _ranks_by_query(rows, truth)
-    else:
-        ranks = _sample_ranks(points, hashes, widths, truth, dimension)
+    ranks = _ranks_by_query(
+        [r for r in rows if int(r[CLASS]) in in_one_task], {o: truth[o] for o in in_one_task}
+    )
+    if in_blocks:
+        blocked_truth = {o: truth[o] for o in in_blocks}
+        ranks.update(_sample_ranks(blocked, hashes, widths, blocked_truth, dimension))
     tunings: dict[int, _Tuning] = {}
     for ordinal, n in sizes.items():
         queries = sorted(ranks[ordinal])
@@ -1803,7 +1923,7 @@ def _whole_class_search(
 
     Each class is sent whole to ``parts`` tasks, ``parts`` growing with the class's
     ranking work (``_CLASS_SEARCH_WORK_PER_TASK``), at least ``min_parts`` and at most
-    ``_QUERY_GROUPS``. With ``emit`` the tasks return ``emit``'s rows, of
+    ``MAX_TASKS_PER_CLASS``. With ``emit`` the tasks return ``emit``'s rows, of
     ``emit_schema``, instead.
     """
     work = sum(
@@ -1822,7 +1942,7 @@ def _whole_class_search(
         ]
     )
     search = _class_search_udf(
-        k, dimension, hashes, tunings, parts, to_arrow_schema(schema), emit=emit
+        k, dimension, hashes, tunings, sizes, parts, to_arrow_schema(schema), emit=emit
     )
     # One copy of each row per share, made in place (a cross join with a table of the
     # shares would cost a broadcast job of its own).
@@ -1863,7 +1983,8 @@ def whole_class_search(
     emit_schema : StructType
         The schema of ``emit``'s batches.
     min_parts : int, default 1
-        Tasks per class at least (at most ``_QUERY_GROUPS``), e.g. for ``emit``'s work.
+        Tasks per class at least (at most ``MAX_TASKS_PER_CLASS``), e.g. for ``emit``'s
+        work.
     tuned : bool, default False
         ``points`` comes from :func:`numbered_and_tuned` (materialised), with the same
         ``seed`` and ``params``: its tuning statistics are collected, not computed.
@@ -1877,9 +1998,9 @@ def whole_class_search(
     params = (params or LSHParams()).checked(k)
     if len(_whole(sizes, dimension)) != len(sizes):
         raise ValueError("whole_class_search: a class exceeds _WHOLE_CLASS_BYTES of features")
-    tunings, hashes = _tune_classes(
-        points, sizes, k, dimension, seed, params, whole=True, tuned=tuned
-    )
+    if tuned and not tuned_in_one_task(sizes, dimension):
+        raise ValueError("whole_class_search: tuned=True for a class tuned over blocks")
+    tunings, hashes = _tune_classes(points, sizes, k, dimension, seed, params, tuned=tuned)
     if tuned:
         points = points.drop(_KNN, _KNN_IDX, _RANKS)
     found = _whole_class_search(
@@ -1971,13 +2092,13 @@ def lsh_neighbors(
     Notes
     -----
     Runs small Spark jobs at call time to tune: for classes of at most
-    ``_WHOLE_CLASS_BYTES`` of features, one job holding each class in one task; for
+    ``_ONE_TASK_TUNING_BYTES`` of features, one job holding each class in one task; for
     larger ones, two jobs (the tuning sample against its class in blocks, then the
     ranks of the sample in every candidate order). Only indices, k distances and ranks
     per sampled row reach the driver. The returned DataFrame is lazy. A class of at
     most ``_WHOLE_CLASS_BYTES`` then costs one shuffle sending it whole to up to
-    ``_QUERY_GROUPS`` tasks, each holding the class and answering its share of the
-    rows (:func:`_class_search_udf`). A larger class of n rows with L tables costs a
+    ``MAX_TASKS_PER_CLASS`` tasks, each holding the class and answering its share of
+    the rows (:func:`_class_search_udf`). A larger class of n rows with L tables costs a
     ``mapInArrow`` emitting ``L n`` rows, one shuffle and sort of them by (class,
     table) and key, a streaming ``mapInArrow`` over the sorted runs (at most one chunk
     of ``bucket_cap`` rows plus one Arrow batch in memory), and one shuffle merging L
@@ -1989,17 +2110,10 @@ def lsh_neighbors(
     whole = _whole(sizes, dimension)
     split = {o: n for o, n in sizes.items() if o not in whole}
     found, tunings, hashes = [], {}, {}
-    paths = ((whole, _whole_class_search, True), (split, _per_table_search, False))
-    for subset, search, in_one_task in paths:
+    for subset, search in ((whole, _whole_class_search), (split, _per_table_search)):
         if subset:
-            rows = (
-                points.filter(F.col(CLASS).isin(list(subset)))
-                if len(subset) < len(sizes)
-                else points
-            )
-            tuned, drawn = _tune_classes(
-                rows, subset, k, dimension, seed, params, whole=in_one_task
-            )
+            rows = _of_classes(points, subset, sizes)
+            tuned, drawn = _tune_classes(rows, subset, k, dimension, seed, params)
             tunings.update(tuned)
             hashes.update(drawn)
             found.append(search(rows, subset, tuned, drawn, k, dimension))
@@ -2043,6 +2157,29 @@ def _lsh_classes(sizes: Mapping[int, int], method: str) -> dict[int, int]:
 def _whole(sizes: Mapping[int, int], dimension: int) -> dict[int, int]:
     """The classes of at most ``_WHOLE_CLASS_BYTES`` of features: searched whole."""
     return {o: n for o, n in sizes.items() if n * dimension * 8 <= _WHOLE_CLASS_BYTES}
+
+
+def _one_task(sizes: Mapping[int, int], dimension: int) -> dict[int, int]:
+    """The classes searched whole whose features take at most ``_ONE_TASK_TUNING_BYTES``."""
+    whole = _whole(sizes, dimension)
+    return {o: n for o, n in whole.items() if n * dimension * 8 <= _ONE_TASK_TUNING_BYTES}
+
+
+def tuned_in_one_task(sizes: Mapping[int, int], dimension: int) -> bool:
+    """Whether every class is small enough to be numbered and tuned in one task each.
+
+    Then :func:`numbered_and_tuned` may number and tune them; otherwise the points
+    are numbered by :func:`spark_smote._keys.build_points` and the larger classes
+    tuned over blocks.
+    """
+    return len(_one_task(sizes, dimension)) == len(sizes)
+
+
+def _of_classes(points: DataFrame, classes: Collection[int], sizes: Mapping[int, int]) -> DataFrame:
+    """The points of ``classes`` (all of ``points`` when they are all of ``sizes``)."""
+    if len(classes) == len(sizes):
+        return points
+    return points.filter(F.col(CLASS).isin(sorted(classes)))
 
 
 def find_neighbors(

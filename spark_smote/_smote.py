@@ -62,7 +62,12 @@ from spark_smote._keys import (
     numbered_in_numpy,
     spread_points,
 )
-from spark_smote._lsh import find_neighbors, numbered_and_tuned, searched_whole
+from spark_smote._lsh import (
+    find_neighbors,
+    numbered_and_tuned,
+    searched_whole,
+    tuned_in_one_task,
+)
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
@@ -393,10 +398,11 @@ class SMOTE:
         flagged = BAD_ROW if checks else None
         whole = searched_whole(sizes, search_dimension, params.neighbor_search)
         # Nothing per row to carry and every class searched whole: the search's tasks
-        # draw the synthetic rows, and one task per class numbers and tunes it.
+        # draw the synthetic rows, and one task per class numbers and tunes it when
+        # every class is small enough for that.
         fused = not carried and whole and drawn_while_searching(grown)
         id_type = schema[params.id_col].dataType if params.id_col is not None else None
-        tuned = fused and numbered_in_numpy(id_type)
+        tuned = fused and numbered_in_numpy(id_type) and tuned_in_one_task(sizes, search_dimension)
         if tuned:
             rows = keyed_rows(df, grown, layout, params, checks=checks, keep_flagged=flagged)
             points = numbered_and_tuned(

@@ -267,7 +267,7 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
     shuffled = np.random.default_rng(0).permutation(n)
     answers = []
     for parts in (1, 2, 3, 8):
-        search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, parts, schema)
+        search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, {0: n}, parts, schema)
         found: dict[int, list[int]] = {}
         for part in range(parts):
             group = pa.table(
@@ -328,6 +328,21 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
     mixed = run()
     assert searched == {"_whole_class_search": [0, 1], "_per_table_search": [3]}
     assert mixed == per_table
+    # Class 0 searched whole but too large to tune in one task: tuned over blocks, as
+    # the per-table class is, with the same statistics.
+    monkeypatch.setattr(lsh, "_ONE_TASK_TUNING_BYTES", 800 * 5 * 8)
+    blocked: list[int] = []
+    sample_search = lsh.sample_exact_neighbors
+
+    def recorded_sample(rows, indices, *args):  # type: ignore[no-untyped-def]
+        blocked.extend(sorted(indices))
+        return sample_search(rows, indices, *args)
+
+    monkeypatch.setattr(lsh, "sample_exact_neighbors", recorded_sample)
+    tuned_apart = run()
+    assert searched == {"_whole_class_search": [0, 1], "_per_table_search": [3]}
+    assert blocked == [0, 3]
+    assert tuned_apart == per_table
 
 
 @pytest.mark.e2e
@@ -475,7 +490,7 @@ def test_neighbor_recall_reports_per_class_recall(spark) -> None:  # type: ignor
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("layout", ["columns", "vector"])
-@pytest.mark.parametrize("draws_per_task", [2_000_000, 150], ids=["one task", "several tasks"])
+@pytest.mark.parametrize("draws_per_task", [2_000_000, 200], ids=["one task", "several tasks"])
 @pytest.mark.parametrize("id_col", ["id", None], ids=["id keys", "content keys"])
 def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
     spark, monkeypatch, layout, draws_per_task, id_col
@@ -521,9 +536,17 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
 
     in_search = run()
     assert drawn == [1]
+    # A class too large to number and tune in one task: numbered by Spark's window and
+    # tuned over blocks, still drawn in the search's tasks.
+    import spark_smote._lsh as lsh_module
+
+    monkeypatch.setattr(lsh_module, "_ONE_TASK_TUNING_BYTES", -1)
+    assert run() == in_search
+    assert drawn == [1, 1]
+    drawn.clear()
     monkeypatch.setattr(smote_module, "drawn_while_searching", lambda plans: False)
     in_spark = run()
-    assert drawn == [1]
+    assert drawn == []
     assert in_search == in_spark
     assert len(in_search) == 1800
 
