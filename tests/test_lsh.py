@@ -162,6 +162,25 @@ def test_sort_keys_bytes_follow_the_numeric_order() -> None:
     assert by_bytes == list(by_numbers)
 
 
+def test_key_order_is_the_lexsort_order() -> None:
+    # Packed keys with ties broken by the full key; codes whose ranges need more than 64
+    # bits fall back to np.lexsort. -0.0 goes before 0.0 (ordered bits).
+    from spark_smote._keys import ordered_bits
+
+    rng = np.random.default_rng(11)
+    for scale in (0, 1, 3, 1000, 2**40, 2**62):
+        for n, m in ((0, 4), (1, 1), (700, 1), (2500, 4)):
+            codes = rng.integers(-scale, scale, (n, m), endpoint=True).astype(np.int64)
+            if scale == 2**62 and n:
+                codes[0] = -(2**62)
+                codes[-1] = 2**62
+            splits = rng.choice([-2.5, -1e-300, -0.0, 0.0, 1e-300, 1.5, 1.5 + 2**-40], n)
+            split_bits = ordered_bits(splits)
+            idx = rng.permutation(n).astype(np.int64)
+            full = np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
+            assert np.array_equal(lsh.key_order(codes, split_bits, idx), full), (scale, n, m)
+
+
 def test_coarse_keys_never_contradict_the_full_order() -> None:
     # Codes beyond the coarse field, equal codes with different splits, and two runs:
     # sorting by (coarse key, sort key) must give exactly the (run, sort key) order.
