@@ -176,9 +176,10 @@ _MERGE_ROWS_PER_TASK = 20_000
 # Classes whose features take up to this many bytes are searched whole
 # (:func:`_whole_class_search`): every search task holds the class and answers a share
 # of its rows in every table, so no row is copied per table, shuffled, sorted or merged.
-# Such a task holds the features once plus one table's keys: about 2.3x the features
-# (measured: 0.6 GB for the 255 MB class of the 30M benchmark), under the ~1 GB that
-# Databricks serverless gives a UDF process.
+# Such a task holds the features once plus one table's keys: about 3x the features
+# (measured: 745 MB for the 255 MB class of the 30M benchmark, 444-457 MB for 144 MB
+# classes however skewed), under the ~1 GB that Databricks serverless gives a UDF
+# process.
 _WHOLE_CLASS_BYTES = 256 << 20
 # Classes whose features take up to this many bytes (and are searched whole) are also
 # tuned, and numbered, in one task (:func:`_whole_tuning_udf`,
