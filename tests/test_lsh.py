@@ -306,6 +306,12 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
         answers.append(found)
         assert list(search(iter([]))) == []  # a task dealt no rows answers nothing
     assert all(a == answers[0] for a in answers[1:])
+    # A task missing a row of its class (a lost shuffle block would look like this)
+    # fails loudly instead of ranking uninitialised features.
+    search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, {0: n + 1}, 1, schema)
+    short = group.set_column(3, lsh._PART, pa.array(np.zeros(n, np.int32)))
+    with pytest.raises(RuntimeError, match=r"got 1900 rows of class ordinal 0, expected 1901"):
+        list(search(iter(short.to_batches(max_chunksize=700))))
 
 
 @pytest.mark.e2e
