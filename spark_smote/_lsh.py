@@ -965,7 +965,7 @@ class _HeldClass:
 
     def __init__(self, n: int, dimension: int) -> None:
         self.x = np.empty((n, dimension), np.float64)
-        self.filled = 0
+        self.seen = np.zeros(n, bool)
         self.ids: list[tuple[np.ndarray, pa.Array]] = []
 
     def add(self, batch: pa.RecordBatch | pa.Table, dimension: int) -> None:
@@ -975,7 +975,7 @@ class _HeldClass:
             self.x[idx] = matrix_from_binary_column(features, dimension)
         else:
             self.x[idx] = matrix_from_list_column(features, dimension)
-        self.filled += len(idx)
+        self.seen[idx] = True
         if ID in batch.schema.names:
             column = batch.column(ID)
             self.ids.append(
@@ -1020,10 +1020,10 @@ def _class_search_udf(
         spec, tuning = hashes[ordinal], tunings[ordinal]
         x = held.x
         n = len(x)
-        if held.filled != n:
+        if not held.seen.all():
             raise RuntimeError(
-                f"spark_smote LSH: a search task got {held.filled} rows of class ordinal "
-                f"{ordinal}, expected {n}; this is a bug, please report it."
+                f"spark_smote LSH: a search task got {int(held.seen.sum())} of the {n} rows "
+                f"of class ordinal {ordinal}; this is a bug, please report it."
             )
         idx = np.arange(n, dtype=np.int64)
         mine = np.flatnonzero(idx % _QUERY_GROUPS % parts == part)
