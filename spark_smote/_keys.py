@@ -18,7 +18,7 @@ has to sort a whole large class.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "lookup_side",
     "numbered_in_numpy",
     "order_key",
+    "order_ties",
     "ordered_bits",
     "spread_points",
     "task_count",
@@ -293,21 +294,47 @@ def class_order(hashes: np.ndarray, key: pa.Array) -> np.ndarray:
 
     """
     if pa.types.is_list(key.type) or pa.types.is_large_list(key.type):
-        order = np.argsort(hashes, kind="stable")
         # Only rows of equal hash (identical rows, or a rare collision) need the features.
-        sorted_hashes = hashes[order]
-        tied = np.flatnonzero(sorted_hashes[1:] == sorted_hashes[:-1])
-        if not tied.size:
-            return order
-        rows = np.union1d(tied, tied + 1)
         width = len(key[0])
-        values = key.take(pa.array(order[rows])).flatten().to_numpy(zero_copy_only=False)
-        values = values.reshape(len(rows), width)
-        bits = [ordered_bits(values[:, j]) for j in reversed(range(width))]
-        order[rows] = order[rows][np.lexsort([*bits, sorted_hashes[rows]])]
-        return order
+
+        def feature_bits(rows: np.ndarray) -> list[np.ndarray]:
+            values = key.take(pa.array(rows)).flatten().to_numpy(zero_copy_only=False)
+            values = values.reshape(len(rows), width)
+            return [ordered_bits(values[:, j]) for j in reversed(range(width))]
+
+        return order_ties(hashes, np.argsort(hashes, kind="stable"), feature_bits)
     table = pa.table({"h": pa.array(hashes), "k": key})
     return pc.sort_indices(table, sort_keys=[("h", "ascending"), ("k", "ascending")]).to_numpy()
+
+
+def order_ties(
+    key: np.ndarray, order: np.ndarray, minor: Callable[[np.ndarray], list[np.ndarray]]
+) -> np.ndarray:
+    """Order, in place, the rows of ``order`` whose leading ``key`` ties by further keys.
+
+    Parameters
+    ----------
+    key : ndarray
+        A leading sort key per row; ``order`` sorts it.
+    order : ndarray of int64
+        Row positions in ``key`` order; the runs of equal key are reordered in place.
+    minor : callable
+        Given the positions of the tied rows, their further sort keys, least
+        significant first (as :func:`np.lexsort` takes them).
+
+    Returns
+    -------
+    ndarray of int64
+        ``order``, sorted by (key, further keys).
+
+    """
+    sorted_key = key[order]
+    tied = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if tied.size:
+        at = np.union1d(tied, tied + 1)
+        rows = order[at]
+        order[at] = rows[np.lexsort([*minor(rows), sorted_key[at]])]
+    return order
 
 
 def ordered_bits(values: np.ndarray) -> np.ndarray:

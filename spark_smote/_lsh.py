@@ -80,6 +80,7 @@ from spark_smote._keys import (
     class_order,
     deal,
     lookup_side,
+    order_ties,
     ordered_bits,
     task_count,
 )
@@ -458,16 +459,8 @@ def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.
     if rest:
         top = split_bits >> np.uint64(64 - rest)
         key = (key << np.uint64(rest)) | top if used else top
-    order = np.argsort(key)
-    sorted_key = key[order]
-    tie = sorted_key[1:] == sorted_key[:-1]
-    if tie.any():
-        starts = np.concatenate([[True], ~tie])
-        member = np.flatnonzero(~starts | np.append(tie, False))
-        rows = order[member]
-        group = np.cumsum(starts)[member]
-        order[member] = rows[np.lexsort([idx[rows], split_bits[rows], group])]
-    return order.astype(np.int64, copy=False)
+    order = np.argsort(key).astype(np.int64, copy=False)
+    return order_ties(key, order, lambda rows: [idx[rows], split_bits[rows]])
 
 
 def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:
@@ -968,9 +961,9 @@ class _HeldClass:
         self.seen = np.zeros(n, bool)
         self.ids: list[tuple[np.ndarray, pa.Array]] = []
 
-    def add(self, batch: pa.RecordBatch | pa.Table, dimension: int) -> None:
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         idx = batch.column(IDX).to_numpy()
-        features = batch.column(X)
+        features, dimension = batch.column(X), self.x.shape[1]
         if pa.types.is_binary(features.type):  # from numbered_and_tuned
             self.x[idx] = matrix_from_binary_column(features, dimension)
         else:
@@ -1085,7 +1078,7 @@ def _class_search_udf(
                 if key not in held:
                     held[key] = _HeldClass(sizes[key // parts], dimension)
                 rows = batch if len(distinct) == 1 else batch.filter(pa.array(keys == key))
-                held[key].add(rows, dimension)
+                held[key].add(rows)
         for key in sorted(held):
             yield from search_group(key // parts, key % parts, held.pop(key))
 
@@ -1756,7 +1749,7 @@ def _tune_classes(
             .applyInArrow(tune, schema)
             .collect()
         )
-    blocked = _of_classes(points, in_blocks, sizes)
+    blocked = _of_classes(points, in_blocks, sizes) if in_blocks else points
     if in_blocks:
         rows += (
             sample_exact_neighbors(blocked, {o: indices[o] for o in in_blocks}, k, dimension)

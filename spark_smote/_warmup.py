@@ -12,7 +12,7 @@ search stage.
 :func:`start_python_workers` runs, in a background thread, one small job whose
 tasks import the modules the run's tasks need: ``spark.range`` without a partition
 count has one partition per core of the session's default parallelism, capped at
-``MAX_WARM_TASKS`` by ``coalesce``, so no SparkContext is read. It is
+``MAX_WARM_TASKS`` by ``coalesce``: DataFrame calls only, as everywhere. It is
 started while the driver plans (reads the schema, plans the validation or the keys
 pass), when the cores are idle, so the workers are ready when the first real Python
 task comes. It is a classic-session optimisation only: a Spark Connect client leaves
