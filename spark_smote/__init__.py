@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from spark_smote._lsh import LSHParams
     from spark_smote._recall import RecallReport, neighbor_recall
+    from spark_smote._sampler import SamplerBase
     from spark_smote._smote import SMOTE, SMOTEReport, smote
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "OutputPathError",
     "RecallReport",
     "SMOTEReport",
+    "SamplerBase",
     "neighbor_recall",
     "smote",
 ]
@@ -55,6 +57,7 @@ _HOMES = {
     "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
+    "SamplerBase": "_sampler",
     "SMOTE": "_smote",
     "SMOTEReport": "_smote",
     "smote": "_smote",

@@ -1,14 +1,17 @@
 """Job configuration: TOML files in ``conf/`` read with :mod:`tomllib`.
 
-A file has three tables, each optional: ``[job]`` (master, app_name, mode),
-``[smote]`` (the SMOTE parameters, as in :class:`spark_smote.SMOTE`) and ``[spark]``
-(Spark settings passed to the session builder as strings). Unknown tables or keys and
-values of the wrong type are errors that name the file, the key and what is allowed.
+A file has these tables, each optional: ``[job]`` (master, app_name, mode), one per
+sampler named as on the command line (``[smote]``: the parameters of
+:class:`spark_smote.SMOTE`; its keys and their TOML types come from the sampler's
+parameter declaration) and ``[spark]`` (Spark settings passed to the session builder as
+strings). Unknown tables or keys and values of the wrong type are errors that name the
+file, the key and what is allowed.
 """
 
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,24 +20,10 @@ from spark_smote._errors import InvalidParameterError
 
 __all__ = ["JobConfig", "load_config"]
 
-_JOB_KEYS: dict[str, type | tuple[type, ...]] = {
-    "master": str,
-    "app_name": str,
-    "mode": str,
-}
-_SMOTE_KEYS: dict[str, type | tuple[type, ...]] = {
-    "label_col": str,
-    "features": (str, list),
-    "k_neighbors": int,
-    "sampling_strategy": (str, float, dict),
-    "seed": int,
-    "neighbor_search": str,
-    "id_col": str,
-    "synthetic_col": str,
-    "provenance": bool,
-    "categorical": list,
-    "non_feature_fill": str,
-    "synthetic_ids": bool,
+_JOB_KEYS: dict[str, tuple[type, ...]] = {
+    "master": (str,),
+    "app_name": (str,),
+    "mode": (str,),
 }
 WRITE_MODES = ("error", "overwrite")
 
@@ -46,12 +35,16 @@ class JobConfig:
     master: str | None = None
     app_name: str = "spark_smote"
     mode: str = "error"
-    smote: dict[str, Any] = field(default_factory=dict)
+    samplers: dict[str, dict[str, Any]] = field(default_factory=dict)
     spark: dict[str, str] = field(default_factory=dict)
+
+    def sampler_table(self, name: str) -> dict[str, Any]:
+        """The parameters the file sets for the sampler ``name`` (empty when none)."""
+        return dict(self.samplers.get(name, {}))
 
 
 def _check_table(
-    path: Path, table: str, values: object, allowed: dict[str, type | tuple[type, ...]]
+    path: Path, table: str, values: object, allowed: Mapping[str, tuple[type, ...]]
 ) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise InvalidParameterError(
@@ -65,13 +58,10 @@ def _check_table(
                 f"{sorted(allowed)}."
             )
         expected = allowed[key]
-        wrong_bool = isinstance(value, bool) and expected is not bool
+        # TOML's true/false are Python bools, which isinstance() also counts as ints.
+        wrong_bool = isinstance(value, bool) and bool not in expected
         if wrong_bool or not isinstance(value, expected):
-            names = (
-                [t.__name__ for t in expected]
-                if isinstance(expected, tuple)
-                else [expected.__name__]
-            )
+            names = [t.__name__ for t in expected]
             raise InvalidParameterError(
                 f"{path}: {table}.{key} = {value!r} has type {type(value).__name__}; "
                 f"expected {' or '.join(names)}."
@@ -105,13 +95,20 @@ def load_config(path: str | Path | None) -> JobConfig:
             f"--config {path}: not a readable TOML file ({error}). Fix the syntax or pass "
             "another file."
         ) from None
-    unknown = sorted(set(data) - {"job", "smote", "spark"})
+    sampler_keys = _sampler_keys()
+    tables = ["job", *sampler_keys, "spark"]
+    unknown = sorted(set(data) - set(tables))
     if unknown:
+        allowed = ", ".join(f"[{table}]" for table in tables)
         raise InvalidParameterError(
-            f"{path}: unknown table(s) {unknown}; allowed tables are [job], [smote], [spark]."
+            f"{path}: unknown table(s) {unknown}; allowed tables are {allowed}."
         )
     job = _check_table(path, "job", data.get("job", {}), _JOB_KEYS)
-    smote = _check_table(path, "smote", data.get("smote", {}), _SMOTE_KEYS)
+    samplers = {
+        name: _check_table(path, name, data[name], keys)
+        for name, keys in sampler_keys.items()
+        if name in data
+    }
     spark = data.get("spark", {})
     if not isinstance(spark, dict):
         raise InvalidParameterError(
@@ -131,9 +128,19 @@ def load_config(path: str | Path | None) -> JobConfig:
         master=job.get("master"),
         app_name=job.get("app_name", "spark_smote"),
         mode=mode,
-        smote=smote,
+        samplers=samplers,
         spark={key: _spark_value(value) for key, value in spark.items()},
     )
+
+
+def _sampler_keys() -> dict[str, dict[str, tuple[type, ...]]]:
+    """Per sampler table, its keys and their TOML types, from the declarations."""
+    from spark_smote._sampler import registered_samplers
+
+    return {
+        name: {key: rule.toml for key, rule in sampler.params_class.rules().items()}
+        for name, sampler in registered_samplers().items()
+    }
 
 
 def _spark_value(value: object) -> str:

@@ -27,11 +27,12 @@ from spark_smote._errors import (
     InvalidFeatureValuesError,
     InvalidInputError,
 )
-from spark_smote._params import SMOTEParams
+from spark_smote._params import PROVENANCE_COLUMNS, SamplerParams
 
 __all__ = [
     "BAD_ROW",
     "LARGEST",
+    "PROVENANCE_COLUMNS",
     "FeatureLayout",
     "InputStats",
     "check_feature_values",
@@ -120,7 +121,7 @@ def _type_name(data_type: T.DataType) -> str:
     return data_type.simpleString()
 
 
-def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
+def resolve_layout(schema: T.StructType, params: SamplerParams) -> FeatureLayout:
     """Check the label, id and feature columns against the schema; return the layout.
 
     Raises
@@ -155,15 +156,14 @@ def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
         )
     if params.id_col is not None and params.id_col not in fields:
         raise ColumnNotFoundError("id_col", params.id_col, present)
-    if params.synthetic_ids and not isinstance(
-        fields[str(params.id_col)], (*INTEGRAL_TYPES, T.StringType)
-    ):
+    fresh_ids = params.generated_id_col
+    if fresh_ids is not None and not isinstance(fields[fresh_ids], (*INTEGRAL_TYPES, T.StringType)):
         raise ColumnTypeError(
-            f"synthetic_ids=True: id_col={params.id_col!r} has type "
-            f"{_type_name(fields[str(params.id_col)])}, which cannot hold generated ids. Use "
+            f"synthetic_ids=True: id_col={fresh_ids!r} has type "
+            f"{_type_name(fields[fresh_ids])}, which cannot hold generated ids. Use "
             "an integer or string id column, or synthetic_ids=False."
         )
-    for option, name in _output_columns(params):
+    for option, name in params.output_columns:
         if name in fields:
             raise InvalidInputError(
                 f"{option}: the output column {name!r} already exists in the input. Rename "
@@ -171,16 +171,17 @@ def resolve_layout(schema: T.StructType, params: SMOTEParams) -> FeatureLayout:
             )
     _check_categorical_columns(fields, params)
     layout = _continuous_layout(fields, params)
-    if params.categorical:
-        return FeatureLayout(layout.kind, layout.columns, layout.types, params.categorical)
+    if params.categorical_columns:
+        categorical = params.categorical_columns
+        return FeatureLayout(layout.kind, layout.columns, layout.types, categorical)
     return layout
 
 
 CATEGORICAL_TYPES = (*INTEGRAL_TYPES, T.StringType, T.BooleanType)
 
 
-def _check_categorical_columns(fields: dict[str, T.DataType], params: SMOTEParams) -> None:
-    for name in params.categorical:
+def _check_categorical_columns(fields: dict[str, T.DataType], params: SamplerParams) -> None:
+    for name in params.categorical_columns:
         if name not in fields:
             raise ColumnNotFoundError("categorical", name, list(fields))
         if not isinstance(fields[name], CATEGORICAL_TYPES):
@@ -191,17 +192,17 @@ def _check_categorical_columns(fields: dict[str, T.DataType], params: SMOTEParam
             )
 
 
-def _continuous_layout(fields: dict[str, T.DataType], params: SMOTEParams) -> FeatureLayout:
+def _continuous_layout(fields: dict[str, T.DataType], params: SamplerParams) -> FeatureLayout:
     present = list(fields)
-    reserved = {params.label_col, params.id_col, *params.categorical}
+    reserved = {params.label_col, params.id_col, *params.categorical_columns}
     features = params.features
     if features is None:
         names = tuple(
             n for n, t in fields.items() if isinstance(t, NUMERIC_TYPES) and n not in reserved
         )
-        if not names and params.categorical:
+        if not names and params.categorical_columns:
             raise InvalidInputError(
-                f"categorical={list(params.categorical)}: SMOTE-NC needs at least one "
+                f"categorical={list(params.categorical_columns)}: SMOTE-NC needs at least one "
                 "continuous (numeric) feature besides the categorical columns, and there is "
                 "none. For categorical-only data use SMOTEN (imblearn.over_sampling.SMOTEN), "
                 "or one-hot encode the columns (pyspark.ml.feature.OneHotEncoder) and pass "
@@ -242,18 +243,6 @@ def _continuous_layout(fields: dict[str, T.DataType], params: SMOTEParams) -> Fe
             "columns as numbers first, or leave them out of features."
         )
     return FeatureLayout("columns", tuple(features), tuple(fields[n] for n in features))
-
-
-def _output_columns(params: SMOTEParams) -> list[tuple[str, str]]:
-    out = []
-    if params.synthetic_col is not None:
-        out.append(("synthetic_col", params.synthetic_col))
-    if params.provenance:
-        out += [("provenance", name) for name in PROVENANCE_COLUMNS]
-    return out
-
-
-PROVENANCE_COLUMNS = ("smote_base_id", "smote_neighbor_id", "smote_lambda")
 
 
 def feature_array(layout: FeatureLayout) -> Column:
@@ -363,7 +352,7 @@ def _raise_bad_values(counts: dict[str, int]) -> None:
 
 
 def collect_input_stats(
-    df: DataFrame, layout: FeatureLayout, params: SMOTEParams, *, check_values: bool = True
+    df: DataFrame, layout: FeatureLayout, params: SamplerParams, *, check_values: bool = True
 ) -> InputStats:
     """Run the one validation aggregation and return class counts and the dimension.
 

@@ -1,7 +1,9 @@
 """Recall of the LSH neighbour search, measured against exact search on a sample.
 
-Sits beside the neighbour phase: it builds the same points table as
-:class:`spark_smote.SMOTE`, runs the LSH search exactly as a resampling run would, and
+Sits beside the neighbour phase: it validates the input with the samplers' shared
+preparation (:meth:`spark_smote._sampler.SamplerBase._prepare`, through a
+:class:`spark_smote.SMOTE` with ``neighbor_search='lsh'``), builds the same points table
+as SMOTE, runs the LSH search exactly as a resampling run would, and
 compares the neighbours of a seeded sample of rows with their exact neighbours
 (computed in Spark by :func:`spark_smote._lsh.sample_exact_neighbors`). Only per-class
 counts reach the driver.
@@ -17,12 +19,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError, InvalidParameterError
-from spark_smote._features import collect_input_stats, resolve_layout
-from spark_smote._keys import CLASS, IDX, ClassPlan, X, build_points, spread_points
+from spark_smote._keys import CLASS, IDX, X, build_points, spread_points
 from spark_smote._lsh import LSHParams, lsh_neighbors, sample_exact_neighbors, sample_indices
 from spark_smote._neighbors import NBR
-from spark_smote._params import SamplingStrategy, SMOTEParams
-from spark_smote._strategy import resolve_sampling_strategy
+from spark_smote._params import SamplingStrategy
+from spark_smote._sampler import require_spark_dataframe
+from spark_smote._smote import SMOTE
 
 __all__ = ["RecallReport", "neighbor_recall"]
 
@@ -137,9 +139,8 @@ def neighbor_recall(
             f"sample_size={sample_size!r}: must be a positive integer (rows sampled per "
             "class), e.g. 200."
         )
-    from spark_smote._smote import _check_class_sizes
-
-    params = SMOTEParams.build(
+    require_spark_dataframe(df, "neighbor_recall")
+    sampler = SMOTE(
         label_col=label_col,
         features=features,
         k_neighbors=k_neighbors,
@@ -148,16 +149,11 @@ def neighbor_recall(
         neighbor_search="lsh",
         id_col=id_col,
     )
-    schema = df.schema
-    layout = resolve_layout(schema, params)
-    stats = collect_input_stats(df, layout, params)
-    targets = resolve_sampling_strategy(params.sampling_strategy, stats.class_counts)
-    plans = [
-        ClassPlan(label, ordinal, n_rows, targets.get(label, 0))
-        for ordinal, (label, n_rows) in enumerate(stats.class_counts.items())
-    ]
-    _check_class_sizes(plans, params.k_neighbors)
-    grown = [p for p in plans if p.n_new > 0]
+    params = sampler.params
+    # The same validation as a resampling run; the value checks too, since the points
+    # below are built without the per-row checks.
+    prepared = sampler._prepare(df, defer_value_checks=False)
+    layout, stats, grown = prepared.layout, prepared.stats, prepared.grown
     if not grown:
         raise InvalidInputError(
             f"sampling_strategy={sampling_strategy!r}: selects no class to grow in "

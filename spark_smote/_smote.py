@@ -13,9 +13,7 @@ output DataFrame (lazy; writing it is the caller's or :mod:`spark_smote._output`
 from __future__ import annotations
 
 import logging
-import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +45,6 @@ from spark_smote._features import (
     InputStats,
     check_feature_values,
     checked_magnitude,
-    collect_input_stats,
-    resolve_layout,
     row_checks,
     values_checked_with_keys,
 )
@@ -68,9 +64,14 @@ from spark_smote._lsh import (
     searched_whole,
     tuned_in_one_task,
 )
-from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
-from spark_smote._params import SamplingStrategy, SMOTEParams
+from spark_smote._params import SMOTEParams
+from spark_smote._sampler import (
+    PreparedInput,
+    SamplerBase,
+    function_form,
+    require_spark_dataframe,
+)
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
     assemble_output,
@@ -79,7 +80,6 @@ from spark_smote._synthesis import (
     drawn_while_searching,
     original_rows,
 )
-from spark_smote._warmup import start_python_workers
 
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
 
@@ -132,7 +132,7 @@ class SMOTEReport:
         }
 
 
-class SMOTE:
+class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
     """SMOTE over-sampling of a Spark DataFrame (Chawla et al., 2002).
 
     Each class chosen by ``sampling_strategy`` is grown to the exact size asked by
@@ -214,153 +214,38 @@ class SMOTE:
 
     """
 
-    def __init__(
-        self,
-        *,
-        label_col: str = "label",
-        features: str | list[str] | tuple[str, ...] | None = None,
-        k_neighbors: int = 5,
-        sampling_strategy: SamplingStrategy = "auto",
-        seed: int | None = None,
-        neighbor_search: str = "auto",
-        id_col: str | None = None,
-        synthetic_col: str | None = None,
-        provenance: bool = False,
-        categorical: list[str] | tuple[str, ...] | None = None,
-        non_feature_fill: str = "null",
-        synthetic_ids: bool = False,
-        labelCol: str | None = None,  # noqa: N803 - Spark ML name
-        featuresCol: str | None = None,  # noqa: N803 - Spark ML name
-    ) -> None:
-        label_col, features = resolve_spark_ml_names(label_col, features, labelCol, featuresCol)
-        self.params = SMOTEParams.build(
-            label_col=label_col,
-            features=features,
-            k_neighbors=k_neighbors,
-            sampling_strategy=sampling_strategy,
-            seed=seed,
-            neighbor_search=neighbor_search,
-            id_col=id_col,
-            synthetic_col=synthetic_col,
-            provenance=provenance,
-            categorical=categorical,
-            non_feature_fill=non_feature_fill,
-            synthetic_ids=synthetic_ids,
-        )
-        self.report_: SMOTEReport | None = None
-        self._on_phase: Callable[[str, float], None] | None = None
-        self._phase_clock = 0.0
+    params_class = SMOTEParams
+    report_: SMOTEReport | None
 
-    def __repr__(self) -> str:
-        p = self.params
-        seed = p.seed if p.seed_was_given else None
-        return (
-            f"SMOTE(label_col={p.label_col!r}, features={p.features!r}, "
-            f"k_neighbors={p.k_neighbors}, sampling_strategy={p.sampling_strategy!r}, "
-            f"seed={seed!r}, neighbor_search={p.neighbor_search!r}, id_col={p.id_col!r}, "
-            f"synthetic_col={p.synthetic_col!r}, provenance={p.provenance}, "
-            f"categorical={list(p.categorical)!r}, non_feature_fill={p.non_feature_fill!r}, "
-            f"synthetic_ids={p.synthetic_ids})"
-        )
+    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
+        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
+        return resolve_sampling_strategy(self.params.sampling_strategy, class_counts)
 
-    def get_params(self) -> dict[str, Any]:
-        """The parameters as keyword arguments: ``SMOTE(**sm.get_params())`` is a copy."""
-        return self.params.to_dict()
+    def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
+        """Each class to grow needs ``k_neighbors + 1`` rows."""
+        _check_class_sizes(list(plans), self.params.k_neighbors)
 
-    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-        """Save the configuration (not data) as a JSON file; see :meth:`load`.
-
-        Parameters
-        ----------
-        path : str or path-like
-            A local (or FUSE-mounted, e.g. ``/dbfs/...``, ``/Volumes/...``) file path.
-        overwrite : bool, default False
-            Replace an existing file.
-
-        Raises
-        ------
-        OutputPathError
-            The file exists and ``overwrite`` is False.
-
-        """
-        save_config(self.params, path, overwrite=overwrite)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SMOTE:
-        """Build a SMOTE from a configuration saved by :meth:`save`.
-
-        Raises
-        ------
-        InvalidParameterError
-            The file is missing, is not a saved SMOTE configuration, or holds invalid
-            parameters.
-
-        """
-        return cls(**load_config_file(path))
-
-    def fit_resample(self, df: DataFrame) -> DataFrame:
-        """Return ``df`` with synthetic rows added so each class has the asked count.
-
-        Parameters
-        ----------
-        df : DataFrame
-            Labelled input; classic or Spark Connect.
-
-        Returns
-        -------
-        DataFrame
-            The input rows unchanged followed by the synthetic rows, same schema and
-            column order, plus the opt-in columns.
-
-        Raises
-        ------
-        ColumnNotFoundError, ColumnTypeError, InvalidFeatureValuesError
-            A named column is missing, has an unusable type, or features hold null,
-            NaN or infinite values.
-        InvalidInputError
-            Empty input, one class, null labels, duplicated ids, a class to grow with
-            k_neighbors rows or fewer.
-        InvalidParameterError
-            A strategy that does not fit the labels.
-
-        """
+    def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
+        """Report what the strategy decided, then grow the classes it names."""
         params = self.params
-        self.report_ = None
-        self._phase_clock = time.monotonic()
-        schema = df.schema
-        layout = resolve_layout(schema, params)
-        # Feature columns: their values are checked by the keys pass, which reads them
-        # anyway; this pass reads the labels only.
-        later = values_checked_with_keys(layout)
-        stats = collect_input_stats(
-            inject(df, "validation"), layout, params, check_values=not later
-        )
-        # The cores are idle while the driver plans the keys pass: start the workers.
-        start_python_workers(df.sparkSession)
-        targets = resolve_sampling_strategy(params.sampling_strategy, stats.class_counts)
-        plans = [
-            ClassPlan(label, ordinal, n_rows, targets.get(label, 0))
-            for ordinal, (label, n_rows) in enumerate(stats.class_counts.items())
-        ]
-        _check_class_sizes(plans, params.k_neighbors)
+        grown = prepared.grown
         report = SMOTEReport(
             seed=params.seed,
             seed_was_given=params.seed_was_given,
-            class_counts_before=dict(stats.class_counts),
-            synthetic_counts={p.label: p.n_new for p in plans if p.n_new > 0},
+            class_counts_before=dict(prepared.stats.class_counts),
+            synthetic_counts={p.label: p.n_new for p in grown},
         )
         self.report_ = report
         self._phase_done("validation")
-        if not params.seed_was_given:
-            logger.warning("spark_smote: no seed given; using seed=%d", params.seed)
-        grown = [p for p in plans if p.n_new > 0]
         if not grown:
-            if later:
-                check_feature_values(df, layout)
-            return original_rows(df, schema, params)
-        return self._fit_resample(df, schema, layout, stats, grown, report)
+            if prepared.values_deferred:
+                check_feature_values(df, prepared.layout)
+            return original_rows(df, prepared.schema, params)
+        return self._resample_classes(
+            df, prepared.schema, prepared.layout, prepared.stats, grown, report
+        )
 
-    def _fit_resample(
+    def _resample_classes(
         self,
         df: DataFrame,
         schema: T.StructType,
@@ -496,15 +381,6 @@ class SMOTE:
         )
         return inject(synthetic, "synthesis"), search
 
-    def _phase_done(self, phase: str) -> None:
-        """Record the time since the previous phase ended (cheap: one clock read)."""
-        now = time.monotonic()
-        if self.report_ is not None:
-            self.report_.phase_seconds[phase] = now - self._phase_clock
-        self._phase_clock = now
-        if self._on_phase is not None:
-            self._on_phase(phase, self.report_.phase_seconds[phase] if self.report_ else 0.0)
-
 
 def _base_extras(
     neighbors: DataFrame,
@@ -543,24 +419,8 @@ def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:
         )
 
 
-def smote(
-    df: DataFrame,
-    *,
-    label_col: str = "label",
-    features: str | list[str] | tuple[str, ...] | None = None,
-    k_neighbors: int = 5,
-    sampling_strategy: SamplingStrategy = "auto",
-    seed: int | None = None,
-    neighbor_search: str = "auto",
-    id_col: str | None = None,
-    synthetic_col: str | None = None,
-    provenance: bool = False,
-    categorical: list[str] | tuple[str, ...] | None = None,
-    non_feature_fill: str = "null",
-    synthetic_ids: bool = False,
-    labelCol: str | None = None,  # noqa: N803 - Spark ML name
-    featuresCol: str | None = None,  # noqa: N803 - Spark ML name
-) -> DataFrame:
+@function_form(SMOTE)
+def smote(df: DataFrame, **params: Any) -> DataFrame:
     """Resample ``df`` with SMOTE; the function form of :class:`SMOTE`.
 
     Takes the same keyword parameters as :class:`SMOTE`; usable with
@@ -576,19 +436,5 @@ def smote(
     20
 
     """
-    return SMOTE(
-        label_col=label_col,
-        features=features,
-        k_neighbors=k_neighbors,
-        sampling_strategy=sampling_strategy,
-        seed=seed,
-        neighbor_search=neighbor_search,
-        id_col=id_col,
-        synthetic_col=synthetic_col,
-        provenance=provenance,
-        categorical=categorical,
-        non_feature_fill=non_feature_fill,
-        synthetic_ids=synthetic_ids,
-        labelCol=labelCol,
-        featuresCol=featuresCol,
-    ).fit_resample(df)
+    require_spark_dataframe(df, "smote")
+    return SMOTE(**params).fit_resample(df)

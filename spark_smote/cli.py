@@ -22,18 +22,15 @@ from typing import Any
 from spark_smote._config import WRITE_MODES, JobConfig, load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote._output import check_paths, local_path, write_atomic
-from spark_smote._params import (
-    NEIGHBOR_SEARCH_METHODS,
-    NON_FEATURE_FILLS,
-    STRATEGY_NAMES,
-    SMOTEParams,
-)
+from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
 from spark_smote._report import REPORT_NAME, build_report, write_report
+from spark_smote._sampler import SamplerBase, registered_samplers
 from spark_smote._warmup import start_python_workers
 
 __all__ = ["build_parser", "main", "parse_sampling_strategy"]
 
 DEFAULT_CONFIG = Path("conf") / "local.toml"
+DEFAULT_SAMPLER = "smote"
 
 
 def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
@@ -88,39 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--partition-by", help="comma-separated output partition columns, e.g. the label"
     )
-    parser.add_argument("--label-col", help="class label column (default: label)")
-    parser.add_argument(
-        "--features", help="comma-separated numeric columns, or one vector/array column"
-    )
-    parser.add_argument("--k-neighbors", type=int, help="neighbours per row (default 5)")
-    parser.add_argument(
-        "--sampling-strategy",
-        help="auto | not majority | minority | not minority | all | 0.5 | '{\"1\": 900}'",
-    )
-    parser.add_argument("--seed", type=int, help="seed of every random draw")
-    parser.add_argument("--neighbor-search", choices=NEIGHBOR_SEARCH_METHODS)
-    parser.add_argument("--id-col", help="unique row id column")
-    parser.add_argument("--synthetic-col", help="add a boolean column flagging synthetic rows")
-    parser.add_argument(
-        "--provenance",
-        action="store_true",
-        default=None,
-        help="add smote_base_id, smote_neighbor_id, smote_lambda",
-    )
-    parser.add_argument(
-        "--categorical", help="SMOTE-NC: comma-separated categorical (string/integer) columns"
-    )
-    parser.add_argument(
-        "--non-feature-fill",
-        choices=NON_FEATURE_FILLS,
-        help="values of synthetic rows in other columns: null (default), base, nearest",
-    )
-    parser.add_argument(
-        "--synthetic-ids",
-        action="store_true",
-        default=None,
-        help="give synthetic rows fresh ids in --id-col",
-    )
+    _add_sampler_options(parser)
     parser.add_argument(
         "--no-report",
         action="store_true",
@@ -157,27 +122,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _smote_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, Any]:
-    merged = dict(config.smote)
-    cli = {
-        "label_col": args.label_col,
-        "k_neighbors": args.k_neighbors,
-        "seed": args.seed,
-        "neighbor_search": args.neighbor_search,
-        "id_col": args.id_col,
-        "synthetic_col": args.synthetic_col,
-        "provenance": args.provenance,
-        "non_feature_fill": args.non_feature_fill,
-        "synthetic_ids": args.synthetic_ids,
-    }
-    if args.categorical is not None:
-        cli["categorical"] = _names(args.categorical)
-    if args.features is not None:
-        names = [n.strip() for n in args.features.split(",") if n.strip()]
-        cli["features"] = names[0] if len(names) == 1 else names
-    if args.sampling_strategy is not None:
-        cli["sampling_strategy"] = parse_sampling_strategy(args.sampling_strategy)
-    merged.update({key: value for key, value in cli.items() if value is not None})
+def _add_sampler_options(parser: argparse.ArgumentParser) -> None:
+    """``--sampler`` and one option per sampler parameter, grouped by declaration."""
+    samplers = registered_samplers()
+    parser.add_argument(
+        "--sampler", choices=list(samplers), help=f"the resampler (default {DEFAULT_SAMPLER})"
+    )
+    groups: dict[type[SamplerParams], argparse._ArgumentGroup] = {}
+    added: set[str] = set()
+    for sampler in samplers.values():
+        declaration = sampler.params_class
+        defaults = declaration.defaults()
+        for name, rule in declaration.rules().items():
+            if name in added:
+                continue
+            added.add(name)
+            owner = declaration.declared_by(name)
+            if owner not in groups:
+                groups[owner] = parser.add_argument_group(owner.options_title)
+            groups[owner].add_argument(_option(name), **_option_settings(rule, defaults[name]))
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _option_settings(rule: Rule, default: Any) -> dict[str, Any]:
+    """Argparse settings of a parameter's option, from its rule's command-line form."""
+    shown = "" if default is None or rule.cli == "flag" else f" (default {default})"
+    settings: dict[str, Any] = {"help": rule.help + shown}
+    if rule.cli == "int":
+        settings["type"] = int
+    elif rule.cli == "flag":
+        settings.update(action="store_true", default=None)
+    elif rule.cli == "choice":
+        settings["choices"] = rule.choices
+    return settings
+
+
+def _option_value(rule: Rule, value: Any) -> Any:
+    """An option's value as the sampler's keyword takes it."""
+    if rule.cli == "names":
+        return _names(value)
+    if rule.cli == "names_or_one":
+        names = _names(value)
+        return names[0] if len(names) == 1 else names
+    if rule.cli == "strategy":
+        return parse_sampling_strategy(value)
+    return value
+
+
+def _chosen_sampler(args: argparse.Namespace) -> type[SamplerBase[Any]]:
+    return registered_samplers()[args.sampler or DEFAULT_SAMPLER]
+
+
+def _sampler_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, Any]:
+    """The chosen sampler's keywords: its config table, overridden by the options.
+
+    Raises
+    ------
+    InvalidParameterError
+        An option of another sampler, or an option value that cannot be read.
+
+    """
+    sampler = _chosen_sampler(args)
+    rules = sampler.params_class.rules()
+    merged = config.sampler_table(sampler.cli_name or DEFAULT_SAMPLER)
+    for other in registered_samplers().values():
+        for name in other.params_class.rules():
+            if name not in rules and getattr(args, name, None) is not None:
+                raise InvalidParameterError(
+                    f"{_option(name)} does not apply to --sampler {sampler.cli_name}; its "
+                    f"options are {[_option(n) for n in rules]}."
+                )
+    for name, rule in rules.items():
+        value = getattr(args, name)
+        if value is not None:
+            merged[name] = _option_value(rule, value)
     return merged
 
 
@@ -243,8 +264,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             config_path = str(DEFAULT_CONFIG)
         config = load_config(config_path)
         mode = args.mode or config.mode
-        smote_arguments = _smote_arguments(args, config)
-        SMOTEParams.build(**smote_arguments)
+        smote_arguments = _sampler_arguments(args, config)
+        _chosen_sampler(args)(**smote_arguments)
         if args.plot:
             _check_matplotlib()
         if args.output is not None:
@@ -294,7 +315,6 @@ def _resample_and_write(
     from spark_smote._features import resolve_layout
     from spark_smote._output import check_format, plain_encoding_options, write_table
     from spark_smote._report import PhaseClock
-    from spark_smote._smote import SMOTE
 
     clock = PhaseClock()
     partition_by = _names(args.partition_by) if args.partition_by else []
@@ -307,7 +327,7 @@ def _resample_and_write(
         run_arguments = dict(smote_arguments)
         if plot_flag is not None:
             run_arguments["synthetic_col"] = plot_flag
-        sampler = SMOTE(**run_arguments)
+        sampler = _chosen_sampler(args)(**run_arguments)
         sampler._on_phase = lambda phase, seconds: clock.done(phase, seconds)
         flagged = sampler.fit_resample(df)
         resampled = flagged.drop(plot_flag) if plot_flag is not None else flagged
@@ -350,7 +370,7 @@ def _resample_and_write(
             "mode": mode,
         }
         document = build_report(
-            parameters={**sampler.params.to_dict(), "seed": report.seed},
+            parameters={**sampler.get_params(), "seed": report.seed},
             smote_report=report,
             destination=destination,
             phase_seconds=clock.seconds,

@@ -16,7 +16,7 @@ import pytest
 
 from spark_smote._config import load_config
 from spark_smote._errors import InvalidParameterError
-from spark_smote.cli import _smote_arguments, build_parser, parse_sampling_strategy
+from spark_smote.cli import _sampler_arguments, build_parser, parse_sampling_strategy
 from tests._reliability import run_command
 from tests.helpers import label_counts, sorted_rows
 
@@ -70,7 +70,7 @@ def smote_arguments(argv: list[str], config_text: str | None, tmp_path: Path) ->
         path = tmp_path / "job.toml"
         path.write_text(config_text, encoding="utf-8")
     args = build_parser().parse_args(["--input", "in", "--output", "out", *argv])
-    return _smote_arguments(args, load_config(path))
+    return _sampler_arguments(args, load_config(path))
 
 
 @pytest.mark.parametrize(

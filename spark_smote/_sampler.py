@@ -1,0 +1,346 @@
+"""The sampler base: parameters, validation, then one method doing the sampler's work.
+
+Every sampler (SMOTE now; generators, cleaners and combinations later) is a subclass of
+:class:`SamplerBase` that names its parameter declaration (:mod:`spark_smote._params`)
+and implements :meth:`SamplerBase._fit_resample`. The base derives the rest from the
+declaration: keyword checks (Spark ML spellings included), ``repr``, ``get_params``,
+``copy``, ``given_params`` and save/load. Its public :meth:`SamplerBase.fit_resample`
+runs the shared opening of every run, in the data flow's order:
+
+parameters (checked when the sampler was built)
+-> feature layout and one validation pass (:mod:`spark_smote._features`)
+-> strategy: what happens to each class (the sampler's ``_class_targets``)
+-> class-size checks (the sampler's ``_check_classes``)
+=> :class:`PreparedInput`, handed to the sampler's ``_fit_resample``
+
+Samplers register under a command-line name (``class SMOTE(..., cli_name="smote")``):
+``spark-smote --sampler NAME`` picks the class, and its parameters become options.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+
+from pyspark.sql import DataFrame
+from pyspark.sql import types as T
+
+from spark_smote._faults import inject
+from spark_smote._features import (
+    FeatureLayout,
+    InputStats,
+    collect_input_stats,
+    resolve_layout,
+    values_checked_with_keys,
+)
+from spark_smote._keys import ClassPlan
+from spark_smote._ml import load_config_file, save_config
+from spark_smote._params import SamplerParams, resolve_keywords
+from spark_smote._warmup import start_python_workers
+
+__all__ = [
+    "SAMPLERS",
+    "PreparedInput",
+    "SamplerBase",
+    "function_form",
+    "registered_samplers",
+    "require_spark_dataframe",
+]
+
+logger = logging.getLogger("spark_smote")
+
+P = TypeVar("P", bound=SamplerParams)
+Function = TypeVar("Function", bound=Callable[..., Any])
+
+# Every sampler class by its command-line name; filled as sampler modules are imported.
+SAMPLERS: dict[str, type[SamplerBase[Any]]] = {}
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """What the shared validation learnt about the input; read by ``_fit_resample``.
+
+    Attributes
+    ----------
+    schema : StructType
+        The input's schema, read once.
+    layout : FeatureLayout
+        Where the features are and how to write them back.
+    stats : InputStats
+        Rows per class (sorted by label), the dimension, the largest magnitude.
+    plans : tuple of ClassPlan
+        Every class in sorted label order with its ordinal, size and what the strategy
+        asks of it (``n_new``: rows to add, for a generator).
+    values_deferred : bool
+        The feature columns' values were not checked by the validation pass: the
+        sampler checks them in the pass that indexes the rows (``row_checks``), or with
+        ``check_feature_values`` when it reads no rows.
+
+    """
+
+    schema: T.StructType
+    layout: FeatureLayout
+    stats: InputStats
+    plans: tuple[ClassPlan, ...]
+    values_deferred: bool
+
+    @property
+    def grown(self) -> list[ClassPlan]:
+        """The classes given rows to add, in label order."""
+        return [p for p in self.plans if p.n_new > 0]
+
+
+class SamplerBase(Generic[P]):
+    """Base of every sampler: derived parameter handling and the validating ``fit_resample``.
+
+    A subclass sets ``params_class`` to its parameter declaration, passes
+    ``cli_name=`` to register for the command line, and implements
+    :meth:`_class_targets` (what its ``sampling_strategy`` asks of each class) and
+    :meth:`_fit_resample` (its work); :meth:`_check_classes` is optional.
+
+    Attributes
+    ----------
+    params : SamplerParams
+        The checked parameters.
+    given_params : frozenset of str
+        Names of the parameters the caller passed (a Spark ML spelling counts as its
+        parameter); the others hold their defaults.
+    report_ : object or None
+        Set by :meth:`fit_resample`: what the run decided and did.
+
+    """
+
+    params_class: ClassVar[type[SamplerParams]]
+    cli_name: ClassVar[str | None] = None
+    params: P
+    given_params: frozenset[str]
+    report_: Any
+
+    def __init_subclass__(cls, *, cli_name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cli_name is not None:
+            if cli_name in SAMPLERS and SAMPLERS[cli_name] is not cls:
+                raise TypeError(f"sampler name {cli_name!r} is taken by {SAMPLERS[cli_name]}")
+            cls.cli_name = cli_name
+            SAMPLERS[cli_name] = cls
+        if "params_class" in cls.__dict__:
+            cls.__signature__ = _keyword_signature(cls.params_class)  # type: ignore[attr-defined]
+
+    def __init__(self, **params: Any) -> None:
+        given = resolve_keywords(self.params_class, params, owner=type(self).__name__)
+        self.params = cast(P, self.params_class(**given))
+        self.given_params = frozenset(given)
+        self.report_ = None
+        self._on_phase: Callable[[str, float], None] | None = None
+        self._phase_clock = 0.0
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{name}={value!r}" for name, value in self.get_params().items())
+        return f"{type(self).__name__}({arguments})"
+
+    def get_params(self) -> dict[str, Any]:
+        """The parameters as keyword arguments: ``type(s)(**s.get_params())`` is a copy.
+
+        A seed that was not given is None here (the copy draws its own).
+        """
+        return self.params.to_dict()
+
+    def copy(self, **overrides: Any) -> Self:
+        """A new sampler with the parameters given to this one, updated by ``overrides``.
+
+        The overrides are checked like the constructor's keywords; ``given_params`` of
+        the copy is this one's plus the overridden names.
+
+        Raises
+        ------
+        InvalidParameterError
+            An unknown keyword or an invalid value.
+
+        """
+        changes = resolve_keywords(self.params_class, overrides, owner=type(self).__name__)
+        current = self.get_params()
+        kept = {name: current[name] for name in self.given_params}
+        return type(self)(**{**kept, **changes})
+
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
+        """Save the configuration (not data) as a JSON file; see :meth:`load`.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A local (or FUSE-mounted, e.g. ``/dbfs/...``, ``/Volumes/...``) file path.
+        overwrite : bool, default False
+            Replace an existing file.
+
+        Raises
+        ------
+        OutputPathError
+            The file exists and ``overwrite`` is False.
+
+        """
+        save_config(type(self).__name__, self.get_params(), path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        """Build a sampler from a configuration saved by :meth:`save`.
+
+        Raises
+        ------
+        InvalidParameterError
+            The file is missing, is not a saved configuration of this sampler class, or
+            holds invalid parameters.
+
+        """
+        return cls(**load_config_file(path, cls.__name__))
+
+    def fit_resample(self, df: DataFrame) -> DataFrame:
+        """Validate ``df`` against the parameters, then resample it.
+
+        Parameters
+        ----------
+        df : DataFrame
+            Labelled Spark DataFrame; classic or Spark Connect.
+
+        Returns
+        -------
+        DataFrame
+            The resampled rows (lazy), same schema and column order as ``df`` plus the
+            opt-in columns.
+
+        Raises
+        ------
+        TypeError
+            ``df`` is not a Spark DataFrame (a pandas DataFrame names the conversion).
+        ColumnNotFoundError, ColumnTypeError, InvalidFeatureValuesError
+            A named column is missing, has an unusable type, or features hold null,
+            NaN or infinite values.
+        InvalidInputError
+            Empty input, one class, null labels, duplicated ids, a class too small for
+            the sampler.
+        InvalidParameterError
+            A strategy that does not fit the labels.
+
+        """
+        require_spark_dataframe(df, f"{type(self).__name__}.fit_resample")
+        self.report_ = None
+        self._phase_clock = time.monotonic()
+        prepared = self._prepare(df)
+        if not self.params.seed_was_given:
+            logger.warning("spark_smote: no seed given; using seed=%d", self.params.seed)
+        return self._fit_resample(df, prepared)
+
+    def _prepare(self, df: DataFrame, *, defer_value_checks: bool = True) -> PreparedInput:
+        """The shared validation: layout, one pass of statistics, strategy, class sizes.
+
+        With ``defer_value_checks`` (the default) the values of feature columns are
+        left to the pass that indexes the rows, which reads them anyway; without it
+        this pass checks them too.
+        """
+        schema = df.schema
+        layout = resolve_layout(schema, self.params)
+        deferred = defer_value_checks and values_checked_with_keys(layout)
+        stats = collect_input_stats(
+            inject(df, "validation"), layout, self.params, check_values=not deferred
+        )
+        # The cores are idle while the driver plans the next pass: start the workers.
+        start_python_workers(df.sparkSession)
+        targets = self._class_targets(stats.class_counts)
+        plans = tuple(
+            ClassPlan(label, ordinal, n_rows, targets.get(label, 0))
+            for ordinal, (label, n_rows) in enumerate(stats.class_counts.items())
+        )
+        self._check_classes(plans)
+        return PreparedInput(schema, layout, stats, plans, deferred)
+
+    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
+        """What the strategy asks of each class (absent: left alone), from the counts."""
+        raise NotImplementedError
+
+    def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
+        """Refuse classes the sampler cannot handle (too small...); nothing by default."""
+
+    def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
+        """The sampler's own work on validated input; returns the resampled DataFrame."""
+        raise NotImplementedError
+
+    def _phase_done(self, phase: str) -> None:
+        """Record the time since the previous phase ended (cheap: one clock read)."""
+        now = time.monotonic()
+        seconds = now - self._phase_clock
+        if self.report_ is not None:
+            self.report_.phase_seconds[phase] = seconds
+        self._phase_clock = now
+        if self._on_phase is not None:
+            self._on_phase(phase, seconds if self.report_ is not None else 0.0)
+
+
+def require_spark_dataframe(df: object, caller: str) -> None:
+    """Refuse anything but a Spark DataFrame, naming the conversion for pandas data.
+
+    Raises
+    ------
+    TypeError
+        ``df`` is a pandas or pandas-on-Spark DataFrame, or something else.
+
+    """
+    if isinstance(df, DataFrame):
+        return
+    module = type(df).__module__
+    if module.startswith("pandas"):
+        raise TypeError(
+            f"{caller}: got a pandas DataFrame; spark_smote resamples Spark DataFrames. "
+            "Convert it first: df = spark.createDataFrame(pdf)."
+        )
+    if module.startswith("pyspark.pandas"):
+        raise TypeError(
+            f"{caller}: got a pandas-on-Spark DataFrame; convert it first: df = psdf.to_spark()."
+        )
+    raise TypeError(
+        f"{caller}: expected a Spark DataFrame (pyspark.sql.DataFrame), got "
+        f"{type(df).__module__}.{type(df).__name__}."
+    )
+
+
+def function_form(sampler: type[SamplerBase[Any]]) -> Callable[[Function], Function]:
+    """Mark a function ``f(df, **params)`` as the function form of ``sampler``.
+
+    The function keeps its own body and docstring; its signature (for ``help()`` and
+    IDEs) becomes ``(df, *, <the sampler's parameters>)``.
+    """
+
+    def decorate(function: Function) -> Function:
+        keywords = _keyword_signature(sampler.params_class).parameters.values()
+        df = inspect.Parameter("df", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        signature = inspect.Signature([df, *keywords], return_annotation="DataFrame")
+        function.__signature__ = signature  # type: ignore[attr-defined]
+        return function
+
+    return decorate
+
+
+def registered_samplers() -> dict[str, type[SamplerBase[Any]]]:
+    """Every sampler by command-line name (imports the public samplers first)."""
+    import spark_smote
+
+    for name in spark_smote.__all__:
+        getattr(spark_smote, name)
+    return dict(SAMPLERS)
+
+
+def _keyword_signature(declaration: type[SamplerParams]) -> inspect.Signature:
+    """``(*, name=default, ...)`` of a declaration, Spark ML spellings last."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    rules = declaration.rules()
+    defaults = declaration.defaults()
+    parameters = [inspect.Parameter(name, keyword, default=defaults[name]) for name in rules]
+    parameters += [
+        inspect.Parameter(rule.alias, keyword, default=None)
+        for rule in rules.values()
+        if rule.alias is not None
+    ]
+    return inspect.Signature(parameters)
