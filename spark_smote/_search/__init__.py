@@ -1,0 +1,1 @@
+"""The neighbour engine: k nearest rows of query rows, exact or by LSH."""

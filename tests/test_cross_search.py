@@ -1,0 +1,220 @@
+"""Cross-class k nearest neighbours (all rows of all classes as reference), exact and LSH."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.neighbors import NearestNeighbors
+
+from spark_smote import InvalidParameterError
+from spark_smote._search.cross import CrossLSHParams, cross_class_neighbors
+from spark_smote._search.cross_lsh import sample_queries
+
+pytestmark = pytest.mark.e2e
+
+
+def points_table(spark, x, y, partitions=2):
+    """The points table of every class: (class, index in class, features)."""
+    idx = np.zeros(len(y), np.int64)
+    for c in np.unique(y):
+        at = np.flatnonzero(y == c)
+        idx[at] = np.arange(len(at))
+    rows = [(int(c), int(i), [float(v) for v in row]) for c, i, row in zip(y, idx, x, strict=True)]
+    schema = "_smote_class int, _smote_idx long, _smote_x array<double>"
+    points = spark.createDataFrame(rows, schema).repartition(partitions)
+    sizes = {int(c): int((y == c).sum()) for c in np.unique(y)}
+    return points, sizes, idx
+
+
+def overlapping(n, classes, seed, dimension=2):
+    """Overlapping classes on a coarse grid: duplicates and tied distances."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(classes, size=n, p=np.linspace(1, 3, classes) / np.linspace(1, 3, classes).sum())
+    centres = rng.normal(size=(classes, dimension))
+    x = np.round(centres[y] + rng.normal(size=(n, dimension)), 1)
+    x[:6] = x[6]  # a run of exact duplicates
+    return x, y.astype(np.int64)
+
+
+def neighbours_by_key(rows):
+    return {
+        (r["_smote_class"], r["_smote_idx"]): (
+            list(zip(r["_smote_nbr_class"], r["_smote_nbr"], strict=True)),
+            np.array(r["_smote_dist"]),
+        )
+        for r in rows
+    }
+
+
+def euclidean(x, row):
+    """Distances to ``row`` as the search computes them: squares summed feature by feature."""
+    squared = np.zeros(len(x))
+    for j in range(x.shape[1]):
+        squared += (x[:, j] - row[j]) ** 2
+    return np.sqrt(squared)
+
+
+def check_against_sklearn(rows, x, y, idx, k, query_classes):
+    """Distances as sklearn's; neighbour sets equal below the k-th distance; ties by key."""
+    position = {(int(c), int(i)): p for p, (c, i) in enumerate(zip(y, idx, strict=True))}
+    expected_queries = [p for p in range(len(y)) if query_classes is None or y[p] in query_classes]
+    found = neighbours_by_key(rows)
+    assert len(rows) == len(expected_queries) == len(found)
+    distances, _ = NearestNeighbors(n_neighbors=k).fit(x).kneighbors()  # self excluded
+    for p in expected_queries:
+        pairs, dist = found[int(y[p]), int(idx[p])]
+        neighbours = [position[pair] for pair in pairs]
+        assert p not in neighbours
+        assert len(neighbours) == k
+        np.testing.assert_allclose(dist, distances[p], rtol=1e-12, atol=1e-12)
+        exact = euclidean(x, x[p])
+        assert np.array_equal(exact[neighbours], dist)
+        kth = dist[-1]
+        closer = {q for q in range(len(x)) if q != p and exact[q] < kth}
+        assert closer <= set(neighbours)
+        # At the k-th distance (equal bits), the smallest (class, index) keys win.
+        tied = sorted((int(y[q]), int(idx[q])) for q in range(len(x)) if q != p and exact[q] == kth)
+        chosen_tied = sorted(pairs[len(closer) :])
+        assert chosen_tied == tied[: len(chosen_tied)]
+
+
+@pytest.mark.parametrize(
+    ("classes", "query_classes"),
+    [(2, [1]), (2, None), (3, [0, 2]), (3, None)],
+)
+def test_exact_search_equals_sklearn(spark, classes, query_classes):
+    x, y = overlapping(400, classes, seed=classes)
+    points, sizes, idx = points_table(spark, x, y)
+    k = 6
+    found, report = cross_class_neighbors(
+        points, query_classes=query_classes, k=k, dimension=2, sizes=sizes, seed=1, method="exact"
+    )
+    check_against_sklearn(found.collect(), x, y, idx, k, query_classes)
+    assert report.method == "exact" and report.recall is None
+
+
+def test_exact_search_over_several_blocks_equals_sklearn(spark):
+    x, y = overlapping(2300, 3, seed=7, dimension=3)
+    points, sizes, idx = points_table(spark, x, y, partitions=3)
+    found, report = cross_class_neighbors(
+        points, query_classes=[0], k=4, dimension=3, sizes=sizes, seed=1, method="exact"
+    )
+    assert report.parameters["reference_blocks"] == 3
+    check_against_sklearn(found.collect(), x, y, idx, 4, [0])
+
+
+def blobs(n, seed, dimension=6):
+    """A few thousand rows: three overlapping Gaussian classes, 70/20/10, and duplicates."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(3, size=n, p=[0.7, 0.2, 0.1]).astype(np.int64)
+    x = rng.normal(size=(n, dimension)) + 1.5 * rng.normal(size=(3, dimension))[y]
+    x[:40] = x[40]
+    return x, y
+
+
+@pytest.mark.parametrize("query_classes", [[1, 2], None])
+def test_lsh_recall_against_exact_with_defaults(spark, query_classes):
+    x, y = blobs(3000, seed=11)
+    points, sizes, _ = points_table(spark, x, y)
+    k = 5
+    args = {"query_classes": query_classes, "k": k, "dimension": 6, "sizes": sizes, "seed": 3}
+    exact, _ = cross_class_neighbors(points, method="exact", **args)
+    approx, report = cross_class_neighbors(points, method="lsh", **args)
+    truth, found = neighbours_by_key(exact.collect()), neighbours_by_key(approx.collect())
+    assert found.keys() == truth.keys()
+    hits = 0
+    for key, (pairs, dist) in found.items():
+        true_pairs, true_dist = truth[key]
+        assert key not in pairs and len(pairs) == k
+        hits += int((dist <= true_dist[-1]).sum())
+        # Shared neighbours have the same distance, bit for bit.
+        shared = dict(zip(true_pairs, true_dist, strict=True))
+        for pair, d in zip(pairs, dist, strict=True):
+            if pair in shared:
+                assert d == shared[pair]
+    recall = hits / (k * len(found))
+    assert recall >= 0.95
+    assert report.method == "lsh" and report.recall is not None and report.recall >= 0.95
+    assert report.parameters["tables"] >= 1
+
+
+def test_lsh_reported_recall_is_that_of_its_output_on_the_sample(spark):
+    # Small chunks, so the search really misses some neighbours.
+    x, y = blobs(2000, seed=5, dimension=8)
+    points, sizes, _ = points_table(spark, x, y)
+    k = 5
+    params = CrossLSHParams(bucket_cap=48, tables=2, sample_size=64)
+    args = {"query_classes": [2], "k": k, "dimension": 8, "sizes": sizes, "seed": 9}
+    exact, _ = cross_class_neighbors(points, method="exact", **args)
+    approx, report = cross_class_neighbors(points, method="lsh", lsh_params=params, **args)
+    sample = sample_queries({2: sizes[2]}, 64, 9)
+    truth, found = neighbours_by_key(exact.collect()), neighbours_by_key(approx.collect())
+    keys = [(2, i) for i in sample[2]]
+    hits = sum(int((found[key][1] <= truth[key][1][-1]).sum()) for key in keys)
+    assert report.recall_sample == 64
+    assert report.recall == pytest.approx(hits / (k * len(keys)), abs=1e-12)
+    assert report.recall < 1.0
+
+
+@pytest.mark.parametrize("method", ["exact", "lsh"])
+def test_same_output_for_any_partitioning(spark, method):
+    x, y = blobs(1500, seed=2, dimension=4)
+    args = {"query_classes": [1, 2], "k": 4, "dimension": 4, "seed": 5, "method": method}
+    params = CrossLSHParams(bucket_cap=64, tables=3, sample_size=32)
+    outputs = []
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        for partitions, shuffle in ((1, "3"), (5, "7")):
+            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+            points, sizes, _ = points_table(spark, x, y, partitions=partitions)
+            found, _ = cross_class_neighbors(points, sizes=sizes, lsh_params=params, **args)
+            outputs.append(sorted(tuple(map(_freeze, row)) for row in found.collect()))
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
+    assert outputs[0] == outputs[1]
+
+
+def _freeze(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def test_a_class_of_one_row(spark):
+    x, y = overlapping(60, 2, seed=4)
+    y[10] = 2  # class 2: one row
+    points, sizes, idx = points_table(spark, x, y)
+    found, _ = cross_class_neighbors(
+        points, query_classes=[2], k=3, dimension=2, sizes=sizes, seed=1, method="exact"
+    )
+    rows = found.collect()
+    assert len(rows) == 1 and rows[0]["_smote_class"] == 2
+    assert 2 not in rows[0]["_smote_nbr_class"]
+    check_against_sklearn(rows, x, y, idx, 3, [2])
+
+
+def test_k_larger_than_the_other_rows_is_refused(spark):
+    x, y = overlapping(8, 2, seed=1)
+    points, sizes, _ = points_table(spark, x, y)
+    with pytest.raises(InvalidParameterError, match=r"k=8: .* 8 rows .* at most 7"):
+        cross_class_neighbors(
+            points, query_classes=None, k=8, dimension=2, sizes=sizes, seed=1, method="exact"
+        )
+
+
+def test_unknown_method_and_query_class_are_refused(spark):
+    x, y = overlapping(20, 2, seed=1)
+    points, sizes, _ = points_table(spark, x, y)
+    args = {"k": 2, "dimension": 2, "sizes": sizes, "seed": 1}
+    with pytest.raises(InvalidParameterError, match="neighbor_search='fast'"):
+        cross_class_neighbors(points, query_classes=None, method="fast", **args)
+    with pytest.raises(InvalidParameterError, match=r"query_classes=\[5\]"):
+        cross_class_neighbors(points, query_classes=[5], method="exact", **args)
+
+
+def test_auto_picks_exact_for_small_inputs_and_says_why(spark):
+    x, y = overlapping(50, 2, seed=1)
+    points, sizes, _ = points_table(spark, x, y)
+    _, report = cross_class_neighbors(
+        points, query_classes=None, k=2, dimension=2, sizes=sizes, seed=1, method="auto"
+    )
+    assert report.method == "exact"
+    assert "50 rows <= 10000" in report.reason

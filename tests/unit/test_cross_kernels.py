@@ -1,0 +1,172 @@
+"""The numpy kernels of the cross-class neighbour search, without a JVM."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from spark_smote._search.cross_kernels import (
+    PAD,
+    SortedRun,
+    block_top_k,
+    lsh_codes,
+    merge_candidates,
+    neighbor_distances,
+    recall_at_k,
+    sort_key_bytes,
+)
+
+
+def brute_force(classes, idx, x, k):
+    """Each row's k nearest other rows by (distance, class, index), by sorting everything."""
+    dist = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
+    out = []
+    for i in range(len(x)):
+        order = sorted((dist[i, j], classes[j], idx[j]) for j in range(len(x)) if j != i)
+        out.append(order[:k])
+    return out
+
+
+def tied_rows(n=120, seed=0):
+    """Rows on a small integer grid: many exact duplicates and equal distances."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 4, size=(n, 2)).astype(np.float64)
+    classes = rng.integers(0, 3, n).astype(np.int32)
+    idx = np.zeros(n, np.int64)
+    for c in range(3):
+        at = np.flatnonzero(classes == c)
+        idx[at] = np.arange(len(at))
+    return classes, idx, x
+
+
+def test_block_top_k_matches_brute_force_with_ties_and_duplicates():
+    classes, idx, x = tied_rows()
+    k = 7
+    nbr_class, nbr, dist = block_top_k(classes, idx, x, classes, idx, x, k)
+    expected = brute_force(classes, idx, x, k)
+    for i in range(len(x)):
+        got = list(zip(dist[i], nbr_class[i], nbr[i], strict=True))
+        assert got == [(float(d), int(c), int(j)) for d, c, j in expected[i]]
+
+
+def test_block_top_k_excludes_the_query_but_keeps_its_duplicates():
+    x = np.zeros((4, 3))
+    classes = np.array([0, 0, 1, 1], np.int32)
+    idx = np.array([0, 1, 0, 1], np.int64)
+    nbr_class, nbr, dist = block_top_k(classes, idx, x, classes, idx, x, 3)
+    for i in range(4):
+        found = set(zip(nbr_class[i], nbr[i], strict=True))
+        assert (classes[i], idx[i]) not in found
+        assert len(found) == 3
+    assert (dist == 0).all()
+    # Ties at distance 0 go to the smaller (class, index).
+    assert list(zip(nbr_class[3], nbr[3], strict=True)) == [(0, 0), (0, 1), (1, 0)]
+
+
+def test_block_top_k_pads_when_the_block_has_too_few_references():
+    classes, idx, x = tied_rows(10)
+    nbr_class, nbr, dist = block_top_k(classes[:2], idx[:2], x[:2], classes, idx, x, 12)
+    assert (nbr[:, 9:] == PAD).all() and (nbr_class[:, 9:] == PAD).all()
+    assert np.isinf(dist[:, 9:]).all() and np.isfinite(dist[:, :9]).all()
+
+
+def test_result_does_not_depend_on_reference_order_or_block_split():
+    classes, idx, x = tied_rows(200, seed=3)
+    whole = block_top_k(classes, idx, x, classes, idx, x, 5)
+    shuffled = np.random.default_rng(1).permutation(len(x))
+    halves = [shuffled[:90], shuffled[90:]]
+    parts = [block_top_k(classes, idx, x, classes[h], idx[h], x[h], 5) for h in halves]
+    merged = merge_candidates(
+        *[np.hstack([p[i] for p in parts]) for i in range(3)],
+        5,
+    )
+    for a, b in zip(whole, merged, strict=True):
+        assert np.array_equal(a, b)
+
+
+def test_distances_have_the_same_bits_in_any_block():
+    rng = np.random.default_rng(2)
+    q, r = rng.normal(size=(50, 13)), rng.normal(size=(70, 13))
+    full = neighbor_distances(q, r)
+    assert np.array_equal(full[7:9, 30:31], neighbor_distances(q[7:9], r[30:31]))
+
+
+def test_merge_candidates_drops_repeats_and_pads():
+    classes = np.array([[0, 1, 0, PAD]], np.int32)
+    indices = np.array([[3, 2, 3, PAD]], np.int64)
+    distances = np.array([[1.0, 1.0, 1.0, np.inf]])
+    c, i, d = merge_candidates(classes, indices, distances, 3)
+    assert c.tolist() == [[0, 1, PAD]]
+    assert i.tolist() == [[3, 2, PAD]]
+    assert d[0, :2].tolist() == [1.0, 1.0] and np.isinf(d[0, 2])
+
+
+def test_lsh_codes_of_a_row_do_not_depend_on_its_batch():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(300, 9)) * 10
+    directions = rng.normal(size=(9, 3 * 5))
+    shifts = rng.uniform(size=(3, 4))
+    codes, splits = lsh_codes(x, directions, shifts, 2.5)
+    one_codes, one_splits = lsh_codes(x[123:124], directions, shifts, 2.5)
+    assert np.array_equal(codes[123:124], one_codes)
+    assert np.array_equal(splits[123:124], one_splits)
+
+
+def test_sort_keys_order_rows_by_codes_split_class_index():
+    rng = np.random.default_rng(5)
+    n = 400
+    codes = rng.integers(-3, 3, size=(n, 1, 2))
+    splits = rng.choice([-1.5, -0.0, 0.0, 2.0], size=(n, 1))
+    classes = rng.integers(0, 3, n)
+    idx = rng.integers(0, 50, n)
+    keys = sort_key_bytes(codes, splits, classes, idx)[:, 0, :]
+    by_bytes = sorted(range(n), key=lambda i: keys[i].tobytes())
+
+    def row_order(i):
+        # -0.0 sorts before 0.0 (the keys order the split's bits, not only its value).
+        split = splits[i, 0]
+        return (codes[i, 0, 0], codes[i, 0, 1], split, not np.signbit(split), classes[i], idx[i])
+
+    assert by_bytes == sorted(range(n), key=row_order)
+
+
+def run_chunks(n, step, batch, queries):
+    run = SortedRun(step, 1)
+    chunks = []
+    idx = np.arange(n)
+    for start in range(0, n, batch):
+        part = slice(start, min(n, start + batch))
+        chunks += run.add(
+            np.zeros(len(idx[part]), np.int32), idx[part], idx[part, None] * 1.0, queries[part]
+        )
+    return chunks + run.finish()
+
+
+@pytest.mark.parametrize("n", [1, 5, 40, 41, 100, 333])
+def test_sorted_run_answers_every_query_once_in_a_bounded_chunk(n):
+    step = 20
+    queries = np.arange(n) % 3 != 0
+    chunks = run_chunks(n, step, 7, queries)
+    answered = np.concatenate([c.idx[c.queries] for c in chunks]) if chunks else []
+    assert sorted(answered) == list(np.flatnonzero(queries))
+    for chunk in chunks:
+        assert len(chunk.idx) <= 2 * step
+        assert len(chunk.idx) > step or len(chunk.idx) == n
+        # Consecutive ranks: the chunk is a stretch of the sorted run.
+        assert np.array_equal(chunk.idx, np.arange(chunk.idx[0], chunk.idx[0] + len(chunk.idx)))
+
+
+def test_sorted_run_chunks_do_not_depend_on_batches_and_skip_query_free_chunks():
+    n, step = 500, 16
+    queries = np.zeros(n, bool)
+    queries[[3, 250, 499]] = True
+    small = run_chunks(n, step, 3, queries)
+    large = run_chunks(n, step, 1000, queries)
+    assert len(small) == 3
+    assert [c.idx.tolist() for c in small] == [c.idx.tolist() for c in large]
+
+
+def test_recall_counts_ties_at_the_kth_distance_as_found():
+    true = np.array([[0.0, 1.0, 2.0]])
+    assert recall_at_k(np.array([[0.0, 1.0, 2.0]]), true) == 1.0
+    assert recall_at_k(np.array([[0.0, 2.0, 3.0]]), true) == pytest.approx(2 / 3)
