@@ -193,15 +193,16 @@ def measure(contender: Contender, number: int, log: Path, timeout: float | None)
                 _kill_tree(process)
                 result.status = "timeout"
                 result.timeout_s = timeout
-                result.note = f"did not finish in {timeout / 60:g} min (stopped; peak until then)"
+                result.note = f"did not finish in {_duration(timeout)} (stopped; peak until then)"
                 break
             time.sleep(SAMPLE_SECONDS)
     seconds = time.monotonic() - started
-    result.peak_gb = peak / 2**30
-    result.worker_mb = worker / 2**20 if worker else None
     if result.status == "ok" and process.returncode != 0:
         result.status = "failed"
         result.note = _failure_note(log, process.returncode, contender.sampler)
+    if result.status != "failed":  # a timed-out run's peak is what it held when stopped
+        result.peak_gb = peak / 2**30
+        result.worker_mb = worker / 2**20 if worker else None
     if result.status == "ok":
         result.seconds = seconds
         result.rows_out, result.mb_out = _output_size(contender.output)
@@ -210,6 +211,11 @@ def measure(contender: Contender, number: int, log: Path, timeout: float | None)
     else:
         contender.output.unlink(missing_ok=True)
     return result
+
+
+def _duration(seconds: float) -> str:
+    """``30 min`` for whole minutes, else ``45 s``."""
+    return f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
 def _available_gb() -> float:
@@ -278,7 +284,10 @@ class Ratio:
     def line(self) -> str:
         if not self.per_round:
             assert self.bound is not None
-            return f"- {self.name} wall time: < {self.bound:.2f}x (the other did not finish)"
+            return (
+                f"- {self.name} wall time: < {self.bound:.2f}x (the second did not finish: "
+                "bound at its timeout)"
+            )
         values = self.per_round
         text = f"- {self.name} wall time: **{statistics.median(values):.2f}x**"
         if len(values) > 1:
