@@ -1,12 +1,18 @@
 """Benchmark inputs: make_classification-shaped data, generated in chunks and cached.
 
-The shape of the SUSY benchmark used by published Spark SMOTE work: 18 features, binary
-label, 5.9 % minority. The generator follows scikit-learn's make_classification (each
-class is two Gaussian clusters around vertices of a hypercube in the informative
-subspace, covariance mixed by a random matrix; redundant features are linear
-combinations of the informative ones; the rest is noise), but draws rows chunk by chunk
-from a seeded numpy Generator so 30 million rows never sit in memory at once. The
-Parquet file is written once per (rows, features, minority, seed) and reused.
+The default shape is the SUSY benchmark's, used by published Spark SMOTE work: 18
+features, binary label, 5.9 % minority; ``PRESETS`` adds a large minority (12M rows at
+25 %, so 3M minority rows) and 30M rows, and any (rows, features, minority) can be asked
+for. The generator follows scikit-learn's make_classification (each class is two
+Gaussian clusters around vertices of a hypercube in the informative subspace, covariance
+mixed by a random matrix; redundant features are linear combinations of the informative
+ones; the rest is noise), but draws rows chunk by chunk from a seeded numpy Generator so
+30 million rows never sit in memory at once. The Parquet file is written once per
+(rows, features, minority, seed, chunk size: each chunk has its own generator, so the
+chunk size is part of what the data is) and reused.
+
+    python jobs/bench_data.py --size 12M                 # a preset
+    python jobs/bench_data.py --rows 200000 --minority 0.25 --features 40
 """
 
 from __future__ import annotations
@@ -18,12 +24,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SIZES = {"0.3M": 300_000, "2.88M": 2_880_000, "30M": 30_000_000}
+# Preset shapes: name -> (rows, minority share). 2.88M is SUSY's size; 12M at 25 % has
+# a 3M-row minority class (beyond the whole-class search); 30M is the scale test.
+PRESETS: dict[str, tuple[int, float]] = {
+    "0.3M": (300_000, 0.059),
+    "2.88M": (2_880_000, 0.059),
+    "12M": (12_000_000, 0.25),
+    "30M": (30_000_000, 0.059),
+}
+DEFAULT_FEATURES = 18
 CHUNK_ROWS = 500_000
 
 
 def dataset_path(cache: Path, n_rows: int, n_features: int, minority: float, seed: int) -> Path:
-    return cache / f"classif_n{n_rows}_d{n_features}_m{minority}_s{seed}.parquet"
+    """The cache file of one dataset: every input of the generator is in its name."""
+    return cache / f"classif_n{n_rows}_d{n_features}_m{minority}_s{seed}_c{CHUNK_ROWS}.parquet"
 
 
 def _structure(n_features: int, seed: int) -> dict[str, np.ndarray]:
@@ -57,7 +72,11 @@ def make_dataset(
             label = (rng.random(rows) < minority).astype(np.int32)
             cluster = label * 2 + rng.integers(0, 2, size=rows)
             informative = rng.standard_normal((rows, n_informative))
-            informative = np.einsum("ij,ijk->ik", informative, parts["mixing"][cluster])
+            # Mixed cluster by cluster: one matrix product each, no per-row matrices
+            # (rows x informative^2 doubles: 12 GB a chunk at 100 features).
+            for c in range(len(parts["mixing"])):
+                members = cluster == c
+                informative[members] = informative[members] @ parts["mixing"][c]
             informative += parts["vertices"][cluster]
             columns = [informative, informative @ parts["redundant"]]
             columns.append(rng.standard_normal((rows, n_noise)))
@@ -70,10 +89,58 @@ def make_dataset(
     return path
 
 
+def cached_dataset(
+    cache: Path, n_rows: int, n_features: int = DEFAULT_FEATURES, minority: float = 0.059
+) -> Path:
+    """The dataset of this shape (seed 0), generated on first use."""
+    return make_dataset(
+        dataset_path(cache, n_rows, n_features, minority, 0), n_rows, n_features, minority, 0
+    )
+
+
+def add_shape_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--size PRESET`` or ``--rows N``, with ``--minority F`` and ``--features D``."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--size", choices=list(PRESETS), help="a preset shape (default 2.88M)")
+    size.add_argument("--rows", type=int, help="input rows (instead of --size)")
+    parser.add_argument(
+        "--minority",
+        type=float,
+        help="minority share of the rows, e.g. 0.25 (default: the preset's, else 0.059)",
+    )
+    parser.add_argument(
+        "--features", type=int, default=DEFAULT_FEATURES, help="feature columns (default 18)"
+    )
+
+
+def resolve_shape(args: argparse.Namespace) -> tuple[int, float, int]:
+    """(rows, minority share, features) from the arguments of ``add_shape_arguments``."""
+    if args.rows is not None:
+        rows, minority = args.rows, 0.059
+    else:
+        rows, minority = PRESETS[args.size or "2.88M"]
+    if args.minority is not None:
+        minority = args.minority
+    if rows < 1 or not 0.0 < minority < 1.0 or args.features < 2:
+        raise SystemExit(
+            f"bench_data: need --rows >= 1, 0 < --minority < 1 and --features >= 2; got "
+            f"{rows}, {minority}, {args.features}"
+        )
+    return rows, minority, args.features
+
+
+def shape_label(args: argparse.Namespace) -> str:
+    """A short name of the shape for result files: the preset's, else its numbers."""
+    rows, minority, features = resolve_shape(args)
+    if args.rows is None and args.minority is None and features == DEFAULT_FEATURES:
+        return args.size or "2.88M"
+    return f"n{rows}_d{features}_m{minority}"
+
+
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", choices=list(SIZES), default="2.88M")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_shape_arguments(parser)
     parser.add_argument("--cache", default="bench/data")
     args = parser.parse_args()
-    n = SIZES[args.size]
-    print(make_dataset(dataset_path(Path(args.cache), n, 18, 0.059, 0), n))
+    rows, minority, features = resolve_shape(args)
+    print(cached_dataset(Path(args.cache), rows, features, minority))

@@ -22,6 +22,11 @@ them in full: an upper bound of its PSS by a few tens of MB.
 from __future__ import annotations
 
 import os
+from pathlib import Path
+
+# A PySpark Python worker is a fork of the daemon: ``python -m <daemon module>`` (the
+# driver JVM's command line also names the module, in its Spark settings).
+DAEMON_MODULES = {"pyspark.daemon", "pyspark.worker", "spark_smote._daemon"}
 
 
 def _field_bytes(path: str, field: str) -> int | None:
@@ -83,3 +88,12 @@ def tree_memory(root: int) -> list[tuple[int, int, str]]:
         if size is not None:
             found.append((pid, size, command))
     return found
+
+
+def largest_python_worker(found: list[tuple[int, int, str]]) -> int:
+    """Memory in bytes of the largest PySpark Python worker in ``tree_memory``'s list."""
+    argvs = [(size, command.split("\0")) for _, size, command in found]
+    workers = [
+        size for size, argv in argvs if "python" in Path(argv[0]).name and DAEMON_MODULES & {*argv}
+    ]
+    return max(workers, default=0)

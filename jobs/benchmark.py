@@ -1,193 +1,378 @@
-"""Benchmark: spark_smote against the Spark I/O floor and imbalanced-learn, side by side.
+"""Benchmark: spark_smote's samplers against a fair Spark floor and imbalanced-learn.
 
-    python jobs/benchmark.py --size 2.88M          # or 0.3M, 30M; or spark-submit
+    python jobs/benchmark.py --size 2.88M --rounds 4           # SMOTE: floor, imblearn
+    python jobs/benchmark.py --size 12M --skip imblearn        # presets: 0.3M 2.88M 12M 30M
+    python jobs/benchmark.py --rows 200000 --minority 0.25 --features 40
+    python jobs/benchmark.py --size 2.88M --sampler adasyn,borderline-1 --sampler smote-enn
 
-On the same cached input (jobs/bench_data.py) it runs, each in its own process so that
-its wall time and peak memory (summed over the whole process tree: driver JVM, Python
-workers; each shared page counted once, see bench_memory.py) are measured alone:
+On one cached input (jobs/bench_data.py: generated once per shape, in chunks) it runs
+each contender in its own process, so that its wall time (process start to exit, Spark
+session start included) and peak memory (summed over the whole process tree: driver JVM,
+Python workers; each shared page counted once, see bench_memory.py) are its own:
 
-1. spark_smote end to end: read Parquet, resample (defaults, seed fixed), write Parquet,
-   through the ``spark-smote`` command, including session start;
-2. the floor: the same Spark settings read the same input, grow the minority class to the
-   same output size by random oversampling -- minority rows drawn uniformly with
-   replacement (seeded) and looked up -- and write Parquet: the I/O and scheduling floor
-   no SMOTE job can beat. ``floor_copies`` is the cheapest balancing there is, each
-   minority row copied in a row: Parquet compresses those neighbouring copies away
-   (454 MB written at 2.88M rows against 751 MB for the drawn copies or SMOTE's rows),
-   so it writes less than any resampler does; it is reported beside the floor;
-3. imbalanced-learn: pyarrow read, ``SMOTE(k_neighbors=5).fit_resample``, pyarrow write,
-   in one process (skipped with a message when imbalanced-learn is not installed).
+- ``floor``: the cheapest Spark job that writes what an oversampler writes, a smoothed
+  bootstrap (jobs/bench_floor.py); ``floor_copies``, plain copies, beside it for context;
+- ``spark_smote``: the ``spark-smote`` command with its defaults and ``--seed 1``, and
+  ``spark_smote[NAME]`` the same with ``--sampler NAME`` for each other ``--sampler``
+  asked for (SMOTE always runs: every sampler is compared with it in the same round);
+- ``imblearn`` / ``imblearn[NAME]``: imbalanced-learn's same sampler in one process
+  (jobs/bench_imblearn.py), stopped with its whole process tree after
+  ``--imblearn-timeout`` seconds ("did not finish in N min"), skipped when the input
+  would not fit in the memory available (``--imblearn-anyway`` runs it regardless).
 
-It prints a table with the ratios of spark_smote to the others and writes
-it as Markdown beside the results. ``--rounds N`` runs the contenders N times in turn
-(floor, floor_copies, spark_smote, imbalanced-learn, then again): each round's ratios
-compare runs made minutes apart, and the summary gives every round's runs and the
-median and range of the per-round ratios, for machines whose speed drifts between runs.
+``--rounds N`` runs all contenders N times in turn, so each round's ratios compare runs
+made minutes apart; the summary gives every run, and for each ratio the per-round values,
+their median and range, for machines whose speed drifts between runs. The ratios: each
+spark_smote sampler over the floor, over spark_smote's SMOTE of the same round, and over
+imbalanced-learn's same sampler. The Markdown table is printed and written to
+``bench/results_<shape>[_<samplers>].md``, every measurement to the ``.json`` beside it;
+each run's console output goes to ``bench/logs/<shape>/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_data import SIZES, dataset_path, make_dataset
-from bench_memory import tree_memory
+from bench_data import add_shape_arguments, cached_dataset, resolve_shape, shape_label
+from bench_imblearn import SAMPLERS
+from bench_memory import largest_python_worker, tree_memory
 
 ROOT = Path(__file__).resolve().parent.parent
+JOBS = Path(__file__).resolve().parent
 SEED = 1
-# The floor broadcasts the minority rows it draws from up to this size, as spark_smote
-# broadcasts its lookups (spark_smote._keys.BROADCAST_LOOKUP_BYTES).
-BROADCAST_BYTES = 64 << 20
+# Memory sampling period: often enough to catch a peak that lasts a stage, rarely
+# enough that reading PSS costs little CPU (see bench_memory.py).
+SAMPLE_SECONDS = 0.2
+# imbalanced-learn holds about this many bytes per input value (rows x features) at its
+# peak: 35 GB at 30M x 18 for SMOTE. Used only to skip it where it cannot fit.
+IMBLEARN_BYTES_PER_VALUE = 65
+FAMILIES = ("floor", "floor_copies", "spark_smote", "imblearn")
+
+
+@dataclass
+class Contender:
+    name: str
+    family: str  # one of FAMILIES
+    sampler: str | None  # the --sampler name, for spark_smote and imblearn
+    command: list[str]
+    output: Path
 
 
 @dataclass
 class Measurement:
+    round: int
     name: str
-    seconds: float | None
-    peak_gb: float | None
-    rows_out: int | None
+    family: str
+    sampler: str | None
+    status: str  # ok | failed | timeout | skipped
+    seconds: float | None = None
+    peak_gb: float | None = None
+    worker_mb: float | None = None  # largest PySpark Python worker, at its peak
+    rows_out: int | None = None
+    mb_out: float | None = None
     note: str = ""
+    timeout_s: float | None = None  # where a run that did not finish was stopped
+    command: list[str] = field(default_factory=list)
 
 
-def _measure(name: str, command: list[str], env: dict[str, str] | None = None) -> Measurement:
-    print(f"benchmark: running {name}: {' '.join(command)}", flush=True)
-    started = time.monotonic()
-    log = ROOT / "bench" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
-        )
-        peak = 0
-        while process.poll() is None:
-            peak = max(peak, sum(size for _, size, _ in tree_memory(process.pid)))
-            time.sleep(0.2)
-    seconds = time.monotonic() - started
-    if process.returncode != 0:
-        tail = log.read_text().splitlines()[-5:]
-        return Measurement(name, None, None, None, f"failed (exit {process.returncode}): {tail}")
-    return Measurement(name, seconds, peak / 2**30, None)
+def parse_samplers(values: list[str]) -> list[str]:
+    """The ``--sampler`` values (repeated or comma-separated), deduplicated, in order."""
+    names: list[str] = []
+    for value in values or ["smote"]:
+        for name in (n.strip() for n in value.split(",")):
+            if name not in SAMPLERS:
+                raise SystemExit(
+                    f"benchmark: --sampler {name!r}: unknown; use one of {', '.join(SAMPLERS)}"
+                )
+            if name not in names:
+                names.append(name)
+    return names
 
 
-def _parquet_rows(path: Path) -> int:
+def spark_name(sampler: str) -> str:
+    return "spark_smote" if sampler == "smote" else f"spark_smote[{sampler}]"
+
+
+def imblearn_name(sampler: str) -> str:
+    return "imblearn" if sampler == "smote" else f"imblearn[{sampler}]"
+
+
+def build_contenders(samplers: list[str], data: Path, work: Path, master: str) -> list[Contender]:
+    """Every contender in running order: the floors, then each sampler's pair."""
+    python = sys.executable
+    floor = [python, str(JOBS / "bench_floor.py"), "--master", master, str(data)]
+    contenders = [
+        Contender("floor", "floor", None, [*floor, str(work / "floor")], work / "floor"),
+        Contender(
+            "floor_copies",
+            "floor_copies",
+            None,
+            [*floor, str(work / "floor_copies"), "--kind", "copies"],
+            work / "floor_copies",
+        ),
+    ]
+    for sampler in ["smote", *(s for s in samplers if s != "smote")]:
+        output = work / spark_name(sampler)
+        command = [python, "-m", "spark_smote", "--input", str(data), "--output", str(output)]
+        command += ["--label-col", "label", "--seed", str(SEED), "--master", master]
+        command += ["--config", str(ROOT / "conf" / "local.toml")]
+        if sampler != "smote":  # SMOTE runs as a new user runs it: no --sampler
+            command += ["--sampler", sampler]
+        contenders.append(Contender(spark_name(sampler), "spark_smote", sampler, command, output))
+        if sampler in samplers:
+            output = work / f"{imblearn_name(sampler)}.parquet"
+            command = [python, str(JOBS / "bench_imblearn.py"), sampler, str(data), str(output)]
+            contenders.append(
+                Contender(imblearn_name(sampler), "imblearn", sampler, command, output)
+            )
+    return contenders
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
+    """Stop ``process`` and every process under it (it leads its own session)."""
+    pids = [pid for pid, _, _ in tree_memory(process.pid)]
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    for pid in pids:  # any that left the process group
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait()
+
+
+def _failure_note(log: Path, code: int, sampler: str | None) -> str:
+    text = log.read_text(errors="replace")
+    if sampler and ("unrecognized arguments: --sampler" in text or "argument --sampler" in text):
+        return f"failed: this spark-smote has no `--sampler {sampler}` (exit {code})"
+    tail = " / ".join(line.strip() for line in text.splitlines()[-3:])
+    return f"failed (exit {code}): {tail}"
+
+
+def _output_size(path: Path) -> tuple[int, float]:
+    """(rows, MB) of the Parquet written at ``path``, data files only."""
     import pyarrow.dataset as ds
 
-    return ds.dataset(str(path), format="parquet").count_rows()
+    files = [path] if path.is_file() else list(path.rglob("*"))
+    data = [f for f in files if f.is_file() and not f.name.startswith(("_", "."))]
+    rows = ds.dataset(str(path), format="parquet").count_rows()
+    return rows, sum(f.stat().st_size for f in data) / 1e6
 
 
-def run_floor(input_path: str, output_path: str, master: str, kind: str = "draws") -> None:
-    """Random oversampling with the job's own session settings: read, balance, write.
-
-    ``kind="draws"`` (the floor): each added row is a minority row drawn uniformly with
-    replacement (seeded), so the copies lie scattered in the output as a resampler's
-    rows do. ``kind="copies"``: each minority row repeated in a row (plus the first
-    rows once more), the cheapest possible balancing; its copies sit side by side and
-    Parquet compresses them away (454 MB written at 2.88M rows against 751 MB).
-    """
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    from spark_smote._config import load_config
-    from spark_smote.cli import build_session
-
-    spark = build_session(load_config(ROOT / "conf" / "local.toml"), master, None)
-    df = spark.read.parquet(input_path)
-    counts = {r["label"]: r["count"] for r in df.groupBy("label").count().collect()}
-    majority = max(counts, key=counts.__getitem__)
-    parts = [df]
-    for label, n in counts.items():
-        if label == majority:
-            continue
-        n_new = counts[majority] - n
-        minority = df.where(F.col("label") == label)
-        if kind == "draws":
-            # Number the minority rows 0 .. n-1, draw n_new indices, look the rows up.
-            index = F.row_number().over(Window.orderBy(F.monotonically_increasing_id())) - 1
-            rows = minority.withColumn("_row", index)
-            if n * len(df.columns) * 8 <= BROADCAST_BYTES:
-                rows = F.broadcast(rows)
-            draws = spark.range(n_new).select(
-                F.floor(F.rand(SEED) * F.lit(n)).cast("long").alias("_row")
-            )
-            parts.append(draws.join(rows, on="_row").drop("_row"))
-            continue
-        copies, remainder = divmod(n_new, n)
-        if copies:
-            repeated = minority.withColumn("_copy", F.explode(F.sequence(F.lit(1), F.lit(copies))))
-            parts.append(repeated.drop("_copy"))
-        if remainder:
-            parts.append(minority.limit(remainder))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.unionByName(part)
-    out.write.mode("overwrite").parquet(output_path)
-    spark.stop()
+def measure(contender: Contender, number: int, log: Path, timeout: float | None) -> Measurement:
+    """Run one contender to its end (or ``timeout``), sampling its tree's memory."""
+    print(f"benchmark: round {number}: {contender.name}: {' '.join(contender.command)}", flush=True)
+    result = Measurement(
+        number, contender.name, contender.family, contender.sampler, "ok", command=contender.command
+    )
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    peak = worker = 0
+    started = time.monotonic()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            contender.command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        while process.poll() is None:
+            found = tree_memory(process.pid)
+            peak = max(peak, sum(size for _, size, _ in found))
+            worker = max(worker, largest_python_worker(found))
+            if timeout is not None and time.monotonic() - started > timeout:
+                _kill_tree(process)
+                result.status = "timeout"
+                result.timeout_s = timeout
+                result.note = f"did not finish in {_duration(timeout)} (stopped; peak until then)"
+                break
+            time.sleep(SAMPLE_SECONDS)
+    seconds = time.monotonic() - started
+    if result.status == "ok" and process.returncode != 0:
+        result.status = "failed"
+        result.note = _failure_note(log, process.returncode, contender.sampler)
+    if result.status != "failed":  # a timed-out run's peak is what it held when stopped
+        result.peak_gb = peak / 2**30
+        result.worker_mb = worker / 2**20 if worker else None
+    if result.status == "ok":
+        result.seconds = seconds
+        result.rows_out, result.mb_out = _output_size(contender.output)
+    if contender.output.is_dir():
+        shutil.rmtree(contender.output, ignore_errors=True)
+    else:
+        contender.output.unlink(missing_ok=True)
+    return result
 
 
-def run_imblearn(input_path: str, output_path: str) -> None:
-    """imbalanced-learn in one process: pyarrow read, SMOTE, pyarrow write."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from imblearn.over_sampling import SMOTE
-
-    table = pq.read_table(input_path)
-    names = [n for n in table.column_names if n != "label"]
-    x = np.column_stack([table.column(n).to_numpy() for n in names])
-    y = table.column("label").to_numpy()
-    x_out, y_out = SMOTE(k_neighbors=5, random_state=SEED).fit_resample(x, y)
-    columns = {n: x_out[:, i] for i, n in enumerate(names)}
-    pq.write_table(pa.table({**columns, "label": y_out.astype(np.int32)}), output_path)
+def _duration(seconds: float) -> str:
+    """``30 min`` for whole minutes, else ``45 s``."""
+    return f"{seconds / 60:g} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
-def _ratio(results: dict[str, Measurement], other: str) -> float | None:
-    """spark_smote's wall time over ``other``'s in one round (None if either is missing)."""
-    mine, theirs = results.get("spark_smote"), results.get(other)
-    if mine is None or theirs is None or mine.seconds is None or not theirs.seconds:
+def _available_gb() -> float:
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 2**20
+    return float("inf")
+
+
+def _skip_note(contender: Contender, args: argparse.Namespace, values: int) -> str | None:
+    """Why ``contender`` does not run in this benchmark at all (None: it runs)."""
+    if contender.name in args.skip or contender.family in args.skip:
+        return "skipped (--skip)"
+    if contender.family != "imblearn":
         return None
-    return mine.seconds / theirs.seconds
+    if importlib.util.find_spec("imblearn") is None:
+        return "skipped: imbalanced-learn not installed"
+    needed, available = values * IMBLEARN_BYTES_PER_VALUE / 2**30, _available_gb()
+    if needed > available and not args.imblearn_anyway:
+        return (
+            f"skipped: needs about {needed:.0f} GB, {available:.0f} GB available "
+            "(--imblearn-anyway runs it)"
+        )
+    return None
 
 
-def _run_round(
-    contenders: dict[str, list[str]], args: argparse.Namespace, work: Path, env: dict[str, str]
-) -> dict[str, Measurement]:
-    """Run every contender once, in order, each in its own process; outputs deleted."""
-    results: dict[str, Measurement] = {}
-    for name, command in contenders.items():
-        if name in args.skip:
-            continue
-        if name == "imblearn" and args.size == "30M" and not args.imblearn_at_30m:
-            note = "skipped: needs about 35 GB (--imblearn-at-30m)"
-            results[name] = Measurement(name, None, None, None, note)
-            continue
-        if name == "imblearn" and importlib.util.find_spec("imblearn") is None:
-            note = "skipped: imbalanced-learn not installed"
-            results[name] = Measurement(name, None, None, None, note)
-            continue
-        result = _measure(name, command, env)
-        output = work / ("imblearn.parquet" if name == "imblearn" else name)
-        if result.seconds is not None:
-            result.rows_out = _parquet_rows(output)
-        results[name] = result
-        if output.is_dir():
-            shutil.rmtree(output, ignore_errors=True)
-        else:
-            output.unlink(missing_ok=True)
+def run_rounds(
+    contenders: list[Contender], args: argparse.Namespace, label: str, values: int
+) -> list[Measurement]:
+    """All rounds; a contender that fails or times out is not run again."""
+    skipped = {c.name: note for c in contenders if (note := _skip_note(c, args, values))}
+    results: list[Measurement] = []
+    for number in range(1, max(1, args.rounds) + 1):
+        print(f"benchmark: round {number} of {max(1, args.rounds)}", flush=True)
+        for contender in contenders:
+            if contender.name in skipped:
+                note = skipped[contender.name]
+                results.append(
+                    Measurement(
+                        number,
+                        contender.name,
+                        contender.family,
+                        contender.sampler,
+                        "skipped",
+                        note=note,
+                        command=contender.command,
+                    )
+                )
+                continue
+            timeout = args.imblearn_timeout if contender.family == "imblearn" else None
+            log = ROOT / "bench" / "logs" / label / f"r{number}_{contender.name}.log"
+            result = measure(contender, number, log, timeout)
+            results.append(result)
+            if result.status != "ok":
+                skipped[contender.name] = f"not run again: {result.status} in round {number}"
     return results
+
+
+@dataclass
+class Ratio:
+    name: str
+    per_round: list[float]
+    bound: float | None = None  # upper bound when the denominator did not finish
+
+    def line(self) -> str:
+        if not self.per_round:
+            assert self.bound is not None
+            return (
+                f"- {self.name} wall time: < {self.bound:.2f}x (the second did not finish: "
+                "bound at its timeout)"
+            )
+        values = self.per_round
+        text = f"- {self.name} wall time: **{statistics.median(values):.2f}x**"
+        if len(values) > 1:
+            each = ", ".join(f"{v:.2f}" for v in values)
+            text += (
+                f" (median of {len(values)} rounds, {min(values):.2f}-{max(values):.2f}: {each})"
+            )
+        return text
+
+
+def ratios(results: list[Measurement], samplers: list[str]) -> list[Ratio]:
+    """Per-round wall-time ratios of each spark_smote sampler to its references."""
+    by_round: dict[int, dict[str, Measurement]] = {}
+    for r in results:
+        by_round.setdefault(r.round, {})[r.name] = r
+    pairs = []
+    for sampler in ["smote", *(s for s in samplers if s != "smote")]:
+        mine = spark_name(sampler)
+        others = ["floor", "floor_copies"] if sampler == "smote" else ["floor", "spark_smote"]
+        if sampler in samplers:
+            others.append(imblearn_name(sampler))
+        pairs += [(mine, other) for other in others]
+    found = []
+    for mine, other in pairs:
+        per_round, bounds = [], []
+        for runs in by_round.values():
+            a, b = runs.get(mine), runs.get(other)
+            if a is None or b is None or a.seconds is None:
+                continue
+            if b.seconds:
+                per_round.append(a.seconds / b.seconds)
+            elif b.timeout_s:
+                bounds.append(a.seconds / b.timeout_s)
+        if per_round or bounds:
+            found.append(Ratio(f"{mine} / {other}", per_round, max(bounds, default=None)))
+    return found
+
+
+def _commit() -> str:
+    def git(*arguments: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *arguments], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+def _cell(value: float | int | None, digits: int) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
+
+
+def report(header: str, results: list[Measurement], found: list[Ratio]) -> str:
+    lines = [
+        header,
+        "",
+        "| round | run | wall time (s) | peak memory, process tree (GB) | largest Python "
+        "worker (MB) | rows out | written (MB) | note |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.round} | {r.name} | {_cell(r.seconds, 1)} | {_cell(r.peak_gb, 2)} | "
+            f"{_cell(r.worker_mb, 0)} | {_cell(r.rows_out, 0)} | {_cell(r.mb_out, 0)} | {r.note} |"
+        )
+    lines += ["", *(ratio.line() for ratio in found)]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", choices=list(SIZES), default="2.88M")
+    add_shape_arguments(parser)
+    parser.add_argument(
+        "--sampler",
+        action="append",
+        default=[],
+        help=f"repeatable or comma-separated: {', '.join(SAMPLERS)} (default smote)",
+    )
     parser.add_argument("--cache", default=str(ROOT / "bench" / "data"))
     parser.add_argument("--work", default=str(ROOT / "bench" / "work"))
     parser.add_argument("--master", default="local[2]")
@@ -195,104 +380,76 @@ def main() -> None:
         "--rounds", type=int, default=1, help="run every contender this many times, in turn"
     )
     parser.add_argument(
-        "--skip", action="append", default=[], help="floor|floor_copies|spark_smote|imblearn"
+        "--skip",
+        action="append",
+        default=[],
+        help="a run to leave out: floor, floor_copies, spark_smote, imblearn (all of a "
+        "family) or one run's name, e.g. imblearn[adasyn]",
     )
     parser.add_argument(
+        "--imblearn-timeout",
+        type=float,
+        default=1800,
+        help="stop imbalanced-learn after this many seconds (default 1800)",
+    )
+    parser.add_argument(
+        "--imblearn-anyway",
         "--imblearn-at-30m",
         action="store_true",
-        help="also run imbalanced-learn at 30M rows (needs about 35 GB of memory)",
-    )
-    parser.add_argument("--run-floor", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--floor-kind", choices=["draws", "copies"], default="draws", help=argparse.SUPPRESS
-    )
-    parser.add_argument(
-        "--run-imblearn", nargs=2, metavar=("INPUT", "OUTPUT"), help=argparse.SUPPRESS
+        help="run imbalanced-learn even where it needs more memory than is available",
     )
     args = parser.parse_args()
-    if args.run_floor:
-        input_path, output_path = args.run_floor
-        run_floor(input_path, output_path, args.master, args.floor_kind)
-        return
-    if args.run_imblearn:
-        run_imblearn(*args.run_imblearn)
-        return
+    samplers = parse_samplers(args.sampler)
+    rows, minority, features = resolve_shape(args)
+    label = shape_label(args)
 
-    n_rows = SIZES[args.size]
-    data = make_dataset(dataset_path(Path(args.cache), n_rows, 18, 0.059, 0), n_rows)
-    work = Path(args.work) / args.size
+    data = cached_dataset(Path(args.cache), rows, features, minority)
+    work = Path(args.work) / label
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    env = {"PYSPARK_PYTHON": sys.executable}
-    me = [sys.executable, str(Path(__file__).resolve())]
-    contenders = {
-        "floor": [*me, "--master", args.master, "--run-floor", str(data), str(work / "floor")],
-        "floor_copies": [
-            *me,
-            "--master",
-            args.master,
-            "--floor-kind",
-            "copies",
-            "--run-floor",
-            str(data),
-            str(work / "floor_copies"),
-        ],
-        "spark_smote": [
-            sys.executable,
-            "-m",
-            "spark_smote",
-            "--input",
-            str(data),
-            "--output",
-            str(work / "spark_smote"),
-            "--label-col",
-            "label",
-            "--seed",
-            str(SEED),
-            "--master",
-            args.master,
-            "--config",
-            str(ROOT / "conf" / "local.toml"),
-        ],
-        "imblearn": [*me, "--run-imblearn", str(data), str(work / "imblearn.parquet")],
-    }
-    rounds: list[dict[str, Measurement]] = []
-    count = max(1, args.rounds)
-    for round_number in range(1, count + 1):
-        print(f"benchmark: round {round_number} of {count}", flush=True)
-        rounds.append(_run_round(contenders, args, work, env))
+    contenders = build_contenders(samplers, data, work, args.master)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    results = run_rounds(contenders, args, label, rows * features)
+    found = ratios(results, samplers)
 
-    lines = [
-        f"# Benchmark: {args.size} rows x 18 features, 5.9 % minority, {args.master}, "
-        f"{os.cpu_count()} cores, {len(rounds)} round(s)",
-        "",
-        "| round | run | wall time (s) | peak memory, process tree (GB) | rows out | note |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
-    ]
-    for number, results in enumerate(rounds, start=1):
-        for r in results.values():
-            seconds = f"{r.seconds:.1f}" if r.seconds is not None else "-"
-            peak = f"{r.peak_gb:.2f}" if r.peak_gb is not None else "-"
-            lines.append(
-                f"| {number} | {r.name} | {seconds} | {peak} | {r.rows_out or '-'} | {r.note} |"
-            )
-    lines.append("")
-    for other in ("floor", "floor_copies", "imblearn"):
-        ratios = [ratio for results in rounds if (ratio := _ratio(results, other)) is not None]
-        if not ratios:
-            continue
-        line = f"- spark_smote / {other} wall time: **{statistics.median(ratios):.2f}x**"
-        if len(ratios) > 1:
-            each = ", ".join(f"{v:.2f}" for v in ratios)
-            line += (
-                f" (median of {len(ratios)} rounds, {min(ratios):.2f}-{max(ratios):.2f}: {each})"
-            )
-        lines.append(line)
-    report = "\n".join(lines)
-    print(report)
-    out = ROOT / "bench" / f"results_{args.size}.md"
-    out.write_text(report + "\n")
-    print(f"benchmark: wrote {out}")
+    rounds = max(1, args.rounds)
+    header = (
+        f"# Benchmark: {rows} rows x {features} features, {100 * minority:g} % minority, "
+        f"{args.master}, {os.cpu_count()} cores, {rounds} round(s)\n\n"
+        f"Samplers: {', '.join(samplers)}. Code: {_commit()}. Started {started}. Input: {data}."
+    )
+    text = report(header, results, found)
+    print(text)
+    suffix = "" if samplers == ["smote"] else "_" + "+".join(samplers)
+    # Not Path.with_suffix: the shape's own name has dots (results_2.88M).
+    markdown = ROOT / "bench" / f"results_{label}{suffix}.md"
+    measurements = markdown.with_name(markdown.name.removesuffix(".md") + ".json")
+    markdown.write_text(text + "\n")
+    summary = {
+        "shape": {"rows": rows, "features": features, "minority": minority, "label": label},
+        "input": str(data),
+        "master": args.master,
+        "cores": os.cpu_count(),
+        "rounds": rounds,
+        "samplers": samplers,
+        "imblearn_timeout_s": args.imblearn_timeout,
+        "commit": _commit(),
+        "started": started,
+        "measurements": [asdict(r) for r in results],
+        "ratios": [
+            {
+                "name": r.name,
+                "per_round": r.per_round,
+                "median": statistics.median(r.per_round) if r.per_round else None,
+                "min": min(r.per_round, default=None),
+                "max": max(r.per_round, default=None),
+                "upper_bound": r.bound,
+            }
+            for r in found
+        ],
+    }
+    measurements.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"benchmark: wrote {markdown} and {measurements}")
 
 
 if __name__ == "__main__":

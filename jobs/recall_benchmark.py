@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_memory import tree_memory
+from bench_memory import largest_python_worker, tree_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER = "local[2]"
@@ -198,13 +198,7 @@ def run_timing(cache: Path, method: str) -> None:
 def _tree_memory(root: int) -> tuple[int, int]:
     """(memory of a process tree, largest python worker), in bytes (see bench_memory)."""
     found = tree_memory(root)
-    total = sum(size for _, size, _ in found)
-    # A worker is a fork of the daemon: ``python -m <daemon module>`` (the driver JVM's
-    # command line also names the module, in its Spark settings).
-    daemons = {"pyspark.daemon", "pyspark.worker", "spark_smote._daemon"}
-    argvs = [(size, command.split("\0")) for _, size, command in found]
-    workers = [size for size, argv in argvs if "python" in Path(argv[0]).name and daemons & {*argv}]
-    return total, max(workers, default=0)
+    return sum(size for _, size, _ in found), largest_python_worker(found)
 
 
 def _peak_memory(command: list[str]) -> tuple[int, int, int]:
