@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from spark_smote._lsh import LSHParams
     from spark_smote._recall import RecallReport, neighbor_recall
+    from spark_smote._resampled import ResampledEstimator, ResampledModel
     from spark_smote._smote import SMOTE, SMOTEReport, smote
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "LSHParams",
     "OutputPathError",
     "RecallReport",
+    "ResampledEstimator",
+    "ResampledModel",
     "SMOTEReport",
     "neighbor_recall",
     "smote",
@@ -55,6 +58,8 @@ _HOMES = {
     "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
+    "ResampledEstimator": "_resampled",
+    "ResampledModel": "_resampled",
     "SMOTE": "_smote",
     "SMOTEReport": "_smote",
     "smote": "_smote",
