@@ -401,7 +401,8 @@ class ResampledModel(Model, _ResampledParams, MLReadable["ResampledModel"], MLWr
 
     def __init__(self, model: Model | None = None) -> None:
         super().__init__()
-        self.model = model
+        # Any: the inner model's own methods (getRegParam, summary, ...) are the point.
+        self.model: Any = model
         self.resample_report: Any = None
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
