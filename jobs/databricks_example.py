@@ -137,6 +137,8 @@ plain = CrossValidator(
 
 # MAGIC %md
 # MAGIC ## Compare on the untouched test split
+# MAGIC Whether resampling helps depends on the data and the model: measure it, as here,
+# MAGIC on rows no sampler has touched.
 
 # COMMAND ----------
 

@@ -214,6 +214,7 @@ def test_pipeline_trains_on_balanced_rows_and_scores_the_rows_given(
     # Persistence: the PipelineModel and the ResampledModel alone score exactly as before.
     fitted.write().overwrite().save(str(tmp_path / "pipeline_model"))
     resampled_model.save(str(tmp_path / "resampled_model"))
+    resampled_model.write().overwrite().save(str(tmp_path / "resampled_model"))
     loaded = PipelineModel.load(str(tmp_path / "pipeline_model"))
     assert isinstance(loaded.stages[-1], ResampledModel)
     assert _scores(loaded, raw) == _scores(fitted, raw)
