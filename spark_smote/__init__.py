@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     )
     from spark_smote._lsh import LSHParams
     from spark_smote._recall import RecallReport, neighbor_recall
+    from spark_smote._resampled import ResampledEstimator, ResampledModel
     from spark_smote._sampler import SamplerBase
     from spark_smote._smote import SMOTE, SMOTEReport, smote
 
@@ -38,6 +39,8 @@ __all__ = [
     "LSHParams",
     "OutputPathError",
     "RecallReport",
+    "ResampledEstimator",
+    "ResampledModel",
     "SMOTEReport",
     "SamplerBase",
     "neighbor_recall",
@@ -57,6 +60,8 @@ _HOMES = {
     "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
+    "ResampledEstimator": "_resampled",
+    "ResampledModel": "_resampled",
     "SamplerBase": "_sampler",
     "SMOTE": "_smote",
     "SMOTEReport": "_smote",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests._reliability import run_command
+from tests._reliability import job_env
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "jobs" / "databricks_example.py"
@@ -23,13 +25,32 @@ def test_notebook_is_in_databricks_source_format() -> None:
     ast.parse(text)
 
 
-def test_notebook_runs_locally_without_a_spark_session() -> None:
-    result = run_command([sys.executable, str(NOTEBOOK)], timeout=900)
+def test_notebook_runs_locally_from_a_table_and_removes_its_temporary_folder(
+    tmp_path: Path,
+) -> None:
+    # Run from an empty folder: anything the notebook leaves in its working directory
+    # (a spark-warehouse, a metastore) shows there.
+    result = subprocess.run(
+        [sys.executable, str(NOTEBOOK)],
+        cwd=tmp_path,
+        env=job_env(None),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "balanced training set: {0: 280, 1: 280}" in result.stdout or (
-        "balanced training set: {1: 280, 0: 280}" in result.stdout
-    ), result.stdout
-    assert "saved configuration" in result.stdout
+    out = result.stdout
+    folder = re.search(r"temporary folder: (\S+)", out)
+    assert folder is not None, out
+    assert "best: k_neighbors=" in out, out
+    scores = re.findall(r"(with SMOTE|without resampling): areaUnderPR ([0-9.]+)", out)
+    assert [name for name, _ in scores] == ["with SMOTE", "without resampling"], out
+    assert all(0.5 < float(value) <= 1.0 for _, value in scores), out
+    assert "scores the test split as before" in out, out
+    assert f"removed {folder.group(1)}" in out, out
+    assert not Path(folder.group(1)).exists()
+    assert list(tmp_path.iterdir()) == []  # no spark-warehouse or metastore left behind
 
 
 def test_wheel_task_on_databricks_uses_the_cluster_session(

@@ -1,0 +1,519 @@
+"""Resampling while fitting only: a Spark ML Estimator around any sampler of the family.
+
+Where it sits: after the samplers. :class:`ResampledEstimator` is a Spark ML stage; its
+``fit`` calls a sampler's ``fit_resample`` on the training data (the whole data flow of
+that sampler, parameters -> ... -> output) and fits the inner Spark ML estimator on the
+result. The :class:`ResampledModel` it returns scores data as it is: resampling never
+touches the rows a model is validated or scored on.
+
+The sampler is held by the ``sampler`` Param as a small JSON-able specification (its
+class and the parameters the user gave), so that it can sit in a ``ParamGridBuilder``
+grid, in saved metadata and in a saved ``CrossValidatorModel``'s grid alike; a fresh
+sampler is built from it for every fit. Parameters a sampler left unset follow the inner
+estimator: ``label_col`` its ``labelCol``, ``features`` its ``featuresCol``.
+
+Persistence (Spark ML's ``save``/``load``; classic and Spark Connect):
+
+- ``ResampledEstimator``: ``metadata`` (Spark ML's format; the sampler specification is
+  the ``sampler`` entry of its ``paramMap``) and ``estimator/`` (the inner estimator,
+  saved by its own writer).
+- ``ResampledModel``: the same, plus ``model/`` (the fitted inner model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol, cast, runtime_checkable
+
+from pyspark import StorageLevel
+from pyspark.ml import Estimator, Model
+from pyspark.ml.param import Param, Params
+from pyspark.ml.util import (
+    DefaultParamsReader,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+from pyspark.sql.utils import is_remote
+
+from spark_smote._errors import InvalidParameterError
+
+__all__ = ["ResampledEstimator", "ResampledModel", "Sampler", "sampler_spec"]
+
+# Keys of a sampler specification (the value of the ``sampler`` Param).
+_CLASS = "sampler_class"
+_PARAMS = "params"
+# Spark ML spellings a sampler may report among its given parameters.
+_NATIVE_NAMES = {"labelCol": "label_col", "featuresCol": "features"}
+# The sampler's column parameters and the inner estimator's Params they follow.
+_FOLLOWED = (("label_col", "labelCol"), ("features", "featuresCol"))
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """What :class:`ResampledEstimator` needs of a sampler."""
+
+    def fit_resample(self, df: DataFrame) -> DataFrame:
+        """Return the resampled DataFrame."""
+        ...
+
+    def get_params(self) -> dict[str, Any]:
+        """The sampler's parameters as keyword arguments of its class."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------
+# Sampler specification: the one place that knows how a sampler is copied and which of
+# its parameters the user gave.
+# ---------------------------------------------------------------------------------------
+
+
+def _class_name(cls: type) -> str:
+    """The import path of a sampler class; the public ``spark_smote`` name when there is one."""
+    import spark_smote
+
+    if cls.__name__ in spark_smote.__all__ and getattr(spark_smote, cls.__name__) is cls:
+        return f"spark_smote.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _import_class(name: str) -> type:
+    module_name, _, class_name = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError, ValueError):
+        raise InvalidParameterError(
+            f"sampler: class {name!r} cannot be imported. Install the package that defines "
+            "it, or pass a sampler object."
+        ) from None
+    if not isinstance(found, type):
+        raise InvalidParameterError(f"sampler: {name!r} is not a class.")
+    return found
+
+
+def _given_params(sampler: Sampler) -> dict[str, Any]:
+    """The parameters the user passed to ``sampler``, as keyword arguments of its class.
+
+    A sampler that records them (``given_params``) is taken at its word; otherwise a
+    parameter counts as given when it differs from the constructor's default.
+    """
+    params = sampler.get_params()
+    given = getattr(sampler, "given_params", None)
+    if given is not None:
+        names = {_NATIVE_NAMES.get(name, name) for name in given}
+        return {name: value for name, value in params.items() if name in names}
+    defaults = {
+        name: parameter.default
+        for name, parameter in inspect.signature(type(sampler)).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    return {
+        name: value
+        for name, value in params.items()
+        if name not in defaults or not _same_default(value, defaults[name])
+    }
+
+
+def _same_default(value: Any, default: Any) -> bool:
+    # A None default may come back from get_params as an empty list (SMOTE's categorical).
+    return _plain(value) == _plain(default) or (default is None and value in ([], (), {}))
+
+
+def _plain(value: Any) -> Any:
+    """A parameter value in its JSON form: nested samplers as specifications, tuples as lists."""
+    if isinstance(value, Sampler):
+        return sampler_spec(value)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _is_spec(value: object) -> bool:
+    return isinstance(value, Mapping) and set(value) == {_CLASS, _PARAMS}
+
+
+def sampler_spec(value: object) -> dict[str, Any]:
+    """The ``sampler`` Param's type converter: a sampler (or a specification) to a specification.
+
+    A specification is ``{"sampler_class": "spark_smote.SMOTE", "params": {...}}`` with the
+    parameters the user gave (nested samplers as specifications). It is built once, from
+    the sampler object, and checked by building the sampler from it.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``value`` is neither a sampler nor a specification, or its parameters are invalid.
+
+    """
+    if isinstance(value, Sampler):
+        spec = {_CLASS: _class_name(type(value)), _PARAMS: _plain(_given_params(value))}
+    elif _is_spec(value):
+        spec = dict(cast(Mapping[str, Any], value))
+    else:
+        raise InvalidParameterError(
+            f"sampler={value!r}: expected a spark_smote sampler such as SMOTE(seed=1) (any "
+            "object with fit_resample(df) and get_params())."
+        )
+    # One JSON form in memory and on disk: what a loaded stage holds is what was saved.
+    # A spec that is not JSON-able still fits; the writer refuses to save it.
+    with contextlib.suppress(TypeError, ValueError):
+        spec = json.loads(json.dumps(spec))
+    build_sampler(spec)
+    return spec
+
+
+def build_sampler(spec: Mapping[str, Any], **overrides: Any) -> Sampler:
+    """A fresh sampler from a specification, with ``overrides`` on top of its parameters."""
+    cls = _import_class(spec[_CLASS])
+    params = {
+        name: build_sampler(value) if _is_spec(value) else value
+        for name, value in spec[_PARAMS].items()
+    }
+    sampler = cls(**params, **overrides)
+    if not isinstance(sampler, Sampler):
+        raise InvalidParameterError(
+            f"sampler: {spec[_CLASS]!r} has no fit_resample(df) and get_params(); it is not "
+            "a sampler."
+        )
+    return sampler
+
+
+def _checked_estimator(value: object) -> Estimator:
+    if not isinstance(value, Estimator):
+        raise InvalidParameterError(
+            f"estimator={value!r}: expected a Spark ML Estimator such as "
+            "RandomForestClassifier(labelCol='label', featuresCol='features')."
+        )
+    return value
+
+
+def _same_columns(sampler_value: object, estimator_value: str) -> bool:
+    if isinstance(sampler_value, list | tuple) and len(sampler_value) == 1:
+        sampler_value = sampler_value[0]
+    return sampler_value == estimator_value
+
+
+def fitted_sampler(spec: Mapping[str, Any], estimator: Estimator) -> Sampler:
+    """The sampler of one fit: unset column parameters follow the inner estimator's.
+
+    Raises
+    ------
+    InvalidParameterError
+        The sampler was given a column parameter that differs from the estimator's.
+
+    """
+    given = spec[_PARAMS]
+    known = build_sampler(spec).get_params()
+    overrides: dict[str, Any] = {}
+    for sampler_name, estimator_name in _FOLLOWED:
+        if sampler_name not in known or not estimator.hasParam(estimator_name):
+            continue
+        estimator_value = estimator.getOrDefault(estimator_name)
+        if sampler_name not in given:
+            overrides[sampler_name] = estimator_value
+        elif not _same_columns(given[sampler_name], estimator_value):
+            raise InvalidParameterError(
+                f"ResampledEstimator: the sampler's {sampler_name}={given[sampler_name]!r} "
+                f"and the estimator's {estimator_name}={estimator_value!r} differ, so the "
+                "estimator would train on columns the sampler did not resample. Make them "
+                f"equal, or leave {sampler_name} unset on the sampler: it then follows "
+                f"{estimator_name}."
+            )
+    return build_sampler(spec, **overrides) if overrides else build_sampler(spec)
+
+
+def _resample_classes(sampler: Sampler, dataset: DataFrame) -> DataFrame:
+    """``sampler.fit_resample(dataset)``, with Spark ML's double labels taken as classes.
+
+    Spark ML labels are doubles (``0.0``, ``1.0``, ...) while the samplers take integer,
+    string or boolean classes: a float or double label column is resampled as its exact
+    string form and cast back, so the inner estimator sees the type it was given.
+    """
+    label_col = sampler.get_params().get("label_col")
+    fields = {field.name: field.dataType for field in dataset.schema.fields}
+    label_type = fields.get(label_col) if isinstance(label_col, str) else None
+    if not isinstance(label_col, str) or not isinstance(label_type, T.FloatType | T.DoubleType):
+        return sampler.fit_resample(dataset)
+    as_classes = dataset.withColumn(label_col, F.col(label_col).cast(T.StringType()))
+    resampled = sampler.fit_resample(as_classes)
+    return resampled.withColumn(label_col, F.col(label_col).cast(label_type))
+
+
+# ---------------------------------------------------------------------------------------
+# Params, estimator and model
+# ---------------------------------------------------------------------------------------
+
+
+class _ResampledParams(Params):
+    """The Params shared by :class:`ResampledEstimator` and :class:`ResampledModel`."""
+
+    estimator: Param[Estimator] = Param(
+        Params._dummy(),
+        "estimator",
+        "the Spark ML estimator fitted on the resampled training data",
+        typeConverter=_checked_estimator,
+    )
+    sampler: Param[Mapping[str, Any]] = Param(
+        Params._dummy(),
+        "sampler",
+        "the sampler applied to the training data only (a spark_smote sampler, held as its "
+        "class and given parameters)",
+        typeConverter=sampler_spec,
+    )
+
+    def getEstimator(self) -> Estimator:  # noqa: N802 - Spark ML name
+        """The inner Spark ML estimator."""
+        return self.getOrDefault(self.estimator)
+
+    def getSampler(self) -> Sampler:  # noqa: N802 - Spark ML name
+        """A new sampler object built from the ``sampler`` Param."""
+        return build_sampler(self.getOrDefault(self.sampler))
+
+
+class ResampledEstimator(
+    Estimator["ResampledModel"],
+    _ResampledParams,
+    MLReadable["ResampledEstimator"],
+    MLWritable,
+):
+    """Fit a Spark ML estimator on resampled training data; score data as it is.
+
+    ``fit`` resamples its input with ``sampler`` and fits ``estimator`` on the result;
+    the returned :class:`ResampledModel` transforms with the fitted inner model and never
+    resamples. Inside a ``Pipeline``, ``CrossValidator`` or ``TrainValidationSplit`` the
+    sampler therefore sees each training fold only, and every validation fold is scored
+    on original rows.
+
+    Parameters
+    ----------
+    estimator : pyspark.ml.Estimator
+        Any Spark ML estimator (classifier, regressor, or a Pipeline).
+    sampler : sampler
+        Any sampler of the family (``SMOTE(...)`` and the others): an object with
+        ``fit_resample(df)`` and ``get_params()``. Its ``label_col`` and ``features``
+        follow the estimator's ``labelCol`` and ``featuresCol`` unless given; given
+        values that differ are an error. Give it a ``seed`` for reproducible fits.
+
+    Notes
+    -----
+    ``sampler`` and ``estimator`` are Params: grids over either, and over the inner
+    estimator's own Params (``addGrid(rf.numTrees, [...])``), work as with
+    ``OneVsRest``: a param map given to ``fit`` is passed on to the inner estimator.
+    The resampled data is persisted (memory and disk) while the inner estimator fits,
+    since most estimators read their input more than once, and released afterwards.
+
+    Examples
+    --------
+    >>> from pyspark.ml.classification import LogisticRegression
+    >>> from pyspark.ml.linalg import Vectors
+    >>> from spark_smote import SMOTE, ResampledEstimator
+    >>> rows = [(Vectors.dense([float(i), float(i % 3)]), 0.0) for i in range(20)]
+    >>> rows += [(Vectors.dense([float(i), 5.0]), 1.0) for i in range(6)]
+    >>> train = spark.createDataFrame(rows, ["features", "label"])
+    >>> smote = SMOTE(k_neighbors=3, seed=1)
+    >>> rs = ResampledEstimator(estimator=LogisticRegression(), sampler=smote)
+    >>> model = rs.fit(train)
+    >>> model.transform(train).count()
+    26
+
+    """
+
+    def __init__(
+        self, *, estimator: Estimator | None = None, sampler: Sampler | None = None
+    ) -> None:
+        super().__init__()
+        if estimator is not None:
+            self._set(estimator=estimator)
+        if sampler is not None:
+            self._set(sampler=sampler)
+        if estimator is not None and sampler is not None:
+            fitted_sampler(self.getOrDefault(self.sampler), estimator)  # fail early
+
+    def setEstimator(self, value: Estimator) -> ResampledEstimator:  # noqa: N802 - Spark ML name
+        """Set the inner Spark ML estimator."""
+        return self._set(estimator=value)
+
+    def setSampler(self, value: Sampler) -> ResampledEstimator:  # noqa: N802 - Spark ML name
+        """Set the sampler."""
+        return self._set(sampler=value)
+
+    def copy(self, extra: dict[Param[Any], Any] | None = None) -> ResampledEstimator:
+        """A copy with ``extra`` applied to this stage and passed on to the inner estimator."""
+        extra = dict(extra or {})
+        that: ResampledEstimator = Params.copy(self, extra)
+        if that.isSet(that.estimator):
+            that._set(estimator=that.getEstimator().copy(extra))
+        return that
+
+    def _fit(self, dataset: DataFrame) -> ResampledModel:
+        for param in (self.estimator, self.sampler):
+            if not self.isSet(param):
+                raise InvalidParameterError(
+                    f"ResampledEstimator: {param.name} is not set. Pass "
+                    "ResampledEstimator(estimator=..., sampler=...)."
+                )
+        estimator = self.getEstimator()
+        sampler = fitted_sampler(self.getOrDefault(self.sampler), estimator)
+        resampled = _resample_classes(sampler, dataset)
+        resampled.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            inner = estimator.fit(resampled)
+        finally:
+            resampled.unpersist()
+        model = ResampledModel(model=inner)
+        model.resample_report = getattr(sampler, "report_", None)
+        return self._copyValues(model)
+
+    def write(self) -> MLWriter:
+        """A writer saving the metadata and the inner estimator."""
+        return _ResampledWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader[ResampledEstimator]:
+        """A reader for :meth:`save`'s layout."""
+        return _ResampledReader(cls)
+
+
+class ResampledModel(Model, _ResampledParams, MLReadable["ResampledModel"], MLWritable):
+    """The model fitted by :class:`ResampledEstimator`: the inner model, scoring as it is.
+
+    Attributes
+    ----------
+    model : pyspark.ml.Model
+        The fitted inner model; ``transform`` is its ``transform``.
+    resample_report : object or None
+        The sampler's ``report_`` of the fit (counts before and after, seed); None for a
+        loaded model or a sampler without a report.
+
+    """
+
+    def __init__(self, model: Model | None = None) -> None:
+        super().__init__()
+        # Any: the inner model's own methods (getRegParam, summary, ...) are the point.
+        self.model: Any = model
+        self.resample_report: Any = None
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        if self.model is None:
+            raise InvalidParameterError(
+                "ResampledModel has no fitted model. Get one from ResampledEstimator.fit "
+                "or ResampledModel.load."
+            )
+        return self.model.transform(dataset)
+
+    def copy(self, extra: dict[Param[Any], Any] | None = None) -> ResampledModel:
+        """A copy whose inner model is copied with ``extra`` too."""
+        extra = dict(extra or {})
+        that: ResampledModel = Params.copy(self, extra)
+        if self.model is not None:
+            that.model = self.model.copy(extra)
+        return that
+
+    def write(self) -> MLWriter:
+        """A writer saving the metadata, the inner estimator and the inner model."""
+        return _ResampledWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader[ResampledModel]:
+        """A reader for :meth:`save`'s layout."""
+        return _ResampledReader(cls)
+
+
+# ---------------------------------------------------------------------------------------
+# Persistence
+# ---------------------------------------------------------------------------------------
+
+_ESTIMATOR_DIR = "estimator"
+_MODEL_DIR = "model"
+
+
+class _ResampledWriter(MLWriter):
+    """Metadata with the sampler specification, then each nested stage by its own writer."""
+
+    def __init__(self, instance: ResampledEstimator | ResampledModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def _handleOverwrite(self, path: str) -> None:  # noqa: N802 - MLWriter hook
+        if is_remote():
+            from pyspark.ml.connect.readwrite import RemoteMLWriter
+
+            RemoteMLWriter.handleOverwrite(path, True)
+        else:
+            super()._handleOverwrite(path)
+
+    def saveImpl(self, path: str) -> None:  # noqa: N802 - MLWriter hook
+        instance = self.instance
+        params = DefaultParamsWriter.extractJsonParams(instance, ["estimator"])
+        if instance.isSet(instance.sampler):
+            try:
+                json.dumps(params["sampler"])
+            except (TypeError, ValueError):
+                raise InvalidParameterError(
+                    f"{type(instance).__name__}.save: the sampler's parameters "
+                    f"{params['sampler'][_PARAMS]!r} are not JSON values, so they cannot be "
+                    "saved. Give the sampler plain parameters (str, numbers, lists, dicts)."
+                ) from None
+        has_estimator = instance.isSet(instance.estimator)
+        estimator = instance.getEstimator() if has_estimator else None
+        model = instance.model if isinstance(instance, ResampledModel) else None
+        for name, stage in (("estimator", estimator), ("model", model)):
+            if stage is not None and not isinstance(stage, MLWritable):
+                raise InvalidParameterError(
+                    f"{type(instance).__name__}.save: the inner {name} {stage!r} cannot be "
+                    "saved (it is not MLWritable)."
+                )
+        DefaultParamsWriter.saveMetadata(
+            instance,
+            path,
+            self.sparkSession,
+            extraMetadata={"hasEstimator": has_estimator, "hasModel": model is not None},
+            paramMap=params,
+        )
+        if estimator is not None:
+            cast(MLWritable, estimator).write().session(self.sparkSession).save(
+                os.path.join(path, _ESTIMATOR_DIR)
+            )
+        if model is not None:
+            cast(MLWritable, model).write().session(self.sparkSession).save(
+                os.path.join(path, _MODEL_DIR)
+            )
+
+
+class _ResampledReader(MLReader[Any]):
+    def __init__(self, cls: type[ResampledEstimator] | type[ResampledModel]) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> Any:
+        spark = self.sparkSession
+        metadata = DefaultParamsReader.loadMetadata(path, spark)
+        instance: ResampledEstimator | ResampledModel
+        if issubclass(self.cls, ResampledModel):
+            model: Model | None = None
+            if metadata.get("hasModel"):
+                model_path = os.path.join(path, _MODEL_DIR)
+                model = DefaultParamsReader.loadParamsInstance(model_path, spark)
+            instance = ResampledModel(model=model)
+        else:
+            instance = ResampledEstimator()
+        instance._resetUid(metadata["uid"])
+        DefaultParamsReader.getAndSetParams(instance, metadata, skipParams=["estimator"])
+        if metadata.get("hasEstimator"):
+            estimator: Estimator = DefaultParamsReader.loadParamsInstance(
+                os.path.join(path, _ESTIMATOR_DIR), spark
+            )
+            instance._set(estimator=estimator)
+        return instance
