@@ -263,7 +263,8 @@ class ADASYN(SamplerBase[ADASYNParams], cli_name="adasyn"):
         for plan in grown:
             report.neighbor_method[plan.label] = counts.report.method
             report.neighbor_parameters[plan.label] = {
-                "same_class": search.parameters.get(plan.ordinal, {})
+                "cross_class": counts.report.parameters,
+                "same_class": search.parameters.get(plan.ordinal, {}),
             }
         self._phase_done("neighbour search planning")
         synthetic = synthetic_from_draws(

@@ -254,14 +254,17 @@ class BorderlineSMOTE(
                 step.alias(STEP),
             )
             neighbor_classes = [p.ordinal for p in plans]
+            same_class: dict[int, Any] = {}
         else:
             resolved, search = self._own_class_neighbours(points, active, with_base, dimension)
-            report.neighbor_parameters = {
-                p.label: {"same_class": search.parameters.get(p.ordinal, {})} for p in active
-            }
             neighbor_classes = [p.ordinal for p in active]
+            same_class = {o: {"same_class": v} for o, v in search.parameters.items()}
         for plan in active:
             report.neighbor_method[plan.label] = counts.report.method
+            report.neighbor_parameters[plan.label] = {
+                "cross_class": counts.report.parameters,
+                **same_class.get(plan.ordinal, {}),
+            }
         self._phase_done("neighbour search planning")
         synthetic = synthetic_from_draws(
             resolved,
