@@ -260,3 +260,14 @@ def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
         assert results[sampler]["exit"] == 0, results[sampler]
         written = spark.read.parquet(str(tmp_path / sampler)).toPandas()
         assert Counter(written["label"]) == {0: 300, 1: 300}
+
+
+def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
+    kwargs = {**sampler_kwargs(kind="borderline-2"), "neighbor_search": "lsh"}
+    sampler = BorderlineSMOTE(**kwargs)
+    out = resample(spark, BINARY, sampler)
+    report = sampler.report_
+    assert report.cross_search["method"] == "lsh"
+    assert report.agreement_sample == 45  # every minority row (fewer than the sample size)
+    assert report.classification_agreement >= 0.9
+    assert Counter(out["label"]) == {0: 300, 1: 300}
