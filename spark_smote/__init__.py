@@ -1,4 +1,4 @@
-"""spark_smote: SMOTE oversampling for Apache Spark.
+"""spark_smote: SMOTE oversampling (and its Borderline-SMOTE and ADASYN variants) for Apache Spark.
 
 Exact per-class counts, exact or LSH neighbour search with measured recall, bit-for-bit
 reproducible output and Spark Connect safety. The public surface is below; every other
@@ -15,6 +15,8 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from spark_smote._adasyn import ADASYN, ADASYNReport, adasyn
+    from spark_smote._borderline import BorderlineSMOTE, BorderlineSMOTEReport, borderline_smote
     from spark_smote._errors import (
         ColumnNotFoundError,
         ColumnTypeError,
@@ -30,7 +32,11 @@ if TYPE_CHECKING:
     from spark_smote._smote import SMOTE, SMOTEReport, smote
 
 __all__ = [
+    "ADASYN",
     "SMOTE",
+    "ADASYNReport",
+    "BorderlineSMOTE",
+    "BorderlineSMOTEReport",
     "ColumnNotFoundError",
     "ColumnTypeError",
     "InvalidFeatureValuesError",
@@ -43,6 +49,8 @@ __all__ = [
     "ResampledModel",
     "SMOTEReport",
     "SamplerBase",
+    "adasyn",
+    "borderline_smote",
     "neighbor_recall",
     "smote",
 ]
@@ -51,6 +59,12 @@ __version__ = "0.1.0"
 
 # Where each public name is defined.
 _HOMES = {
+    "ADASYN": "_adasyn",
+    "ADASYNReport": "_adasyn",
+    "adasyn": "_adasyn",
+    "BorderlineSMOTE": "_borderline",
+    "BorderlineSMOTEReport": "_borderline",
+    "borderline_smote": "_borderline",
     "ColumnNotFoundError": "_errors",
     "ColumnTypeError": "_errors",
     "InvalidFeatureValuesError": "_errors",

@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._features import INTEGRAL_TYPES, FeatureLayout, feature_array
-from spark_smote._params import SMOTEParams
+from spark_smote._params import SamplerParams
 
 __all__ = [
     "BROADCAST_LOOKUP_BYTES",
@@ -196,7 +196,7 @@ def keyed_rows(
     df: DataFrame,
     plans: Sequence[ClassPlan],
     layout: FeatureLayout,
-    params: SMOTEParams,
+    params: SamplerParams,
     *,
     encoded_x: Column | None = None,
     carried: Mapping[str, Column] | None = None,
@@ -257,7 +257,7 @@ def keyed_rows(
     )
 
 
-def order_key(params: SMOTEParams, carried: Mapping[str, Column] | None = None) -> Column:
+def order_key(params: SamplerParams, carried: Mapping[str, Column] | None = None) -> Column:
     """The column rows are ordered by within their class, after ``HASH``.
 
     ``id_col`` when given; else the features, with the ``carried`` columns when there
@@ -367,7 +367,7 @@ def build_points(
     df: DataFrame,
     plans: Sequence[ClassPlan],
     layout: FeatureLayout,
-    params: SMOTEParams,
+    params: SamplerParams,
     sizes: Mapping[int, int],
     *,
     encoded_x: Column | None = None,
@@ -385,7 +385,7 @@ def build_points(
         The classes; those with rows to add are kept (see :func:`class_of_label`).
     layout : FeatureLayout
         Where the features are.
-    params : SMOTEParams
+    params : SamplerParams
         The run's parameters (label and id columns).
     sizes : mapping
         Rows per class ordinal, for choosing the number of index buckets.

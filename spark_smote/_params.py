@@ -9,7 +9,8 @@ constructor's keyword checks, ``repr``, ``get_params``, ``copy`` and save/load,
 :mod:`spark_smote._config` the config keys and :mod:`spark_smote.cli` the options.
 
 Declarations shared by several samplers: :class:`SamplerParams` (every sampler) and
-:class:`GeneratorParams` (samplers that add rows); :class:`SMOTEParams` is SMOTE's.
+:class:`GeneratorParams` (samplers that add rows); :class:`SMOTEParams` is SMOTE's,
+:class:`BorderlineSMOTEParams` and :class:`ADASYNParams` its variants'.
 Rules that tie several parameters together live in ``_check_together``. The object is
 checked when it is built and is read, never re-checked, by every later phase. Checks
 that need the data (does the label column exist, is a class large enough) live in the
@@ -29,10 +30,13 @@ from typing import Any, ClassVar, Literal, Self
 from spark_smote._errors import InvalidParameterError
 
 __all__ = [
+    "BORDERLINE_KINDS",
     "NEIGHBOR_SEARCH_METHODS",
     "NON_FEATURE_FILLS",
     "PROVENANCE_COLUMNS",
     "STRATEGY_NAMES",
+    "ADASYNParams",
+    "BorderlineSMOTEParams",
     "Choice",
     "GeneratorParams",
     "Rule",
@@ -46,11 +50,13 @@ __all__ = [
 STRATEGY_NAMES = ("auto", "not majority", "minority", "not minority", "all")
 NEIGHBOR_SEARCH_METHODS = ("auto", "exact", "lsh")
 NON_FEATURE_FILLS = ("null", "base", "nearest")
+BORDERLINE_KINDS = ("borderline-1", "borderline-2")
 PROVENANCE_COLUMNS = ("smote_base_id", "smote_neighbor_id", "smote_lambda")
 
 SamplingStrategy = str | float | Mapping[Any, int]
 NeighborSearch = Literal["auto", "exact", "lsh"]
 NonFeatureFill = Literal["null", "base", "nearest"]
+BorderlineKind = Literal["borderline-1", "borderline-2"]
 
 # How a parameter is written on the command line (spark_smote.cli renders each form):
 # "text" one value, "int" an integer, "flag" a switch, "choice" one of Rule.choices,
@@ -261,6 +267,17 @@ def _refuse_overlap(parameter_name: str, columns: tuple[str | None, ...], **role
             )
 
 
+def over_sampling_parameter() -> Any:
+    """The ``sampling_strategy`` field of an over-sampler (SMOTE and its variants)."""
+    return parameter(
+        "auto",
+        help=f"{' | '.join(STRATEGY_NAMES)} | 0.5 | '{{\"1\": 900}}'",
+        check=over_sampling_strategy,
+        toml=(str, float, dict),
+        cli="strategy",
+    )
+
+
 # --- declarations ------------------------------------------------------------------
 
 
@@ -444,13 +461,7 @@ class SMOTEParams(GeneratorParams):
         toml=(int,),
         cli="int",
     )
-    sampling_strategy: SamplingStrategy = parameter(
-        "auto",
-        help=f"{' | '.join(STRATEGY_NAMES)} | 0.5 | '{{\"1\": 900}}'",
-        check=over_sampling_strategy,
-        toml=(str, float, dict),
-        cli="strategy",
-    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
     categorical: tuple[str, ...] = parameter(
         None,
         help="SMOTE-NC: comma-separated categorical (string/integer/boolean) columns",
@@ -504,6 +515,57 @@ class SMOTEParams(GeneratorParams):
     def generated_id_col(self) -> str | None:
         """``id_col`` when ``synthetic_ids`` asks for fresh ids."""
         return self.id_col if self.synthetic_ids else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class BorderlineSMOTEParams(GeneratorParams):
+    """Validated parameters of one Borderline-SMOTE run (:class:`spark_smote.BorderlineSMOTE`)."""
+
+    options_title: ClassVar[str] = "Borderline-SMOTE parameters (--sampler borderline-1|2)"
+
+    k_neighbors: int = parameter(
+        5,
+        help="neighbours a synthetic row's neighbour is drawn from",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    m_neighbors: int = parameter(
+        10,
+        help="neighbours (of every class) that decide whether a row is in danger",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    kind: BorderlineKind = parameter(
+        "borderline-1",
+        help="borderline-1: neighbours of the row's own class; borderline-2: of every class",
+        check=Choice(
+            BORDERLINE_KINDS,
+            note="('borderline-1' interpolates towards the row's own class only, "
+            "'borderline-2' towards every class, at most half-way to another class).",
+        ),
+        toml=(str,),
+        cli="choice",
+    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ADASYNParams(GeneratorParams):
+    """Validated parameters of one ADASYN run (:class:`spark_smote.ADASYN`)."""
+
+    options_title: ClassVar[str] = "ADASYN parameters (--sampler adasyn)"
+
+    n_neighbors: int = parameter(
+        5,
+        help="neighbours that weigh a row (of every class) and that it interpolates towards "
+        "(of its class)",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
 
 
 # --- keywords ----------------------------------------------------------------------

@@ -16,8 +16,12 @@ from pyspark.sql import functions as F
 
 __all__ = [
     "STREAM_BASE",
+    "STREAM_BORDERLINE_STEP",
     "STREAM_LAMBDA",
     "STREAM_NEIGHBOR",
+    "STREAM_VARIANT_BASE",
+    "STREAM_VARIANT_LAMBDA",
+    "STREAM_VARIANT_NEIGHBOR",
     "numpy_generator",
     "splitmix64",
     "uniform_column",
@@ -31,6 +35,12 @@ STREAM_NEIGHBOR = 2
 STREAM_LAMBDA = 3
 STREAM_LSH = 4
 STREAM_SAMPLE = 5
+# The SMOTE variants' draws (Borderline-SMOTE, ADASYN): their own streams, so their
+# draws never repeat SMOTE's for the same seed and class.
+STREAM_VARIANT_BASE = 6
+STREAM_VARIANT_NEIGHBOR = 7
+STREAM_VARIANT_LAMBDA = 8
+STREAM_BORDERLINE_STEP = 9
 
 _TWO_POW_MINUS_53 = 2.0**-53
 

@@ -14,7 +14,9 @@ parameters (checked when the sampler was built)
 => :class:`PreparedInput`, handed to the sampler's ``_fit_resample``
 
 Samplers register under a command-line name (``class SMOTE(..., cli_name="smote")``):
-``spark-smote --sampler NAME`` picks the class, and its parameters become options.
+``spark-smote --sampler NAME`` picks the class, and its parameters become options. A
+sampler with several forms registers one name per form with the parameters that name
+sets (``cli_names={"borderline-1": {"kind": "borderline-1"}, ...}``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
@@ -50,6 +52,7 @@ __all__ = [
     "function_form",
     "registered_samplers",
     "require_spark_dataframe",
+    "sampler_preset",
 ]
 
 logger = logging.getLogger("spark_smote")
@@ -59,6 +62,8 @@ Function = TypeVar("Function", bound=Callable[..., Any])
 
 # Every sampler class by its command-line name; filled as sampler modules are imported.
 SAMPLERS: dict[str, type[SamplerBase[Any]]] = {}
+# The parameters a command-line name sets, for names registered with ``cli_names``.
+SAMPLER_PRESETS: dict[str, dict[str, Any]] = {}
 
 
 @dataclass(frozen=True)
@@ -121,13 +126,24 @@ class SamplerBase(Generic[P]):
     given_params: frozenset[str]
     report_: Any
 
-    def __init_subclass__(cls, *, cli_name: str | None = None, **kwargs: Any) -> None:
+    def __init_subclass__(
+        cls,
+        *,
+        cli_name: str | None = None,
+        cli_names: Mapping[str, Mapping[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init_subclass__(**kwargs)
+        names = dict(cli_names or {})
         if cli_name is not None:
-            if cli_name in SAMPLERS and SAMPLERS[cli_name] is not cls:
-                raise TypeError(f"sampler name {cli_name!r} is taken by {SAMPLERS[cli_name]}")
-            cls.cli_name = cli_name
-            SAMPLERS[cli_name] = cls
+            names = {cli_name: {}, **names}
+        for name, preset in names.items():
+            if name in SAMPLERS and SAMPLERS[name] is not cls:
+                raise TypeError(f"sampler name {name!r} is taken by {SAMPLERS[name]}")
+            SAMPLERS[name] = cls
+            SAMPLER_PRESETS[name] = dict(preset)
+        if names:
+            cls.cli_name = next(iter(names))
         if "params_class" in cls.__dict__:
             cls.__signature__ = _keyword_signature(cls.params_class)  # type: ignore[attr-defined]
 
@@ -330,6 +346,11 @@ def registered_samplers() -> dict[str, type[SamplerBase[Any]]]:
     for name in spark_smote.__all__:
         getattr(spark_smote, name)
     return dict(SAMPLERS)
+
+
+def sampler_preset(name: str) -> dict[str, Any]:
+    """The parameters the command-line name ``name`` sets (empty for most samplers)."""
+    return dict(SAMPLER_PRESETS.get(name, {}))
 
 
 def _keyword_signature(declaration: type[SamplerParams]) -> inspect.Signature:

@@ -47,7 +47,7 @@ from spark_smote._keys import (
 )
 from spark_smote._lsh import MAX_TASKS_PER_CLASS, Emit, whole_class_search
 from spark_smote._neighbors import NBR, NeighborReport, list_column
-from spark_smote._params import SMOTEParams
+from spark_smote._params import GeneratorParams, SMOTEParams
 from spark_smote._random import (
     STREAM_BASE,
     STREAM_LAMBDA,
@@ -377,11 +377,11 @@ def interpolate_numpy(base: np.ndarray, neighbor: np.ndarray, lam: np.ndarray) -
     return out
 
 
-def _id_type(schema: T.StructType, params: SMOTEParams) -> T.DataType:
+def _id_type(schema: T.StructType, params: GeneratorParams) -> T.DataType:
     return schema[params.id_col].dataType if params.id_col is not None else T.LongType()
 
 
-def original_rows(df: DataFrame, schema: T.StructType, params: SMOTEParams) -> DataFrame:
+def original_rows(df: DataFrame, schema: T.StructType, params: GeneratorParams) -> DataFrame:
     """The input rows, unchanged, with the opt-in columns set for original rows."""
     columns: list[Column] = [F.col(f.name) for f in schema.fields]
     if params.synthetic_col is not None:
@@ -400,7 +400,7 @@ def original_rows(df: DataFrame, schema: T.StructType, params: SMOTEParams) -> D
 def _synthetic_value(
     field: T.StructField,
     layout: FeatureLayout,
-    params: SMOTEParams,
+    params: GeneratorParams,
     overflow_safe: bool,
     drawn: bool = False,
 ) -> Column:
@@ -439,7 +439,7 @@ def assemble_output(
     synthetic: DataFrame,
     schema: T.StructType,
     layout: FeatureLayout,
-    params: SMOTEParams,
+    params: GeneratorParams,
     *,
     dimension: int | None = None,
     overrides: Mapping[str, Column] | None = None,

@@ -24,7 +24,7 @@ from spark_smote._errors import InvalidParameterError
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
 from spark_smote._report import REPORT_NAME, build_report, write_report
-from spark_smote._sampler import SamplerBase, registered_samplers
+from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
 __all__ = ["build_parser", "main", "parse_sampling_strategy"]
@@ -186,19 +186,27 @@ def _sampler_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str,
 
     """
     sampler = _chosen_sampler(args)
+    chosen = args.sampler or DEFAULT_SAMPLER
     rules = sampler.params_class.rules()
-    merged = config.sampler_table(sampler.cli_name or DEFAULT_SAMPLER)
+    merged = config.sampler_table(chosen)
     for other in registered_samplers().values():
         for name in other.params_class.rules():
             if name not in rules and getattr(args, name, None) is not None:
                 raise InvalidParameterError(
-                    f"{_option(name)} does not apply to --sampler {sampler.cli_name}; its "
+                    f"{_option(name)} does not apply to --sampler {chosen}; its "
                     f"options are {[_option(n) for n in rules]}."
                 )
     for name, rule in rules.items():
         value = getattr(args, name)
         if value is not None:
             merged[name] = _option_value(rule, value)
+    for name, value in sampler_preset(chosen).items():
+        if merged.get(name, value) != value:
+            raise InvalidParameterError(
+                f"--sampler {chosen} sets {name}={value!r}, but {name}={merged[name]!r} is "
+                f"given too (option or [{chosen}] config table); drop one of them."
+            )
+        merged[name] = value
     return merged
 
 

@@ -8,6 +8,7 @@ accepted and the other samplers' options refused. No JVM.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,9 +76,13 @@ def test_its_options_are_in_the_help(
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--help"])
     text = capsys.readouterr().out
-    assert "--sampler {smote,toy}" in text
+    choices = re.search(r"--sampler \{([^}]*)\}", text)
+    assert choices is not None
+    assert choices.group(1).split(",")[0] == "smote"
+    assert "toy" in choices.group(1).split(",")
     toy_part = text[text.index("toy cleaner parameters (--sampler toy):") :]
-    assert "--n-neighbors N_NEIGHBORS" in toy_part
+    # --n-neighbors is ADASYN's too: listed once, in the group of its first declaration.
+    assert text.count("\n  --n-neighbors N_NEIGHBORS") == 1
     assert "--kind-sel {all,mode}" in toy_part
     assert "--k-neighbors" in text[: text.index("toy cleaner parameters")]
     assert text.count("\n  --label-col") == 1  # once, although both samplers take it
@@ -134,6 +139,6 @@ def test_config_keys_and_types_come_from_the_declaration(tmp_path: Path) -> None
     config.write_text("[smoot]\nk_neighbors = 2\n")
     with pytest.raises(
         InvalidParameterError,
-        match=r"unknown table\(s\) \['smoot'\].*\[job\], \[smote\], \[spark\]",
+        match=r"unknown table\(s\) \['smoot'\].*\[job\], \[smote\], .*\[spark\]",
     ):
         load_config(config)
