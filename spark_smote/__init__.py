@@ -26,10 +26,30 @@ if TYPE_CHECKING:
     from spark_smote._lsh import LSHParams
     from spark_smote._recall import RecallReport, neighbor_recall
     from spark_smote._sampler import SamplerBase
+    from spark_smote._cleaning import CleaningReport
+    from spark_smote._combine import SMOTEENN, SMOTETomek, CombinedReport
+    from spark_smote._enn import EditedNearestNeighbours, edited_nearest_neighbours
+    from spark_smote._random_over import (
+        RandomOverSampler,
+        RandomOverSamplerReport,
+        random_over_sampler,
+    )
     from spark_smote._smote import SMOTE, SMOTEReport, smote
+    from spark_smote._tomek import TomekLinks, tomek_links
 
 __all__ = [
     "SMOTE",
+    "SMOTEENN",
+    "CleaningReport",
+    "CombinedReport",
+    "EditedNearestNeighbours",
+    "RandomOverSampler",
+    "RandomOverSamplerReport",
+    "SMOTETomek",
+    "TomekLinks",
+    "edited_nearest_neighbours",
+    "random_over_sampler",
+    "tomek_links",
     "ColumnNotFoundError",
     "ColumnTypeError",
     "InvalidFeatureValuesError",
@@ -61,6 +81,17 @@ _HOMES = {
     "SMOTE": "_smote",
     "SMOTEReport": "_smote",
     "smote": "_smote",
+    "CleaningReport": "_cleaning",
+    "SMOTEENN": "_combine",
+    "SMOTETomek": "_combine",
+    "CombinedReport": "_combine",
+    "EditedNearestNeighbours": "_enn",
+    "edited_nearest_neighbours": "_enn",
+    "RandomOverSampler": "_random_over",
+    "RandomOverSamplerReport": "_random_over",
+    "random_over_sampler": "_random_over",
+    "TomekLinks": "_tomek",
+    "tomek_links": "_tomek",
 }
 
 
