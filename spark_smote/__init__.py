@@ -15,6 +15,9 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from spark_smote._cleaning import CleaningReport
+    from spark_smote._combine import SMOTEENN, CombinedReport, SMOTETomek
+    from spark_smote._enn import EditedNearestNeighbours, edited_nearest_neighbours
     from spark_smote._errors import (
         ColumnNotFoundError,
         ColumnTypeError,
@@ -24,16 +27,13 @@ if TYPE_CHECKING:
         OutputPathError,
     )
     from spark_smote._lsh import LSHParams
-    from spark_smote._recall import RecallReport, neighbor_recall
-    from spark_smote._sampler import SamplerBase
-    from spark_smote._cleaning import CleaningReport
-    from spark_smote._combine import SMOTEENN, SMOTETomek, CombinedReport
-    from spark_smote._enn import EditedNearestNeighbours, edited_nearest_neighbours
     from spark_smote._random_over import (
         RandomOverSampler,
         RandomOverSamplerReport,
         random_over_sampler,
     )
+    from spark_smote._recall import RecallReport, neighbor_recall
+    from spark_smote._sampler import SamplerBase
     from spark_smote._smote import SMOTE, SMOTEReport, smote
     from spark_smote._tomek import TomekLinks, tomek_links
 
@@ -41,27 +41,27 @@ __all__ = [
     "SMOTE",
     "SMOTEENN",
     "CleaningReport",
-    "CombinedReport",
-    "EditedNearestNeighbours",
-    "RandomOverSampler",
-    "RandomOverSamplerReport",
-    "SMOTETomek",
-    "TomekLinks",
-    "edited_nearest_neighbours",
-    "random_over_sampler",
-    "tomek_links",
     "ColumnNotFoundError",
     "ColumnTypeError",
+    "CombinedReport",
+    "EditedNearestNeighbours",
     "InvalidFeatureValuesError",
     "InvalidInputError",
     "InvalidParameterError",
     "LSHParams",
     "OutputPathError",
+    "RandomOverSampler",
+    "RandomOverSamplerReport",
     "RecallReport",
     "SMOTEReport",
+    "SMOTETomek",
     "SamplerBase",
+    "TomekLinks",
+    "edited_nearest_neighbours",
     "neighbor_recall",
+    "random_over_sampler",
     "smote",
+    "tomek_links",
 ]
 
 __version__ = "0.1.0"
