@@ -155,11 +155,13 @@ class SamplerBase(Generic[P]):
     def nested_params(self) -> dict[str, Any]:
         """The sampler as the value of another's parameter: class name and parameters.
 
-        ``{"class": "SMOTE", "params": {...}}``, what ``get_params`` and ``save`` of a
-        combination (``SMOTEENN(smote=SMOTE(...))``) hold; :class:`NestedSampler` reads
-        it back.
+        ``{"class": "SMOTE", "params": {...}}`` with the parameters given to it (the
+        others are left to the combination, e.g. SMOTEENN's cleaner takes SMOTE's
+        label column): what ``get_params`` and ``save`` of a combination hold;
+        :class:`NestedSampler` reads it back.
         """
-        return {"class": type(self).__name__, "params": self.get_params()}
+        given = {n: v for n, v in self.get_params().items() if n in self.given_params}
+        return {"class": type(self).__name__, "params": given}
 
     def copy(self, **overrides: Any) -> Self:
         """A new sampler with the parameters given to this one, updated by ``overrides``.
