@@ -131,7 +131,7 @@ def _smote_output_as_numpy(out: Any) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("combination", ["tomek", "enn"])
 def test_combinations_equal_imbalanced_learns_cleaner_on_our_smote(data, combination) -> None:
-    x, y, df = data["multi"]
+    df = data["multi"][2]
     smote = SMOTE(features=["a", "b", "c"], k_neighbors=4, seed=5)
     smoted = smote.fit_resample(df)
     xs, ys = _smote_output_as_numpy(smoted)
