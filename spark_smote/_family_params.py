@@ -218,7 +218,16 @@ def shrinkage_by_class(
         return None
     if not isinstance(shrinkage, Mapping):
         return {cls: float(shrinkage) for cls in grown}
-    factors = {_match_class(requested, class_counts): f for requested, f in shrinkage.items()}
+    present = list(class_counts)
+    factors = {}
+    for requested, factor in shrinkage.items():
+        try:
+            factors[_match_class(requested, class_counts)] = factor
+        except InvalidParameterError:
+            raise InvalidParameterError(
+                f"shrinkage names class {requested!r}, which is not present in the label "
+                f"column. Present classes: {present}. Use one of them as the key."
+            ) from None
     missing = [cls for cls in grown if cls not in factors]
     if missing:
         raise InvalidParameterError(

@@ -99,3 +99,8 @@ def test_cli_options_of_the_family() -> None:
         arguments("--sampler", "smote", "--enn-neighbors", "4")
     with pytest.raises(InvalidParameterError, match="--kind-sel does not apply"):
         arguments("--sampler", "smote-tomek", "--kind-sel", "mode")
+
+
+def test_shrinkage_naming_an_unknown_class() -> None:
+    with pytest.raises(InvalidParameterError, match="shrinkage names class 7"):
+        shrinkage_by_class({7: 1.0, 1: 1.0}, [1], {0: 9, 1: 3})
