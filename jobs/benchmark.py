@@ -45,7 +45,7 @@ from bench_memory import tree_memory
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 1
 # The floor broadcasts the minority rows it draws from up to this size, as spark_smote
-# broadcasts its lookups (spark_smote._keys.BROADCAST_LOOKUP_BYTES).
+# broadcasts its lookups (spark_smote._plan.PlanLimits.broadcast_lookup_bytes).
 BROADCAST_BYTES = 64 << 20
 
 

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
         InvalidParameterError,
         OutputPathError,
     )
-    from spark_smote._lsh import LSHParams
     from spark_smote._recall import RecallReport, neighbor_recall
     from spark_smote._smote import SMOTE, SMOTEReport, smote
 
@@ -34,7 +33,6 @@ __all__ = [
     "InvalidFeatureValuesError",
     "InvalidInputError",
     "InvalidParameterError",
-    "LSHParams",
     "OutputPathError",
     "RecallReport",
     "SMOTEReport",
@@ -52,7 +50,6 @@ _HOMES = {
     "InvalidInputError": "_errors",
     "InvalidParameterError": "_errors",
     "OutputPathError": "_errors",
-    "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
     "SMOTE": "_smote",

@@ -3,7 +3,7 @@
 Sits beside the neighbour phase: it builds the same points table as
 :class:`spark_smote.SMOTE`, runs the LSH search exactly as a resampling run would, and
 compares the neighbours of a seeded sample of rows with their exact neighbours
-(computed in Spark by :func:`spark_smote._lsh.sample_exact_neighbors`). Only per-class
+(computed in Spark by :func:`spark_smote._search.sample_exact_neighbors`). Only per-class
 counts reach the driver.
 """
 
@@ -19,9 +19,14 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._features import collect_input_stats, resolve_layout
 from spark_smote._keys import CLASS, IDX, ClassPlan, X, build_points, spread_points
-from spark_smote._lsh import LSHParams, lsh_neighbors, sample_exact_neighbors, sample_indices
-from spark_smote._neighbors import NBR
 from spark_smote._params import SamplingStrategy, SMOTEParams
+from spark_smote._search import (
+    NBR,
+    LSHParams,
+    lsh_neighbors,
+    sample_exact_neighbors,
+    sample_indices,
+)
 from spark_smote._strategy import resolve_sampling_strategy
 
 __all__ = ["RecallReport", "neighbor_recall"]

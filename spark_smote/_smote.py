@@ -4,8 +4,9 @@ input DataFrame
 -> _features   resolve layout, one validation pass (class counts; bad values of vector
                and categorical inputs, those of feature columns in the keys pass)
 -> _strategy   exact rows to add per class
+-> _plan       which internal path each later phase takes, decided once from sizes
 -> _keys       points table: stable dense index per minority row
--> _neighbors  k nearest same-class neighbours (exact or LSH)
+-> _search     k nearest same-class neighbours (exact or LSH)
 -> _synthesis  counter-based draws, interpolation, union with the input
 output DataFrame (lazy; writing it is the caller's or :mod:`spark_smote._output`'s job)
 """
@@ -59,24 +60,24 @@ from spark_smote._keys import (
     build_points,
     class_table,
     keyed_rows,
-    numbered_in_numpy,
+    numbered_in_tasks,
     spread_points,
 )
-from spark_smote._lsh import (
-    find_neighbors,
-    numbered_and_tuned,
-    searched_whole,
-    tuned_in_one_task,
-)
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
-from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SamplingStrategy, SMOTEParams
+from spark_smote._plan import PlanLimits, RunPlan, make_plan
+from spark_smote._search import (
+    NeighborReport,
+    StepInSearch,
+    find_neighbors,
+    statistics_for_numbering,
+)
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
     assemble_output,
+    draw_in_search,
     draw_synthetic,
-    draw_while_searching,
-    drawn_while_searching,
+    drawn_rows,
     original_rows,
 )
 from spark_smote._warmup import start_python_workers
@@ -360,6 +361,11 @@ class SMOTE:
             return original_rows(df, schema, params)
         return self._fit_resample(df, schema, layout, stats, grown, report)
 
+    # The thresholds and switches the run's plan is made with (None: the defaults and
+    # SPARK_SMOTE_DISABLE, see spark_smote._plan); tests set it on an instance to
+    # take a given path.
+    _plan_limits: PlanLimits | None = None
+
     def _fit_resample(
         self,
         df: DataFrame,
@@ -391,22 +397,41 @@ class SMOTE:
         )
         if passed:
             carried[PASS] = pass_struct(passed)
+        id_type = schema[params.id_col].dataType if params.id_col is not None else None
+        plan = make_plan(
+            sizes,
+            {p.ordinal: p.n_new for p in grown},
+            k=params.k_neighbors,
+            dimension=search_dimension,
+            method=params.neighbor_search,
+            id_type=id_type,
+            carries_row_values=bool(carried),
+            limits=self._plan_limits,
+        )
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
         # returned DataFrame is garbage-collected.
         checks = row_checks(layout) if values_checked_with_keys(layout) else {}
         flagged = BAD_ROW if checks else None
-        whole = searched_whole(sizes, search_dimension, params.neighbor_search)
-        # Nothing per row to carry and every class searched whole: the search's tasks
-        # draw the synthetic rows, and one task per class numbers and tunes it when
-        # every class is small enough for that.
-        fused = not carried and whole and drawn_while_searching(grown)
-        id_type = schema[params.id_col].dataType if params.id_col is not None else None
-        tuned = fused and numbered_in_numpy(id_type) and tuned_in_one_task(sizes, search_dimension)
-        if tuned:
-            rows = keyed_rows(df, grown, layout, params, checks=checks, keep_flagged=flagged)
-            points = numbered_and_tuned(
-                rows, sizes, params.k_neighbors, search_dimension, params.seed, flagged=flagged
+        if plan.numbered_in_tasks:
+            rows = keyed_rows(
+                df,
+                grown,
+                layout,
+                params,
+                checks=checks,
+                keep_flagged=flagged,
+                by_label_case=plan.classes_by_label_case,
+            )
+            fields, statistics = statistics_for_numbering(
+                sizes, params.k_neighbors, search_dimension, params.seed
+            )
+            points = numbered_in_tasks(
+                rows,
+                search_dimension,
+                flagged=flagged,
+                class_fields=fields,
+                class_columns=statistics,
             )
         else:
             points = build_points(
@@ -419,8 +444,10 @@ class SMOTE:
                 carried=carried or None,
                 checks=checks,
                 keep_flagged=flagged,
+                index_bucket_rows=plan.index_bucket_rows,
+                by_label_case=plan.classes_by_label_case,
             )
-            if not whole:
+            if plan.spread_points:
                 points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
         largest_magnitude = stats.largest_magnitude
@@ -428,15 +455,22 @@ class SMOTE:
             largest_magnitude = checked_magnitude(points, df, layout)
             points = points.drop(*checks)
         self._phase_done("keys")
-        if fused:
-            label_type = schema[params.label_col].dataType
-            synthetic, search = draw_while_searching(
-                points, grown, params, search_dimension, label_type, tuned=tuned
+        if plan.draws_in_search:
+            step, step_schema = draw_in_search(grown, params, id_type)
+            drawn, search = find_neighbors(
+                points,
+                plan.search,
+                params.k_neighbors,
+                search_dimension,
+                params.seed,
+                step=StepInSearch(step, step_schema),
             )
+            label_type = schema[params.label_col].dataType
+            synthetic = drawn_rows(drawn, grown, label_type)
             synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
         else:
             synthetic, search = self._search_then_draw(
-                points, classes, grown, layout, passed, carried, search_dimension
+                points, classes, grown, layout, passed, carried, search_dimension, plan
             )
         self._phase_done("neighbour search planning")
         labels = {p.ordinal: p.label for p in grown}
@@ -447,8 +481,7 @@ class SMOTE:
             overrides[name] = F.col(VOTE)[position]
         if passed:
             overrides.update(pass_through_values(passed, params.non_feature_fill))
-        if params.synthetic_ids and params.id_col is not None:
-            id_type = schema[params.id_col].dataType
+        if params.synthetic_ids and id_type is not None and params.id_col is not None:
             overrides[params.id_col] = fresh_ids(df, params.id_col, id_type, grown)
         return assemble_output(
             df,
@@ -470,17 +503,18 @@ class SMOTE:
         passed: list[str],
         carried: Mapping[str, Column],
         search_dimension: int,
+        plan: RunPlan,
     ) -> tuple[DataFrame, NeighborReport]:
         """The neighbours table, then the synthetic rows drawn from it in Spark."""
         params = self.params
-        sizes = {p.ordinal: p.n_rows for p in grown}
         search_points = points.drop(*carried) if carried else points
-        neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
+        neighbors, search = find_neighbors(
+            search_points, plan.search, params.k_neighbors, search_dimension, params.seed
+        )
         neighbors = inject(neighbors, "neighbors")
         if layout.categorical:
             # The vote and the synthesis both read the neighbours: search once.
             neighbors = neighbors.localCheckpoint(eager=True)
-        lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
         base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
         nearest = params.non_feature_fill == "nearest" and passed
         nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
@@ -490,7 +524,7 @@ class SMOTE:
             classes,
             params,
             synthetic_rows=sum(p.n_new for p in grown),
-            lookup_bytes=lookup_bytes,
+            broadcast_lookups=plan.broadcast_lookups,
             base_extras=base_extras,
             neighbor_columns=nearest_pass,
         )
@@ -521,14 +555,6 @@ def _base_extras(
         votes = neighbor_votes(neighbors, points, seed)
         extras = votes if extras is None else extras.join(votes, on=[CLASS, IDX])
     return extras
-
-
-def _find_neighbors(
-    points: DataFrame, sizes: Mapping[int, int], params: SMOTEParams, dimension: int
-) -> tuple[DataFrame, NeighborReport]:
-    return find_neighbors(
-        points, sizes, params.k_neighbors, dimension, params.seed, params.neighbor_search
-    )
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:

@@ -18,7 +18,8 @@ pass), when the cores are idle, so the workers are ready when the first real Pyt
 task comes. It is a classic-session optimisation only: a Spark Connect client leaves
 its server's workers alone. Nothing it does changes any result, and a failure of it
 (the session stopped meanwhile, say) is ignored: the run then starts its workers
-itself, as without it.
+itself, as without it. ``SPARK_SMOTE_DISABLE=warm-up`` switches it off (see
+:mod:`spark_smote._plan`), for measuring what it buys.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import SparkSession
+
+from spark_smote._plan import disabled
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,7 +48,7 @@ _lock = threading.Lock()
 
 def _import_task_modules(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The warm-up task: import what the run's tasks unpickle, return nothing."""
-    import spark_smote._lsh
+    import spark_smote._search
     import spark_smote._synthesis  # noqa: F401
 
     for _ in batches:
@@ -65,7 +68,8 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
     Parameters
     ----------
     spark : SparkSession
-        A classic session; a Spark Connect session (another class) is left alone.
+        A classic session; a Spark Connect session (another class) is left alone, and
+        so is every session while ``SPARK_SMOTE_DISABLE`` lists ``warm-up``.
 
     Returns
     -------
@@ -74,7 +78,7 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
         a Connect session, or a session already warmed.
 
     """
-    if not isinstance(spark, SparkSession):
+    if not isinstance(spark, SparkSession) or disabled("warm-up"):
         return None
     with _lock:
         if spark in _started:
