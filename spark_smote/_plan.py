@@ -16,8 +16,10 @@ The thresholds live in :class:`PlanLimits`; its switches turn each performance s
 case off, for measuring what it buys. Tests build a plan (or limits) directly and hand
 it to the phases. Besides its fields a private setting reads the environment: the
 variable ``SPARK_SMOTE_DISABLE``, a comma-separated list of ``fused-draws``,
-``one-task-tuning``, ``numpy-numbering``, ``whole-class-search`` and ``warm-up``
-(:meth:`PlanLimits.from_environment`).
+``one-task-tuning``, ``numpy-numbering`` and ``whole-class-search``
+(:meth:`PlanLimits.from_environment`), ``warm-up`` (:mod:`spark_smote._warmup`) and
+``python-daemon`` (:mod:`spark_smote._daemon`, read by the worker daemon itself, so it
+applies where the workers inherit the driver's environment, as in local mode).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ _SWITCHES = (
     "numpy-numbering",
     "whole-class-search",
     "warm-up",
+    "python-daemon",
 )
 
 # id types Arrow sorts as Spark's window does, so one numpy task can number rows by them.

@@ -30,12 +30,12 @@ from spark_smote._categorical import (
     category_values,
     encoded_features,
     fit_encoding,
-    neighbor_votes,
 )
 from spark_smote._errors import InvalidInputError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
     PASS,
+    base_extras,
     fresh_ids,
     pass_struct,
     pass_through_columns,
@@ -54,8 +54,6 @@ from spark_smote._features import (
     values_checked_with_keys,
 )
 from spark_smote._keys import (
-    CLASS,
-    IDX,
     ClassPlan,
     build_points,
     class_table,
@@ -361,9 +359,8 @@ class SMOTE:
             return original_rows(df, schema, params)
         return self._fit_resample(df, schema, layout, stats, grown, report)
 
-    # The thresholds and switches the run's plan is made with (None: the defaults and
-    # SPARK_SMOTE_DISABLE, see spark_smote._plan); tests set it on an instance to
-    # take a given path.
+    # The limits the run's plan is made with (None: defaults and SPARK_SMOTE_DISABLE, see
+    # spark_smote._plan); tests set it on an instance to take a given path.
     _plan_limits: PlanLimits | None = None
 
     def _fit_resample(
@@ -515,7 +512,7 @@ class SMOTE:
         if layout.categorical:
             # The vote and the synthesis both read the neighbours: search once.
             neighbors = neighbors.localCheckpoint(eager=True)
-        base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
+        extras = base_extras(neighbors, points, layout, passed, params.seed)
         nearest = params.non_feature_fill == "nearest" and passed
         nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
         synthetic = draw_synthetic(
@@ -525,7 +522,7 @@ class SMOTE:
             params,
             synthetic_rows=sum(p.n_new for p in grown),
             broadcast_lookups=plan.broadcast_lookups,
-            base_extras=base_extras,
+            base_extras=extras,
             neighbor_columns=nearest_pass,
         )
         return inject(synthetic, "synthesis"), search
@@ -538,23 +535,6 @@ class SMOTE:
         self._phase_clock = now
         if self._on_phase is not None:
             self._on_phase(phase, self.report_.phase_seconds[phase] if self.report_ else 0.0)
-
-
-def _base_extras(
-    neighbors: DataFrame,
-    points: DataFrame,
-    layout: FeatureLayout,
-    passed: list[str],
-    seed: int,
-) -> DataFrame | None:
-    """Per minority row, the opt-in values its synthetic rows take from it (or None)."""
-    extras: DataFrame | None = None
-    if passed:
-        extras = points.select(CLASS, IDX, PASS)
-    if layout.categorical:
-        votes = neighbor_votes(neighbors, points, seed)
-        extras = votes if extras is None else extras.join(votes, on=[CLASS, IDX])
-    return extras
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:

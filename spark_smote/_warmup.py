@@ -3,11 +3,10 @@
 Spark starts its Python workers on demand: the first task that needs one starts the
 worker daemon, which forks a worker per task, and each new worker imports pyarrow,
 numpy and this package before it runs anything. Workers are then reused (the default
-``spark.python.worker.reuse``). In a ``local[2]`` session the first Python job took
-1.9 s where the same job took 0.15 s once the workers were running (measured on this
-project's 2-core machine), and a run's first Python task, the numbering and tuning of
-the grown class, sits on its critical path; so does the second worker's start in the
-search stage.
+``spark.python.worker.reuse``). A session's first Python job therefore takes over a
+second longer than the same job once the workers run, and a run's first Python task,
+the numbering and tuning of the grown class, sits on its critical path; so does the
+second worker's start in the search stage.
 
 :func:`start_python_workers` runs, in a background thread, one small job whose
 tasks import the modules the run's tasks need: ``spark.range`` without a partition

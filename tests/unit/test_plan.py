@@ -118,3 +118,11 @@ def test_a_plan_built_by_hand_must_give_every_class_one_search() -> None:
         SearchPlan({0: 10, 1: 20}, exact_classes=frozenset({0}))
     with pytest.raises(ValueError, match="only classes searched whole"):
         SearchPlan({0: 10}, per_table_classes=frozenset({0}), one_task_tuning=frozenset({0}))
+
+
+def test_an_unknown_switch_is_refused() -> None:
+    from spark_smote._plan import disabled
+
+    assert not disabled("warm-up")
+    with pytest.raises(ValueError, match="unknown switch 'fused'"):
+        disabled("fused")
