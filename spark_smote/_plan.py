@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyspark.sql import types as T
 
@@ -378,17 +378,8 @@ def make_plan(
         min_tasks = min(needed, limits.max_tasks_per_class)
     lookup_bytes = sum(class_sizes.values()) * (dimension + k + 4) * 8
     return RunPlan(
-        search=SearchPlan(
-            class_sizes=search.class_sizes,
-            exact_classes=search.exact_classes,
-            whole_classes=search.whole_classes,
-            per_table_classes=search.per_table_classes,
-            one_task_tuning=search.one_task_tuning,
-            statistics_on_points=numbered_in_tasks,
-            exact_block_rows=search.exact_block_rows,
-            min_tasks_per_class=min_tasks,
-            max_tasks_per_class=search.max_tasks_per_class,
-            broadcast_row_lookup=search.broadcast_row_lookup,
+        search=replace(
+            search, statistics_on_points=numbered_in_tasks, min_tasks_per_class=min_tasks
         ),
         numbered_in_tasks=numbered_in_tasks,
         index_bucket_rows=limits.rows_per_index_bucket,

@@ -10,8 +10,8 @@ from spark_smote._plan import PlanLimits, SearchPlan, make_plan, plan_search
 K = 5
 
 
-def plan(sizes: dict[int, int], **overrides):  # type: ignore[no-untyped-def]
-    """The plan of growing every class by its own size, 18 features, no id column."""
+def plan(sizes: dict[int, int], new_rows: dict[int, int] | None = None, **overrides):  # type: ignore[no-untyped-def]
+    """The plan of growing every class (by its own size unless given), 18 features."""
     arguments = {
         "k": K,
         "dimension": 18,
@@ -21,7 +21,7 @@ def plan(sizes: dict[int, int], **overrides):  # type: ignore[no-untyped-def]
         "limits": PlanLimits(),
     }
     arguments.update(overrides)
-    return make_plan(sizes, dict(sizes), **arguments)
+    return make_plan(sizes, new_rows or dict(sizes), **arguments)
 
 
 def test_small_classes_are_searched_exactly_and_large_ones_whole_by_lsh() -> None:
@@ -81,27 +81,8 @@ def test_carried_values_unsortable_ids_and_many_draws_leave_the_fused_path() -> 
     decimal_ids = plan(sizes, id_type=T.DecimalType(12, 0))
     assert decimal_ids.draws_in_search and not decimal_ids.numbered_in_tasks
     assert plan(sizes, id_type=T.StringType()).numbered_in_tasks
-    many = make_plan(
-        sizes,
-        {1: 40_000_000},
-        k=K,
-        dimension=18,
-        method="lsh",
-        id_type=None,
-        carries_row_values=False,
-        limits=PlanLimits(),
-    )
-    assert not many.draws_in_search
-    some = make_plan(
-        sizes,
-        {1: 20_000_000},
-        k=K,
-        dimension=18,
-        method="lsh",
-        id_type=None,
-        carries_row_values=False,
-        limits=PlanLimits(),
-    )
+    assert not plan(sizes, {1: 40_000_000}, method="lsh").draws_in_search
+    some = plan(sizes, {1: 20_000_000}, method="lsh")
     assert some.draws_in_search and some.search.min_tasks_per_class == 3
 
 
