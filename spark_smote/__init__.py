@@ -28,7 +28,6 @@ if TYPE_CHECKING:
         InvalidParameterError,
         OutputPathError,
     )
-    from spark_smote._lsh import LSHParams
     from spark_smote._random_over import (
         RandomOverSampler,
         RandomOverSamplerReport,
@@ -55,7 +54,6 @@ __all__ = [
     "InvalidFeatureValuesError",
     "InvalidInputError",
     "InvalidParameterError",
-    "LSHParams",
     "OutputPathError",
     "RandomOverSampler",
     "RandomOverSamplerReport",
@@ -91,7 +89,6 @@ _HOMES = {
     "InvalidInputError": "_errors",
     "InvalidParameterError": "_errors",
     "OutputPathError": "_errors",
-    "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
     "ResampledEstimator": "_resampled",

@@ -44,6 +44,7 @@ from spark_smote._features import (
 from spark_smote._keys import ClassPlan
 from spark_smote._ml import load_config_file, save_config
 from spark_smote._params import SamplerParams, resolve_keywords
+from spark_smote._plan import PlanLimits
 from spark_smote._warmup import start_python_workers
 
 __all__ = [
@@ -127,6 +128,10 @@ class SamplerBase(Generic[P]):
     params: P
     given_params: frozenset[str]
     report_: Any
+    # The limits a run's internal plans are made with (None: the defaults, with the
+    # switches of SPARK_SMOTE_DISABLE off, see spark_smote._plan); tests set it on an
+    # instance or the class to take a given path.
+    _plan_limits: PlanLimits | None = None
 
     def __init_subclass__(
         cls,
@@ -304,6 +309,10 @@ class SamplerBase(Generic[P]):
     def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
         """The sampler's own work on validated input; returns the resampled DataFrame."""
         raise NotImplementedError
+
+    def _limits(self) -> PlanLimits:
+        """The limits this run's plans are made with (see ``_plan_limits``)."""
+        return self._plan_limits or PlanLimits.from_environment()
 
     def _phase_done(self, phase: str) -> None:
         """Record the time since the previous phase ended (cheap: one clock read)."""
