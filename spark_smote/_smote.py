@@ -31,6 +31,7 @@ from spark_smote._categorical import (
     fit_encoding,
     neighbor_votes,
 )
+from spark_smote._checkpoint import materialized
 from spark_smote._errors import InvalidInputError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
@@ -393,7 +394,7 @@ class SMOTE:
             carried[PASS] = pass_struct(passed)
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
-        # returned DataFrame is garbage-collected.
+        # returned DataFrame is garbage-collected (on Connect, at the latest at exit).
         checks = row_checks(layout) if values_checked_with_keys(layout) else {}
         flagged = BAD_ROW if checks else None
         whole = searched_whole(sizes, search_dimension, params.neighbor_search)
@@ -422,7 +423,7 @@ class SMOTE:
             )
             if not whole:
                 points = spread_points(points, sum(sizes.values()))
-        points = inject(points, "keys").localCheckpoint(eager=True)
+        points = materialized(inject(points, "keys"))
         largest_magnitude = stats.largest_magnitude
         if checks:
             largest_magnitude = checked_magnitude(points, df, layout)
@@ -479,7 +480,7 @@ class SMOTE:
         neighbors = inject(neighbors, "neighbors")
         if layout.categorical:
             # The vote and the synthesis both read the neighbours: search once.
-            neighbors = neighbors.localCheckpoint(eager=True)
+            neighbors = materialized(neighbors)
         lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
         base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
         nearest = params.non_feature_fill == "nearest" and passed
