@@ -71,6 +71,7 @@ from spark_smote._lsh import (
 )
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
+from spark_smote._nullability import with_input_nullability
 from spark_smote._params import SamplingStrategy, SMOTEParams
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
@@ -359,7 +360,8 @@ class SMOTE:
             if later:
                 check_feature_values(df, layout)
             return original_rows(df, schema, params)
-        return self._fit_resample(df, schema, layout, stats, grown, report)
+        resampled = self._fit_resample(df, schema, layout, stats, grown, report)
+        return with_input_nullability(resampled, schema, layout, params)
 
     def _fit_resample(
         self,

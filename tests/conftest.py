@@ -10,7 +10,6 @@ session cannot share one process). That pass's local Connect server listens on
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import uuid
 import tomllib
@@ -19,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _reliability import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONF = ROOT / "conf" / "test.toml"
@@ -48,13 +48,6 @@ CONNECT_SERVER_SETTINGS = {
     "spark.sql.artifact.isolation.enabled": "true",
     "spark.sql.artifact.isolation.alwaysApplyClassloader": "true",
 }
-
-
-def free_loopback_port() -> int:
-    """A TCP port free on 127.0.0.1 at the time of asking."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
