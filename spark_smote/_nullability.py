@@ -95,14 +95,14 @@ def _not_null(column: Column, field: T.StructField) -> Column:
     """``column`` declared with ``field``'s nullability (values unchanged)."""
     data_type = field.dataType
     if isinstance(data_type, T.ArrayType) and not data_type.containsNull:
-        element = data_type.elementType
-        fallback = _zero(element)
-        if fallback is not None:
-            column = F.transform(column, lambda value: F.coalesce(value, fallback))
+        element_zero = _zero(data_type.elementType)
+        if element_zero is not None:
+            zero = element_zero
+            column = F.transform(column, lambda value: F.coalesce(value, zero))
     if field.nullable:
         return column
-    fallback = _zero(data_type)
-    return column if fallback is None else F.coalesce(column, fallback)
+    column_zero = _zero(data_type)
+    return column if column_zero is None else F.coalesce(column, column_zero)
 
 
 def _zero(data_type: T.DataType) -> Column | None:

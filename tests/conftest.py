@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
 import tomllib
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
