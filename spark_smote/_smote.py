@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +33,7 @@ from spark_smote._categorical import (
     neighbor_votes,
 )
 from spark_smote._checkpoint import materialized
-from spark_smote._errors import InvalidInputError
+from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
     PASS,
@@ -71,7 +72,7 @@ from spark_smote._lsh import (
 )
 from spark_smote._ml import load_config_file, resolve_spark_ml_names, save_config
 from spark_smote._neighbors import NeighborReport
-from spark_smote._nullability import with_input_nullability
+from spark_smote._nullability import columns_left_null, with_input_nullability
 from spark_smote._params import SamplingStrategy, SMOTEParams
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
@@ -113,6 +114,10 @@ class SMOTEReport:
     categorical_median_std : dict
         SMOTE-NC only: per grown class, the median standard deviation of its
         continuous features (the distance added per categorical mismatch).
+    features : list of str
+        The feature columns used (for a Vector or array input, its one column).
+    columns_left_null : list of str
+        Input columns that are null in every synthetic row.
 
     """
 
@@ -124,6 +129,8 @@ class SMOTEReport:
     neighbor_parameters: dict[Any, dict[str, Any]] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     categorical_median_std: dict[Any, float] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    columns_left_null: list[str] = field(default_factory=list)
 
     @property
     def class_counts_after(self) -> dict[Any, int]:
@@ -249,6 +256,7 @@ class SMOTE:
             non_feature_fill=non_feature_fill,
             synthetic_ids=synthetic_ids,
         )
+        _check_provenance(self.params)
         self.report_: SMOTEReport | None = None
         self._on_phase: Callable[[str, float], None] | None = None
         self._phase_clock = 0.0
@@ -350,8 +358,11 @@ class SMOTE:
             seed_was_given=params.seed_was_given,
             class_counts_before=dict(stats.class_counts),
             synthetic_counts={p.label: p.n_new for p in plans if p.n_new > 0},
+            features=list(layout.columns),
+            columns_left_null=columns_left_null(schema, layout, params),
         )
         self.report_ = report
+        _warn_identifier_like(stats.identifier_like)
         self._phase_done("validation")
         if not params.seed_was_given:
             logger.warning("spark_smote: no seed given; using seed=%d", params.seed)
@@ -532,6 +543,30 @@ def _find_neighbors(
     return find_neighbors(
         points, sizes, params.k_neighbors, dimension, params.seed, params.neighbor_search
     )
+
+
+def _check_provenance(params: SMOTEParams) -> None:
+    """Provenance names rows by ``id_col``: without one it could not join back."""
+    if params.provenance and params.id_col is None:
+        raise InvalidParameterError(
+            "provenance=True needs id_col: smote_base_id and smote_neighbor_id are id_col "
+            "values, the only key that joins back to the input rows. Pass id_col='<your "
+            "unique row id column>' (add one first, e.g. with a row_number over a stable "
+            "order, if the data has none), or drop provenance."
+        )
+
+
+def _warn_identifier_like(columns: tuple[str, ...]) -> None:
+    """Warn that ``features=None`` took columns that look like row ids as features."""
+    for name in columns:
+        message = (
+            f"spark_smote: column {name!r} looks like a row identifier (an integer column "
+            "named like an id or with every value distinct) and is used as a feature "
+            f"because features=None. Pass id_col={name!r} if it is the row id, or list the "
+            "feature columns with features=[...]."
+        )
+        logger.warning(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:
