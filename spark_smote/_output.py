@@ -70,7 +70,7 @@ def plain_encoding_options(
     Interpolated values are nearly all distinct, so Parquet's writer fills a
     dictionary for the first megabyte of every such column chunk and then abandons it:
     work for nothing. Written plain, the files hold the same values at the same size
-    (751 MB either way for the 2.88M benchmark's output), sooner (see the README).
+    (751 MB either way for the 2.88M benchmark's output), and sooner.
     Label, id and other columns keep the default encoding.
 
     """
