@@ -5,8 +5,11 @@ seed, one line per phase, the result. Spark's own log is set to WARN before the
 session starts (``spark.log.level``, applied by Spark as the context starts) and its
 progress bars are off (``spark.ui.showConsoleProgress``); pyspark's Python loggers and
 warnings are silenced, so a bad input ends in one line. ``--verbose`` leaves Spark's
-logging and progress bars as configured. Only the command line calls this module: a
-library user's logging is never touched.
+logging and progress bars as configured. Under spark-submit, which starts the driver
+JVM with Spark's default log profile before any Python runs, the SparkContext's first
+three INFO lines (Spark, OS and Java versions) come before ``spark.log.level`` applies;
+pass ``--driver-java-options -Dlog4j2.configurationFile=...`` to silence those too.
+Only the command line calls this module: a library user's logging is never touched.
 """
 
 from __future__ import annotations
