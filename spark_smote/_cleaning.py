@@ -29,6 +29,7 @@ from typing import Any, TypeVar, cast
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_smote._checkpoint import materialized
 from spark_smote._family_params import CleanerParams, cleaned_classes
 from spark_smote._faults import inject
 from spark_smote._features import BAD_ROW, checked_magnitude, feature_array, row_checks
@@ -217,7 +218,7 @@ class CleanerBase(SamplerBase[P]):
         )
         report.search = search
         removed = self._removed(inject(neighbors, "neighbors"), ordinals)
-        removed = removed.select(CLASS, IDX).localCheckpoint(eager=True)
+        removed = materialized(removed.select(CLASS, IDX))
         by_ordinal = {r[CLASS]: int(r["count"]) for r in removed.groupBy(CLASS).count().collect()}
         report.removed_counts = {p.label: by_ordinal.get(p.ordinal, 0) for p in prepared.plans}
         self._phase_done("neighbour search and selection")
@@ -245,7 +246,7 @@ class CleanerBase(SamplerBase[P]):
             checks=checks,
             keep_flagged=BAD_ROW if checks else None,
         )
-        points = inject(points, "keys").localCheckpoint(eager=True)
+        points = materialized(inject(points, "keys"))
         if checks:
             checked_magnitude(points, df, prepared.layout)
             points = points.drop(*checks)

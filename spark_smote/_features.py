@@ -109,12 +109,42 @@ class InputStats:
     largest_magnitude : float
         Largest absolute feature value (columns layout when the values were checked in
         this pass; infinity otherwise: the overflow-safe interpolation).
+    identifier_like : tuple of str
+        With ``features=None``, the integer feature columns that look like row ids:
+        named ``id``, ``*_id`` or ``*Id``, or with every value distinct in each class
+        (an approximate distinct count taken in the same pass).
 
     """
 
     class_counts: dict[Any, int]
     dimension: int
     largest_magnitude: float = float("inf")
+    identifier_like: tuple[str, ...] = ()
+
+
+def identifier_like_name(name: str) -> bool:
+    """Whether a column name reads as a row identifier: ``id``, ``*_id``, ``*Id``."""
+    return name.lower() == "id" or name.lower().endswith("_id") or name.endswith("Id")
+
+
+# Relative error of the distinct counts that look for id-like columns, and how close to
+# the row count (per class) a count must come to call the column "all distinct": the
+# estimate's error stays well inside the margin.
+_DISTINCT_RSD = 0.01
+_ALL_DISTINCT = 0.97
+# Below this many rows in a class, distinct integers are too common to mean much.
+_DISTINCT_MIN_ROWS = 50
+
+
+def _integer_features(layout: FeatureLayout, params: SamplerParams) -> list[str]:
+    """Integer columns that ``features=None`` took as features (the ones to vet)."""
+    if params.features is not None or layout.kind != "columns":
+        return []
+    return [
+        name
+        for name, data_type in zip(layout.columns, layout.types, strict=True)
+        if isinstance(data_type, INTEGRAL_TYPES)
+    ]
 
 
 def _type_name(data_type: T.DataType) -> str:
@@ -395,6 +425,11 @@ def collect_input_stats(
         _count_true(F.col(name).isNull()).alias(f"null_cat{i}")
         for i, name in enumerate(layout.categorical)
     ]
+    vetted = _integer_features(layout, params)
+    aggregations += [
+        F.approx_count_distinct(name, _DISTINCT_RSD).alias(f"distinct{i}")
+        for i, name in enumerate(vetted)
+    ]
     rows = df.groupBy(label.alias("label")).agg(*aggregations).collect()
     if not rows:
         raise InvalidInputError(
@@ -447,7 +482,16 @@ def collect_input_stats(
         magnitude = max(
             (float(r["largest"]) for r in rows if r["largest"] is not None), default=0.0
         )
-    return InputStats({c: counts[c] for c in sorted(counts)}, dimension, magnitude)
+    identifier_like = tuple(
+        name
+        for i, name in enumerate(vetted)
+        if identifier_like_name(name)
+        or (
+            min(counts.values()) >= _DISTINCT_MIN_ROWS
+            and all(r[f"distinct{i}"] >= _ALL_DISTINCT * r["n"] for r in rows)
+        )
+    )
+    return InputStats({c: counts[c] for c in sorted(counts)}, dimension, magnitude, identifier_like)
 
 
 def _has_bad_values(rows: Sequence[Row]) -> bool:

@@ -70,7 +70,7 @@ def plain_encoding_options(
     Interpolated values are nearly all distinct, so Parquet's writer fills a
     dictionary for the first megabyte of every such column chunk and then abandons it:
     work for nothing. Written plain, the files hold the same values at the same size
-    (751 MB either way for the 2.88M benchmark's output), sooner (see the README).
+    (751 MB either way for the 2.88M benchmark's output), and sooner.
     Label, id and other columns keep the default encoding.
 
     """
@@ -88,10 +88,11 @@ def _normalised(path: str) -> str:
     return path.rstrip("/")
 
 
-def check_paths(input_path: str, output_path: str, mode: str) -> None:
+def check_paths(input_path: str | None, output_path: str, mode: str) -> None:
     """Refuse an output that overlaps the input, lies under a file, or exists already.
 
-    An existing output is accepted only with ``mode='overwrite'``.
+    An existing output is accepted only with ``mode='overwrite'``. ``input_path`` None:
+    the input is a table (nothing to overlap).
 
     Raises
     ------
@@ -99,8 +100,11 @@ def check_paths(input_path: str, output_path: str, mode: str) -> None:
         Naming both paths and what to do instead.
 
     """
-    source, target = local_path(input_path), local_path(output_path)
-    if source is not None and target is not None:
+    target = local_path(output_path)
+    source = local_path(input_path) if input_path is not None else None
+    if input_path is None:
+        exists = target is not None and target.exists()
+    elif source is not None and target is not None:
         if target == source or source in target.parents:
             raise OutputPathError(
                 f"--output {output_path!r} is the input path or inside it ({input_path!r}); "

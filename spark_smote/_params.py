@@ -449,6 +449,14 @@ class GeneratorParams(SamplerParams):
                 f"synthetic_col={self.synthetic_col!r} names the label or id column; choose "
                 "a new column name such as 'is_synthetic'."
             )
+        if self.provenance and self.id_col is None:
+            # Provenance names rows by id_col: without one it could not join back.
+            raise InvalidParameterError(
+                "provenance=True needs id_col: smote_base_id and smote_neighbor_id are id_col "
+                "values, the only key that joins back to the input rows. Pass id_col='<your "
+                "unique row id column>' (add one first, e.g. with a row_number over a stable "
+                "order, if the data has none), or drop provenance."
+            )
 
     @property
     def output_columns(self) -> tuple[tuple[str, str], ...]:

@@ -28,6 +28,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_smote._checkpoint import materialized
 from spark_smote._family_params import RandomOverSamplerParams, shrinkage_by_class
 from spark_smote._faults import inject
 from spark_smote._features import (
@@ -208,7 +209,7 @@ class RandomOverSampler(SamplerBase[RandomOverSamplerParams], cli_name="random")
             checks=checks,
             keep_flagged=BAD_ROW if checks else None,
         )
-        points = inject(points, "keys").localCheckpoint(eager=True)
+        points = materialized(inject(points, "keys"))
         if checks:
             checked_magnitude(points, df, prepared.layout)
             points = points.drop(*checks)

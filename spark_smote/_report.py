@@ -96,6 +96,11 @@ def _version(package: str) -> str | None:
         return None
 
 
+def exact_search_only(neighbor_method: Mapping[Any, str]) -> bool:
+    """Whether every grown class was searched exactly (recall 1 by construction)."""
+    return all(method == "exact" for method in neighbor_method.values())
+
+
 def build_report(
     *,
     parameters: Mapping[str, Any],
@@ -105,6 +110,7 @@ def build_report(
     recall: Any = None,
     spark_version: str | None = None,
     plot: str | None = None,
+    recall_requested: bool = False,
 ) -> dict[str, Any]:
     """The run report as a JSON-ready dict.
 
@@ -124,21 +130,33 @@ def build_report(
         ``spark.version`` of the session.
     plot : str, optional
         File name of the PNG, when one was written.
+    recall_requested : bool, default False
+        Whether the run asked for recall; when every class was searched exactly the
+        report says recall is 1 by construction (nothing was measured).
 
     """
-    recall_part = None
+    recall_part: dict[str, Any] | None = None
     if recall is not None:
         recall_part = {
             "k": recall.k,
             "recall": recall.recall,
             "per_class": recall.per_class,
             "sample_sizes": recall.sample_sizes,
+            "measured": True,
+        }
+    elif recall_requested and exact_search_only(smote_report.neighbor_method):
+        recall_part = {
+            "recall": 1.0,
+            "measured": False,
+            "note": "exact neighbour search for every class: recall is 1 by construction",
         }
     document = {
         "parameters": dict(parameters),
         "seed": smote_report.seed,
         "seed_was_given": smote_report.seed_was_given,
         "destination": dict(destination),
+        "features": list(smote_report.features),
+        "columns_left_null": list(smote_report.columns_left_null),
         "class_counts_before": smote_report.class_counts_before,
         "synthetic_counts": smote_report.synthetic_counts,
         "removed_counts": getattr(smote_report, "removed_counts", None),
@@ -185,19 +203,25 @@ class Projection:
     original: np.ndarray
     synthetic: np.ndarray
     explained: tuple[float, float]
+    original_labels: tuple[Any, ...] = ()
+    synthetic_labels: tuple[Any, ...] = ()
 
 
-def _sample(rows: DataFrame, values: Column, total: int, seed: int) -> np.ndarray:
-    """A seeded sample of at most about PLOT_SAMPLE_ROWS feature rows, as a matrix."""
+def _sample(
+    rows: DataFrame, values: Column, total: int, seed: int, label: Column | None
+) -> tuple[np.ndarray, tuple[Any, ...]]:
+    """A seeded sample of at most about PLOT_SAMPLE_ROWS feature rows, and their labels."""
     fraction = min(1.0, PLOT_SAMPLE_ROWS / max(total, 1))
     draw = F.shiftrightunsigned(F.xxhash64(F.lit(seed), values), 11).cast("double") * F.lit(
         2.0**-53
     )
-    picked = rows.select(values.alias("v")).where(draw < F.lit(fraction))
+    label_value = label if label is not None else F.lit(None)
+    picked = rows.select(values.alias("v"), label_value.alias("c")).where(draw < F.lit(fraction))
     collected = picked.limit(PLOT_SAMPLE_ROWS).collect()
     if not collected:
-        return np.zeros((0, 0))
-    return np.array([row["v"] for row in collected], dtype=np.float64)
+        return np.zeros((0, 0)), ()
+    matrix = np.array([row["v"] for row in collected], dtype=np.float64)
+    return matrix, tuple(row["c"] for row in collected)
 
 
 def pca_projection(
@@ -207,6 +231,7 @@ def pca_projection(
     dimension: int,
     counts: tuple[int, int],
     seed: int,
+    label: Column | None = None,
 ) -> Projection | None:
     """Fit a 2-D PCA on ``original`` rows in Spark and project samples of both frames.
 
@@ -222,6 +247,8 @@ def pca_projection(
         Rows in ``original`` and ``synthetic`` (to choose the sample fractions).
     seed : int
         Seed of the samples.
+    label : Column, optional
+        The class label, collected with the samples to colour each class.
 
     Returns
     -------
@@ -251,13 +278,21 @@ def pca_projection(
     total = float(np.clip(eigenvalues, 0, None).sum()) or 1.0
     top = [float(max(eigenvalues[i], 0.0)) / total for i in order[:2]] + [0.0, 0.0]
 
-    def project(rows: DataFrame, count: int) -> np.ndarray:
-        sample = _sample(rows, values, count, seed)
+    def project(rows: DataFrame, count: int) -> tuple[np.ndarray, tuple[Any, ...]]:
+        sample, labels = _sample(rows, values, count, seed, label)
         if sample.size == 0:
-            return np.zeros((0, 2))
-        return np.asarray((sample - mean) @ leading)
+            return np.zeros((0, 2)), ()
+        return np.asarray((sample - mean) @ leading), labels
 
-    return Projection(project(original, counts[0]), project(synthetic, counts[1]), (top[0], top[1]))
+    original_points, original_labels = project(original, counts[0])
+    synthetic_points, synthetic_labels = project(synthetic, counts[1])
+    return Projection(
+        original_points,
+        synthetic_points,
+        (top[0], top[1]),
+        original_labels,
+        synthetic_labels,
+    )
 
 
 def write_plot(
@@ -283,8 +318,9 @@ def write_plot(
     labels: Sequence[Any] = list(after)
     positions = np.arange(len(labels))
     width = 0.38
-    counts_axes.bar(positions - width / 2, [before[c] for c in labels], width, label="before")
-    counts_axes.bar(positions + width / 2, [after[c] for c in labels], width, label="after")
+    for offset, name, counts in ((-width / 2, "before", before), (width / 2, "after", after)):
+        bars = counts_axes.bar(positions + offset, [counts[c] for c in labels], width, label=name)
+        counts_axes.bar_label(bars, fontsize=8)
     counts_axes.set_xticks(positions, [str(c) for c in labels])
     counts_axes.set_xlabel("class")
     counts_axes.set_ylabel("rows")
@@ -295,27 +331,42 @@ def write_plot(
         pca_axes.text(0.5, 0.5, "PCA skipped (too many features)", ha="center")
         pca_axes.set_axis_off()
     else:
-        pca_axes.scatter(
-            projection.original[:, 0],
-            projection.original[:, 1],
-            s=10,
-            alpha=0.6,
-            label=f"original ({len(projection.original)} sampled)",
-        )
-        pca_axes.scatter(
-            projection.synthetic[:, 0],
-            projection.synthetic[:, 1],
-            s=10,
-            alpha=0.6,
-            marker="x",
-            label=f"synthetic ({len(projection.synthetic)} sampled)",
-        )
+        _scatter_by_class(pca_axes, projection)
         first, second = projection.explained
         pca_axes.set_xlabel(f"PC1 ({first:.0%} of variance)")
         pca_axes.set_ylabel(f"PC2 ({second:.0%} of variance)")
-        pca_axes.set_title("Grown classes: original vs synthetic rows (PCA)")
-        pca_axes.legend()
+        pca_axes.set_title("Grown classes: original (o) and synthetic (x) rows, PCA")
+        pca_axes.legend(fontsize=8)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+def _scatter_by_class(axes: Any, projection: Projection) -> None:
+    """One colour per class: its original rows as dots, its synthetic rows as crosses."""
+    groups = sorted(
+        set(projection.original_labels) | set(projection.synthetic_labels), key=str
+    ) or [None]
+    for index, group in enumerate(groups):
+        colour = f"C{index % 10}"  # matplotlib's default cycle of ten colours
+        for points, labels, marker, kind in (
+            (projection.original, projection.original_labels, "o", "original"),
+            (projection.synthetic, projection.synthetic_labels, "x", "synthetic"),
+        ):
+            if len(labels) == len(points):
+                chosen = np.array([label == group for label in labels], dtype=bool)
+            else:
+                chosen = np.ones(len(points), dtype=bool)
+            if not chosen.any():
+                continue
+            name = f"{kind}" if group is None else f"class {group!s}, {kind}"
+            axes.scatter(
+                points[chosen, 0],
+                points[chosen, 1],
+                s=10,
+                alpha=0.6,
+                marker=marker,
+                color=colour,
+                label=f"{name} ({int(chosen.sum())} sampled)",
+            )

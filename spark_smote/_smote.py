@@ -14,6 +14,7 @@ output DataFrame (lazy; writing it is the caller's or :mod:`spark_smote._output`
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from spark_smote._categorical import (
     encoded_features,
     fit_encoding,
 )
+from spark_smote._checkpoint import materialized
 from spark_smote._errors import InvalidInputError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
@@ -57,6 +59,7 @@ from spark_smote._keys import (
     numbered_in_tasks,
     spread_points,
 )
+from spark_smote._nullability import columns_left_null, with_input_nullability
 from spark_smote._params import SMOTEParams
 from spark_smote._plan import RunPlan, make_plan
 from spark_smote._sampler import (
@@ -110,6 +113,10 @@ class SMOTEReport:
     categorical_median_std : dict
         SMOTE-NC only: per grown class, the median standard deviation of its
         continuous features (the distance added per categorical mismatch).
+    features : list of str
+        The feature columns used (for a Vector or array input, its one column).
+    columns_left_null : list of str
+        Input columns that are null in every synthetic row.
 
     """
 
@@ -121,6 +128,8 @@ class SMOTEReport:
     neighbor_parameters: dict[Any, dict[str, Any]] = field(default_factory=dict)
     phase_seconds: dict[str, float] = field(default_factory=dict)
     categorical_median_std: dict[Any, float] = field(default_factory=dict)
+    features: list[str] = field(default_factory=list)
+    columns_left_null: list[str] = field(default_factory=list)
 
     @property
     def class_counts_after(self) -> dict[Any, int]:
@@ -233,16 +242,20 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             seed_was_given=params.seed_was_given,
             class_counts_before=dict(prepared.stats.class_counts),
             synthetic_counts={p.label: p.n_new for p in grown},
+            features=list(prepared.layout.columns),
+            columns_left_null=columns_left_null(prepared.schema, prepared.layout, params),
         )
         self.report_ = report
+        _warn_identifier_like(prepared.stats.identifier_like)
         self._phase_done("validation")
         if not grown:
             if prepared.values_deferred:
                 check_feature_values(df, prepared.layout)
             return original_rows(df, prepared.schema, params)
-        return self._resample_classes(
+        resampled = self._resample_classes(
             df, prepared.schema, prepared.layout, prepared.stats, grown, report
         )
+        return with_input_nullability(resampled, prepared.schema, prepared.layout, params)
 
     def _resample_classes(
         self,
@@ -288,7 +301,7 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
         )
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
-        # returned DataFrame is garbage-collected.
+        # returned DataFrame is garbage-collected (on Connect, at the latest at exit).
         checks = row_checks(layout) if values_checked_with_keys(layout) else {}
         flagged = BAD_ROW if checks else None
         if plan.numbered_in_tasks:
@@ -327,7 +340,7 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             )
             if plan.spread_points:
                 points = spread_points(points, sum(sizes.values()))
-        points = inject(points, "keys").localCheckpoint(eager=True)
+        points = materialized(inject(points, "keys"))
         largest_magnitude = stats.largest_magnitude
         if checks:
             largest_magnitude = checked_magnitude(points, df, layout)
@@ -392,7 +405,7 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
         neighbors = inject(neighbors, "neighbors")
         if layout.categorical:
             # The vote and the synthesis both read the neighbours: search once.
-            neighbors = neighbors.localCheckpoint(eager=True)
+            neighbors = materialized(neighbors)
         extras = base_extras(neighbors, points, layout, passed, params.seed)
         nearest = params.non_feature_fill == "nearest" and passed
         nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
@@ -407,6 +420,19 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             neighbor_columns=nearest_pass,
         )
         return inject(synthetic, "synthesis"), search
+
+
+def _warn_identifier_like(columns: tuple[str, ...]) -> None:
+    """Warn that ``features=None`` took columns that look like row ids as features."""
+    for name in columns:
+        message = (
+            f"spark_smote: column {name!r} looks like a row identifier (an integer column "
+            "named like an id or with every value distinct) and is used as a feature "
+            f"because features=None. Pass id_col={name!r} if it is the row id, or list the "
+            "feature columns with features=[...]."
+        )
+        logger.warning(message)
+        warnings.warn(message, UserWarning, stacklevel=4)
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:

@@ -395,7 +395,10 @@ def _synthetic_value(
             from pyspark.ml.functions import array_to_vector
 
             return array_to_vector(new_x)
-        return new_x.cast(field.dataType)
+        # Elements may be declared nullable here; the output phase restores the input's
+        # declaration (a cast cannot make array elements non-null).
+        element = field.dataType.elementType  # type: ignore[attr-defined]
+        return new_x.cast(T.ArrayType(element, containsNull=True))
     # One generated expression per feature column: a zip_with lambda is interpreted.
     position = layout.columns.index(field.name)
     if drawn:

@@ -35,6 +35,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_smote._checkpoint import materialized
 from spark_smote._features import (
     FeatureLayout,
     checked_magnitude,
@@ -153,7 +154,7 @@ def every_class_points(
     sizes = {p.ordinal: p.n_rows for p in plans}
     checks = row_checks(layout) if values_checked_with_keys(layout) else {}
     points = build_points(df, keyed, layout, params, sizes, checks=checks)
-    points = spread_points(points, sum(sizes.values())).localCheckpoint(eager=True)
+    points = materialized(spread_points(points, sum(sizes.values())))
     largest = float("inf")
     if checks:
         largest = checked_magnitude(points, df, layout)
@@ -249,7 +250,7 @@ def other_class_counts(
     columns: list[Column | str] = [CLASS, IDX, _other_count(F.col(NBR_CLASS), m).alias(OTHER)]
     if k is not None:
         columns += [F.slice(NBR_CLASS, 1, k).alias(NBR_CLASS), F.slice(NBR, 1, k).alias(NBR)]
-    table = found.select(*columns).localCheckpoint(eager=True)
+    table = materialized(found.select(*columns))
     histogram: dict[int, dict[int, int]] = {c: {} for c in query_classes}
     for row in table.groupBy(CLASS, OTHER).count().collect():
         histogram[int(row[CLASS])][int(row[OTHER])] = int(row["count"])

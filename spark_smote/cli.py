@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 import time
@@ -20,11 +19,28 @@ from pathlib import Path
 from typing import Any, cast
 
 from spark_smote._config import WRITE_MODES, JobConfig, load_config
+from spark_smote._console import (
+    QUIET_SPARK_SETTINGS,
+    add_console_arguments,
+    configure_console,
+    error,
+    quiet_session,
+    say,
+    spark_log_silenced,
+)
 from spark_smote._errors import InvalidParameterError
 from spark_smote._family_params import CLEANING_STRATEGY_NAMES
+from spark_smote._io import (
+    add_input_arguments,
+    add_output_option_argument,
+    check_input_arguments,
+    describe_input,
+    parse_key_values,
+    read_input,
+)
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
-from spark_smote._report import REPORT_NAME, build_report, write_report
+from spark_smote._report import REPORT_NAME, build_report, exact_search_only, write_report
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
@@ -100,9 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``spark-smote`` command."""
     parser = argparse.ArgumentParser(
         prog="spark-smote",
-        description="Balance a labelled Parquet dataset with SMOTE on Spark.",
+        description="Balance a labelled dataset with SMOTE on Spark.",
     )
-    parser.add_argument("--input", required=True, help="input Parquet path")
+    add_input_arguments(parser)
     destination = parser.add_mutually_exclusive_group(required=True)
     destination.add_argument("--output", help="output path (a folder)")
     destination.add_argument(
@@ -116,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--partition-by", help="comma-separated output partition columns, e.g. the label"
     )
+    add_output_option_argument(parser)
     _add_sampler_options(parser)
     parser.add_argument(
         "--no-report",
@@ -150,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="rows per class sampled by --report-recall (default 200)",
     )
+    add_console_arguments(parser)
     return parser
 
 
@@ -307,11 +325,16 @@ def on_databricks() -> bool:
     return "DATABRICKS_RUNTIME_VERSION" in os.environ
 
 
-def build_session(config: JobConfig, master: str | None, remote: str | None) -> Any:
+def build_session(
+    config: JobConfig, master: str | None, remote: str | None, *, verbose: bool = True
+) -> Any:
     """Create the job's SparkSession (classic, or Spark Connect with ``remote``).
 
     On Databricks (without ``--master``/``--remote``) the cluster's session is used as
-    it is: no master and no settings are imposed, and the job does not stop it.
+    it is: no master and no settings are imposed, and the job does not stop it. Unless
+    ``verbose``, Spark logs at WARN and shows no progress bars (the configuration file
+    can say otherwise). A local Connect server (``--remote local[...]``) listens on
+    127.0.0.1 only: it serves this job alone.
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -327,7 +350,10 @@ def build_session(config: JobConfig, master: str | None, remote: str | None) -> 
         builder = builder.master(master)
     elif config.master is not None and not _launched_by_spark_submit():
         builder = builder.master(config.master)
-    for key, value in config.spark.items():
+    settings = dict(config.spark) if verbose else {**QUIET_SPARK_SETTINGS, **config.spark}
+    if remote is not None and remote.startswith("local"):
+        settings.setdefault("spark.connect.grpc.binding.address", "127.0.0.1")
+    for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -339,7 +365,7 @@ def _format_counts(counts: dict[Any, int]) -> str:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the job; return the exit status (raises nothing for bad input)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    configure_console(args.verbose)
     try:
         config_path = args.config
         if config_path is None and DEFAULT_CONFIG.is_file():
@@ -347,43 +373,40 @@ def run(argv: Sequence[str] | None = None) -> int:
         config = load_config(config_path)
         mode = args.mode or config.mode
         smote_arguments = _sampler_arguments(args, config)
-        _chosen_sampler(args)(**smote_arguments)
+        chosen = _chosen_sampler(args)
+        checked = chosen(**smote_arguments).params
+        # One seed for the whole job, printed before any work (drawn here if not given).
+        if "seed" in chosen.params_class.rules():
+            smote_arguments["seed"] = checked.seed
+        elif "smote" in smote_arguments:
+            smote_arguments["smote"] = {**(smote_arguments["smote"] or {}), "seed": checked.seed}
+        args.seed_was_given = checked.seed_was_given
         if args.plot:
             _check_matplotlib()
+        input_options = check_input_arguments(args)
+        output_options = parse_key_values(args.output_option, "--output-option")
         if args.output is not None:
             check_paths(args.input, args.output, mode)
-        source = local_path(args.input)
-        if source is not None and not source.exists():
-            raise InvalidParameterError(
-                f"--input {args.input!r}: no such file or folder. Pass a Parquet file or folder."
-            )
-    except (ValueError, TypeError) as error:
-        print(f"spark-smote: error: {error}", file=sys.stderr)
+    except (ValueError, TypeError) as problem:
+        error(problem)
         return 2
+    say(f"config {config_path or '(built-in defaults)'}")
+    seed_note = "" if checked.seed_was_given else " (drawn at random; pass --seed to repeat)"
+    say(f"seed {checked.seed}{seed_note}")
     started = time.monotonic()
-    spark = build_session(config, args.master, args.remote)
+    spark = build_session(config, args.master, args.remote, verbose=args.verbose)
+    own_session = not (on_databricks() and args.master is None and args.remote is None)
+    if own_session:
+        quiet_session(spark, args.verbose)
     # The cores are idle while the driver reads the schema and plans: start the workers.
     start_python_workers(spark)
+    io_options = (input_options, output_options)
+    args.own_session = own_session
     try:
-        return _resample_and_write(spark, args, mode, smote_arguments, config_path, started)
+        return _resample_and_write(spark, args, mode, smote_arguments, io_options, started)
     finally:
-        if not (on_databricks() and args.master is None and args.remote is None):
+        if own_session:
             spark.stop()
-
-
-def _read_input(spark: Any, path: str) -> Any:
-    try:
-        df = spark.read.parquet(path)
-        schema = df.schema
-    except Exception as error:  # any failure to open the input: the JVM's, py4j's or gRPC's
-        java_exception = getattr(error, "java_exception", None)  # py4j's Py4JJavaError
-        text = str(java_exception.getMessage() if java_exception is not None else error)
-        first_line = text.strip().splitlines()[0] if text.strip() else repr(error)
-        raise InvalidParameterError(
-            f"--input {path!r}: cannot be read as Parquet ({first_line}). Pass a Parquet "
-            "file or a folder of Parquet files."
-        ) from None
-    return df, schema
 
 
 def _resample_and_write(
@@ -391,7 +414,7 @@ def _resample_and_write(
     args: argparse.Namespace,
     mode: str,
     smote_arguments: dict[str, Any],
-    config_path: str | None,
+    io_options: tuple[dict[str, str], dict[str, str]],
     started: float,
 ) -> int:
     from spark_smote._features import resolve_layout
@@ -399,9 +422,11 @@ def _resample_and_write(
     from spark_smote._report import PhaseClock
 
     clock = PhaseClock()
+    input_options, output_options = io_options
     partition_by = _names(args.partition_by) if args.partition_by else []
     try:
-        df, schema = _read_input(spark, args.input)
+        with spark_log_silenced(spark, args.verbose or not args.own_session):
+            df, schema = read_input(spark, args, input_options)
         clock.done("read input")
         plot_flag = _PLOT_FLAG if args.plot and not smote_arguments.get("synthetic_col") else None
         if plot_flag is not None and plot_flag in schema.names:
@@ -417,25 +442,29 @@ def _resample_and_write(
         check_format(resampled.schema, file_format or "", partition_by)
         layout = resolve_layout(schema, sampler.params)
         interpolated = layout.columns if layout.kind == "columns" else ()
-        options = plain_encoding_options(resampled.schema, interpolated, file_format)
-    except (ValueError, TypeError) as error:
-        print(f"spark-smote: error: {error}", file=sys.stderr)
+        options = {
+            **plain_encoding_options(resampled.schema, interpolated, file_format),
+            **output_options,
+        }
+    except (ValueError, TypeError) as problem:
+        error(problem)
         return 2
     report = sampler.report_
     assert report is not None
-    print(f"spark-smote: config {config_path or '(built-in defaults)'}")
-    seed_note = "" if report.seed_was_given else " (drawn at random; pass --seed to repeat)"
-    print(f"spark-smote: seed {report.seed}{seed_note}")
-    print(f"spark-smote: classes before: {_format_counts(report.class_counts_before)}")
+    say(f"features: {', '.join(getattr(report, 'features', None) or ['(all numeric)'])}")
+    if getattr(report, "columns_left_null", None) is not None:
+        left_null = ", ".join(report.columns_left_null) or "(none)"
+        say(f"columns left null in synthetic rows: {left_null}")
+    say(f"classes before: {_format_counts(report.class_counts_before)}")
     if report.synthetic_counts or not hasattr(report, "removed_counts"):
-        print(f"spark-smote: synthetic rows: {_format_counts(report.synthetic_counts)}")
+        say(f"synthetic rows: {_format_counts(report.synthetic_counts)}")
     if hasattr(report, "removed_counts"):
-        print(f"spark-smote: rows removed: {_format_counts(report.removed_counts)}")
+        say(f"rows removed: {_format_counts(report.removed_counts)}")
     if getattr(report, "lsh_agreement", None) is not None:
-        print(f"spark-smote: LSH agreement with exact search: {report.lsh_agreement:.4f}")
+        say(f"LSH agreement with exact search: {report.lsh_agreement:.4f}")
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
-        print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")
+        say(f"neighbours of class {label!r}: {method} {parameters}")
     published: dict[str, Any] = {}
 
     def finish(folder: Path | None) -> None:
@@ -449,7 +478,7 @@ def _resample_and_write(
             plot_name = _draw_plot(df, flagged, schema, sampler, folder, plot_flag)
             clock.done("plot")
         destination = {
-            "input": args.input,
+            "input": args.input if args.input is not None else describe_input(args),
             "output": args.output,
             "table": args.table,
             "format": file_format,
@@ -464,7 +493,9 @@ def _resample_and_write(
             recall=recall,
             spark_version=spark.version,
             plot=plot_name,
+            recall_requested=args.report_recall,
         )
+        document["seed_was_given"] = args.seed_was_given
         published["document"] = document
         if folder is not None and not args.no_report:
             write_report(document, folder)
@@ -487,15 +518,15 @@ def _resample_and_write(
         )
         if not local:
             finish(None)
-    print(f"spark-smote: classes after:  {_format_counts(report.class_counts_after)}")
+    say(f"classes after:  {_format_counts(report.class_counts_after)}")
     if args.table is not None or local_path(args.output) is None:
         if not args.no_report:
             document_text = json.dumps(published.get("document"))
-            print(f"spark-smote: report (not saved beside a table or remote path): {document_text}")
+            say(f"report (not saved beside a table or remote path): {document_text}")
     elif not args.no_report:
-        print(f"spark-smote: report {Path(args.output) / REPORT_NAME}")
+        say(f"report {Path(args.output) / REPORT_NAME}")
     where = args.table if args.table is not None else args.output
-    print(f"spark-smote: wrote {where} in {time.monotonic() - started:.1f} s")
+    say(f"wrote {where} in {time.monotonic() - started:.1f} s")
     return 0
 
 
@@ -507,6 +538,9 @@ def _measure_recall(
 ) -> Any:
     """Recall@k of LSH on a fresh sample when --report-recall asks; else None."""
     if not args.report_recall or smote_arguments.get("categorical"):
+        return None
+    if exact_search_only(report.neighbor_method):
+        say("recall 1 by construction: every class was searched exactly (not measured)")
         return None
     return _print_recall(df, smote_arguments, report.seed, args.recall_sample_size)
 
@@ -532,7 +566,10 @@ def _draw_plot(
         sum(report.class_counts_before[c] for c in grown),
         sum(report.synthetic_counts.values()),
     )
-    projection = pca_projection(original, synthetic, values, dimension, counts, report.seed)
+    label = F.col(params.label_col)
+    projection = pca_projection(
+        original, synthetic, values, dimension, counts, report.seed, label=label
+    )
     write_plot(
         folder / PLOT_NAME, report.class_counts_before, report.class_counts_after, projection
     )
@@ -548,8 +585,8 @@ def _print_recall(df: Any, smote_arguments: dict[str, Any], seed: int, sample_si
     started = time.monotonic()
     recall = neighbor_recall(df, seed=seed, sample_size=sample_size, **chosen)
     for line in str(recall).splitlines():
-        print(f"spark-smote: LSH {line.strip()}")
-    print(f"spark-smote: recall measured in {time.monotonic() - started:.1f} s")
+        say(f"LSH {line.strip()}")
+    say(f"recall measured in {time.monotonic() - started:.1f} s")
     return recall
 
 

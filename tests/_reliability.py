@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -55,9 +56,32 @@ def write_reference_input(folder: Path) -> Path:
     return folder
 
 
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 at the time of asking."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+INHERITED_CONNECT_STATE = (
+    "SPARK_CONNECT_MODE_ENABLED",
+    "SPARK_LOCAL_REMOTE",
+    "SPARK_REMOTE",
+    "SPARK_CONNECT_AUTHENTICATE_TOKEN",
+)
+
+
 def job_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a CLI subprocess: this interpreter for the workers, no faults."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARK_SMOTE_")}
+    """Environment of a CLI subprocess: this interpreter for the workers, no faults.
+
+    Also without the Spark Connect state of the Connect pass's own session (mode flag,
+    token), which would otherwise steer the subprocess's session.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("SPARK_SMOTE_") and k not in INHERITED_CONNECT_STATE
+    }
     env["PYSPARK_PYTHON"] = sys.executable
     env["PYSPARK_DRIVER_PYTHON"] = sys.executable
     env.update(extra or {})

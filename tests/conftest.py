@@ -2,7 +2,9 @@
 
 Set ``SPARK_SMOTE_TEST_REMOTE=local[2]`` to run the same tests over Spark Connect (the
 .ci/run script does this in a second pytest process, since a classic and a Connect
-session cannot share one process).
+session cannot share one process). That pass's local Connect server listens on
+127.0.0.1 only, on a port the system picks, and asks for a token (see
+:func:`local_connect_server`), so two passes on one machine do not collide.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
+import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _reliability import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONF = ROOT / "conf" / "test.toml"
@@ -38,13 +42,67 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_classic_only)
 
 
+# What pyspark's own ``remote("local[...]")`` adds to the server it starts.
+CONNECT_SERVER_SETTINGS = {
+    "spark.plugins": "org.apache.spark.sql.connect.SparkConnectPlugin",
+    "spark.sql.artifact.isolation.enabled": "true",
+    "spark.sql.artifact.isolation.alwaysApplyClassloader": "true",
+}
+
+
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
+def local_connect_server() -> Iterator[object | None]:
+    """The local Spark Connect server of the Connect pass (a classic session), or None.
+
+    ``remote("local[...]")`` would start one too, but listening on every interface
+    (``spark.connect.grpc.binding.address`` unset) at the fixed port 15002 (pyspark picks
+    a free port only in its own test mode, ``SPARK_TESTING``, which also switches the JVM
+    into Spark's test mode and changes query analysis). So the server is started as
+    pyspark starts it (a local session with the Connect plugin), bound to 127.0.0.1 on a
+    free port, with a fresh token the client must present.
+    """
+    if not (REMOTE and REMOTE.startswith("local")):
+        yield None
+        return
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    _, app_name, settings = spark_test_settings()
+    # The server and the client read the token from the environment.
+    os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = uuid.uuid4().hex
+    server_settings = {
+        **settings,
+        **CONNECT_SERVER_SETTINGS,
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(free_loopback_port()),
+    }
+    builder = SparkSession.builder.master(REMOTE).appName(app_name)
+    for key, value in server_settings.items():
+        builder = builder.config(key, value)
+    server = builder.getOrCreate()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def spark(local_connect_server: object | None) -> Iterator[object]:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     master, app_name, settings = spark_test_settings()
+    if local_connect_server is not None:
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        port = local_connect_server.conf.get("spark.connect.grpc.binding.port")  # type: ignore[attr-defined]
+        # pyspark.sql.functions builds Connect columns only in Connect mode.
+        os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+        # "localhost", not 127.0.0.1: pyspark sends the token without TLS only there.
+        session = ConnectSession.builder.remote(f"sc://localhost:{port}").getOrCreate()
+        yield session
+        session.stop()
+        return
     builder = SparkSession.builder.appName(app_name)
     builder = builder.remote(REMOTE) if REMOTE else builder.master(master)
     if REMOTE and not REMOTE.startswith("local"):

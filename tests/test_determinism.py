@@ -40,7 +40,7 @@ def resample(df, seed=21, id_col=None):
         seed=seed,
         id_col=id_col,
         synthetic_col="is_synthetic",
-        provenance=True,
+        provenance=id_col is not None,  # provenance names rows by id_col
     )
     return sorted_rows(sampler.fit_resample(df)), sampler
 

@@ -19,6 +19,7 @@ from pyspark.ml.linalg import DenseVector, VectorUDT
 from pyspark.sql import types as T
 
 from spark_smote import SMOTE
+from spark_smote._errors import InvalidParameterError
 from spark_smote._features import PROVENANCE_COLUMNS
 from tests.helpers import label_counts, row_multiset
 
@@ -227,13 +228,19 @@ def test_opt_in_columns_are_absent_unless_asked(spark):
     assert types_of(out.schema) == types_of(df.schema)
     only_flag, _ = run(df, form, synthetic_col="made_up")
     assert only_flag.columns == [*df.columns, "made_up"]
-    only_provenance, _ = run(df, form, provenance=True)
+    only_provenance, _ = run(df, form, provenance=True, id_col="id")
     assert only_provenance.columns == [*df.columns, *PROVENANCE_COLUMNS]
 
 
-def test_provenance_without_id_col_uses_internal_keys(spark):
+def test_provenance_without_id_col_is_refused():
+    with pytest.raises(InvalidParameterError, match=r"provenance=True needs id_col"):
+        SMOTE(label_col="label", provenance=True)
+
+
+def test_provenance_ids_join_back_to_the_input(spark):
     form = FORMS["list"]
-    out, _ = run(make_df(spark, form), form, provenance=True, synthetic_col="s")
+    df = make_df(spark, form)
+    out, _ = run(df, form, provenance=True, id_col="id", synthetic_col="s")
     assert types_of(out.schema)[-3:] == [
         ("smote_base_id", "bigint"),
         ("smote_neighbor_id", "bigint"),
@@ -241,16 +248,17 @@ def test_provenance_without_id_col_uses_internal_keys(spark):
     ]
     synthetic = out.where("s").collect()
     keys = {r["smote_base_id"] for r in synthetic} | {r["smote_neighbor_id"] for r in synthetic}
-    assert keys <= set(range(N_MINOR))
+    minority_ids = {r["id"] for r in df.where("label = 1").select("id").collect()}
+    assert keys <= minority_ids
     assert all(r["smote_base_id"] != r["smote_neighbor_id"] for r in synthetic)
     originals = out.where("NOT s").collect()
     assert all(r["smote_base_id"] is None and r["smote_lambda"] is None for r in originals)
 
 
 def test_nothing_to_grow_returns_the_input_rows(spark):
-    rows = [(float(i), float(i % 4), i % 2) for i in range(30)]
-    df = spark.createDataFrame(rows, "x double, y double, label int")
-    sampler = SMOTE(label_col="label", seed=1, synthetic_col="s", provenance=True)
+    rows = [(i, float(i), float(i % 4), i % 2) for i in range(30)]
+    df = spark.createDataFrame(rows, "id long, x double, y double, label int")
+    sampler = SMOTE(label_col="label", seed=1, synthetic_col="s", provenance=True, id_col="id")
     out = sampler.fit_resample(df)
     assert sampler.report_.synthetic_counts == {}
     assert sampler.report_.class_counts_after == {0: 15, 1: 15}
