@@ -155,8 +155,9 @@ def build_report(
         "seed": smote_report.seed,
         "seed_was_given": smote_report.seed_was_given,
         "destination": dict(destination),
-        "features": list(smote_report.features),
-        "columns_left_null": list(smote_report.columns_left_null),
+        # Samplers that add no rows (the cleaners) report neither.
+        "features": list(getattr(smote_report, "features", None) or []),
+        "columns_left_null": list(getattr(smote_report, "columns_left_null", None) or []),
         "class_counts_before": smote_report.class_counts_before,
         "synthetic_counts": smote_report.synthetic_counts,
         "removed_counts": getattr(smote_report, "removed_counts", None),
