@@ -271,3 +271,21 @@ def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
     assert report.agreement_sample == 45  # every minority row (fewer than the sample size)
     assert report.classification_agreement >= 0.9
     assert Counter(out["label"]) == {0: 300, 1: 300}
+
+
+@pytest.mark.parametrize("sampler_class", [BorderlineSMOTE, ADASYN])
+def test_lsh_defaults_classify_as_exact_search_does(spark: Any, sampler_class: Any) -> None:
+    """With default LSH settings at least 98% of sampled rows get exact search's class."""
+    rng = np.random.default_rng(5)
+    columns = [f"f{j}" for j in range(6)]
+    parts = [
+        pd.DataFrame(rng.normal(float(label), 1.0, (n, 6)), columns=columns).assign(label=label)
+        for label, n in {0: 10_000, 1: 1_500}.items()
+    ]
+    frame = spark.createDataFrame(pd.concat(parts, ignore_index=True))
+    sampler = sampler_class(label_col="label", seed=2, neighbor_search="lsh")
+    sampler.fit_resample(frame)  # the search and the agreement run here; the output is lazy
+    report = sampler.report_
+    assert report.cross_search["method"] == "lsh"
+    assert report.agreement_sample == 1000
+    assert report.classification_agreement >= 0.98
