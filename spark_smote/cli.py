@@ -23,7 +23,13 @@ from spark_smote._config import WRITE_MODES, JobConfig, load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
-from spark_smote._report import REPORT_NAME, build_report, write_report
+from spark_smote._report import (
+    REPORT_NAME,
+    build_report,
+    sampler_fields,
+    summary_line,
+    write_report,
+)
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
@@ -357,6 +363,9 @@ def _resample_and_write(
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
         print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")
+    own_fields = sampler_fields(report)
+    if own_fields:
+        print(f"spark-smote: {type(sampler).__name__} report: {summary_line(own_fields)}")
     published: dict[str, Any] = {}
 
     def finish(folder: Path | None) -> None:

@@ -234,6 +234,14 @@ def test_adasyn_refuses_a_class_with_no_other_label_near(spark: Any) -> None:
 # --- command line -------------------------------------------------------------------
 
 
+def minority_other_counts(frame: pd.DataFrame, m: int) -> np.ndarray:
+    """Rows of class 0 among each class-1 row's m nearest rows (itself excluded)."""
+    x, labels = frame[FEATURES].to_numpy(), frame["label"].to_numpy()
+    minority = np.flatnonzero(labels == 1)
+    found = NearestNeighbors(n_neighbors=m + 1).fit(x).kneighbors(x[minority])[1]
+    return np.asarray((labels[found[:, 1:]] != 1).sum(axis=1))
+
+
 def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
     source = tmp_path / "in.parquet"
     BINARY.to_parquet(source)
@@ -260,6 +268,22 @@ def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
         assert results[sampler]["exit"] == 0, results[sampler]
         written = spark.read.parquet(str(tmp_path / sampler)).toPandas()
         assert Counter(written["label"]) == {0: 300, 1: 300}
+    # The JSON report and the printed line carry each sampler's own decisions.
+    other = minority_other_counts(BINARY, 8)
+    danger = int(((2 * other >= 8) & (other < 8)).sum())
+    for sampler in ("borderline-1", "borderline-2"):
+        own = json.loads((tmp_path / sampler / "_smote_report.json").read_text())
+        assert own["sampler_report"]["danger_counts"] == {"1": danger}
+        assert own["sampler_report"]["skipped_classes"] == {}
+        assert own["sampler_report"]["cross_search"]["method"] == "exact"
+        assert own["sampler_report"]["cross_search"]["k"] == 8
+        line = f"BorderlineSMOTE report: danger_counts={{1: {danger}}}, noise_counts={{1: "
+        assert line in results[sampler]["stdout"]
+    own = json.loads((tmp_path / "adasyn" / "_smote_report.json").read_text())
+    ratio_sum = float(minority_other_counts(BINARY, 4).sum() / 4)
+    assert own["sampler_report"]["ratio_sums"]["1"] == pytest.approx(ratio_sum)
+    assert own["sampler_report"]["classification_agreement"] is None
+    assert f"ADASYN report: ratio_sums={{1: {ratio_sum:.4g}}}" in results["adasyn"]["stdout"]
 
 
 def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
