@@ -242,6 +242,9 @@ def minority_other_counts(frame: pd.DataFrame, m: int) -> np.ndarray:
     return np.asarray((labels[found[:, 1:]] != 1).sum(axis=1))
 
 
+# The command line builds its own classic session in a subprocess (--master): the
+# Connect pass has nothing to add, and its environment would make pyspark expect a remote.
+@pytest.mark.classic_only
 def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
     source = tmp_path / "in.parquet"
     BINARY.to_parquet(source)
