@@ -151,7 +151,8 @@ def run_timing(cache: Path, method: str) -> None:
     from spark_smote import SMOTE
     from spark_smote._features import collect_input_stats, resolve_layout
     from spark_smote._keys import ClassPlan, build_points, spread_points
-    from spark_smote._lsh import find_neighbors
+    from spark_smote._plan import plan_search
+    from spark_smote._search import find_neighbors
     from spark_smote._strategy import resolve_sampling_strategy
 
     spark = session()
@@ -184,7 +185,8 @@ def run_timing(cache: Path, method: str) -> None:
     points = spread_points(points, sum(sizes.values())).persist()
     points.count()
     started = time.monotonic()
-    neighbors, _ = find_neighbors(points, sizes, 5, stats.dimension, 1, method)
+    plan = plan_search(sizes, 5, stats.dimension, method)
+    neighbors, _ = find_neighbors(points, plan, 5, stats.dimension, 1)
     neighbors.write.format("noop").mode("overwrite").save()
     phase = time.monotonic() - started
     print(
@@ -254,7 +256,8 @@ def run_threshold(cache: Path) -> None:
     from pyspark.sql import functions as F
 
     from spark_smote._keys import CLASS, IDX, SIZE, X
-    from spark_smote._lsh import find_neighbors
+    from spark_smote._plan import plan_search
+    from spark_smote._search import find_neighbors
 
     spark = session()
     df = spark.read.parquet(str(susy_like(cache))).filter("label = 1")
@@ -271,7 +274,8 @@ def run_threshold(cache: Path) -> None:
         times = []
         for method in ("exact", "lsh"):
             started = time.monotonic()
-            neighbors, _ = find_neighbors(points, {0: n}, 5, SUSY_FEATURES, 1, method)
+            plan = plan_search({0: n}, 5, SUSY_FEATURES, method)
+            neighbors, _ = find_neighbors(points, plan, 5, SUSY_FEATURES, 1)
             neighbors.write.format("noop").mode("overwrite").save()
             times.append(time.monotonic() - started)
         points.unpersist()

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from spark_smote._adasyn import ADASYN, ADASYNReport, adasyn
     from spark_smote._borderline import BorderlineSMOTE, BorderlineSMOTEReport, borderline_smote
+    from spark_smote._cleaning import CleaningReport
+    from spark_smote._combine import SMOTEENN, CombinedReport, SMOTETomek
+    from spark_smote._enn import EditedNearestNeighbours, edited_nearest_neighbours
     from spark_smote._errors import (
         ColumnNotFoundError,
         ColumnTypeError,
@@ -25,34 +28,49 @@ if TYPE_CHECKING:
         InvalidParameterError,
         OutputPathError,
     )
-    from spark_smote._lsh import LSHParams
+    from spark_smote._random_over import (
+        RandomOverSampler,
+        RandomOverSamplerReport,
+        random_over_sampler,
+    )
     from spark_smote._recall import RecallReport, neighbor_recall
     from spark_smote._resampled import ResampledEstimator, ResampledModel
     from spark_smote._sampler import SamplerBase
     from spark_smote._smote import SMOTE, SMOTEReport, smote
+    from spark_smote._tomek import TomekLinks, tomek_links
 
 __all__ = [
     "ADASYN",
     "SMOTE",
+    "SMOTEENN",
     "ADASYNReport",
     "BorderlineSMOTE",
     "BorderlineSMOTEReport",
+    "CleaningReport",
     "ColumnNotFoundError",
     "ColumnTypeError",
+    "CombinedReport",
+    "EditedNearestNeighbours",
     "InvalidFeatureValuesError",
     "InvalidInputError",
     "InvalidParameterError",
-    "LSHParams",
     "OutputPathError",
+    "RandomOverSampler",
+    "RandomOverSamplerReport",
     "RecallReport",
     "ResampledEstimator",
     "ResampledModel",
     "SMOTEReport",
+    "SMOTETomek",
     "SamplerBase",
+    "TomekLinks",
     "adasyn",
     "borderline_smote",
+    "edited_nearest_neighbours",
     "neighbor_recall",
+    "random_over_sampler",
     "smote",
+    "tomek_links",
 ]
 
 __version__ = "0.1.0"
@@ -71,7 +89,6 @@ _HOMES = {
     "InvalidInputError": "_errors",
     "InvalidParameterError": "_errors",
     "OutputPathError": "_errors",
-    "LSHParams": "_lsh",
     "RecallReport": "_recall",
     "neighbor_recall": "_recall",
     "ResampledEstimator": "_resampled",
@@ -80,6 +97,17 @@ _HOMES = {
     "SMOTE": "_smote",
     "SMOTEReport": "_smote",
     "smote": "_smote",
+    "CleaningReport": "_cleaning",
+    "SMOTEENN": "_combine",
+    "SMOTETomek": "_combine",
+    "CombinedReport": "_combine",
+    "EditedNearestNeighbours": "_enn",
+    "edited_nearest_neighbours": "_enn",
+    "RandomOverSampler": "_random_over",
+    "RandomOverSamplerReport": "_random_over",
+    "random_over_sampler": "_random_over",
+    "TomekLinks": "_tomek",
+    "tomek_links": "_tomek",
 }
 
 

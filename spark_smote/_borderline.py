@@ -33,8 +33,8 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import check_feature_values
 from spark_smote._keys import CLASS, IDX, ClassPlan, lookup_side
-from spark_smote._lsh import find_neighbors
 from spark_smote._params import BorderlineSMOTEParams
+from spark_smote._plan import plan_search
 from spark_smote._random import (
     STREAM_BORDERLINE_STEP,
     STREAM_VARIANT_BASE,
@@ -43,6 +43,7 @@ from spark_smote._random import (
     uniform_column,
 )
 from spark_smote._sampler import PreparedInput, SamplerBase, function_form
+from spark_smote._search import find_neighbors
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import assemble_output, original_rows
 from spark_smote._variant_draws import (
@@ -236,7 +237,10 @@ class BorderlineSMOTE(
         draws = _draws(df, active, report.danger_counts, params, class_label(plans, label_type))
         danger_bytes = sum(report.danger_counts.values()) * (2 * k + 4) * 8
         lookup = positioned.withColumnRenamed(IDX, BASE)
-        with_base = draws.join(lookup_side(lookup, danger_bytes), on=[CLASS, POSITION])
+        with_base = draws.join(
+            lookup_side(lookup, broadcast=danger_bytes <= self._limits().broadcast_lookup_bytes),
+            on=[CLASS, POSITION],
+        )
         slot = F.col(_SLOT) + F.lit(1)
         if second:
             neighbour_class = F.element_at(NBR_CLASS, slot)
@@ -319,8 +323,11 @@ class BorderlineSMOTE(
         params = self.params
         sizes = {p.ordinal: p.n_rows for p in active}
         own = points.where(F.col(CLASS).isin(list(sizes)))
+        search_plan = plan_search(
+            sizes, params.k_neighbors, dimension, params.neighbor_search, self._limits()
+        )
         neighbours, search = find_neighbors(
-            own, sizes, params.k_neighbors, dimension, params.seed, params.neighbor_search
+            own, search_plan, params.k_neighbors, dimension, params.seed
         )
         lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)
         joined = with_base.join(lists, on=[CLASS, BASE])

@@ -37,8 +37,8 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import FeatureLayout, feature_array
 from spark_smote._keys import CLASS, IDX
-from spark_smote._neighbors import NBR
 from spark_smote._random import uniform_column
+from spark_smote._search.table import NBR
 
 __all__ = [
     "CAT",

@@ -1,6 +1,7 @@
 """Opt-in values of synthetic rows beyond the features: pass-through columns and ids.
 
-Used between the keys phase and the output assembly, only when an option asks for it:
+Used between the keys phase and the output assembly, only when an option asks for it
+(:func:`base_extras` gathers a base row's values for the synthesis):
 
 - ``non_feature_fill``: what synthetic rows carry in columns that are neither label,
   id, feature nor categorical. 'null' (default, nothing carried), 'base' (the base
@@ -26,9 +27,10 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_smote._categorical import neighbor_votes
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import FeatureLayout
-from spark_smote._keys import CLASS, ClassPlan
+from spark_smote._keys import CLASS, IDX, ClassPlan
 from spark_smote._params import SMOTEParams
 from spark_smote._synthesis import DRAW, LAMBDA
 
@@ -36,6 +38,7 @@ __all__ = [
     "NEIGHBOR_PASS",
     "PASS",
     "STRING_ID_PATTERN",
+    "base_extras",
     "fresh_ids",
     "pass_struct",
     "pass_through_columns",
@@ -128,3 +131,24 @@ def fresh_ids(
     for ordinal, first in offsets.items():
         offset = F.when(F.col(CLASS) == F.lit(ordinal), F.lit(first)).otherwise(offset)
     return F.lit(start).cast("long") + offset.cast("long") + F.col(DRAW).cast("long")
+
+
+def base_extras(
+    neighbors: DataFrame,
+    points: DataFrame,
+    layout: FeatureLayout,
+    passed: list[str],
+    seed: int,
+) -> DataFrame | None:
+    """Per minority row, the opt-in values its synthetic rows take from it (or None).
+
+    The pass-through struct (``passed`` columns) and the categorical vote among the
+    row's neighbours, keyed by class and index.
+    """
+    extras: DataFrame | None = None
+    if passed:
+        extras = points.select(CLASS, IDX, PASS)
+    if layout.categorical:
+        votes = neighbor_votes(neighbors, points, seed)
+        extras = votes if extras is None else extras.join(votes, on=[CLASS, IDX])
+    return extras

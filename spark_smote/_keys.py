@@ -28,12 +28,15 @@ import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_smote._features import INTEGRAL_TYPES, FeatureLayout, feature_array
+from spark_smote._arrow import binary_rows, matrix_from_list_column
+from spark_smote._features import FeatureLayout, feature_array
+from spark_smote._order import order_ties, ordered_bits
 from spark_smote._params import SamplerParams
+from spark_smote._plan import PlanLimits
 
 __all__ = [
-    "BROADCAST_LOOKUP_BYTES",
     "CLASS",
     "HASH",
     "ID",
@@ -43,13 +46,11 @@ __all__ = [
     "X",
     "build_points",
     "class_order",
-    "deal",
     "keyed_rows",
     "lookup_side",
-    "numbered_in_numpy",
+    "numbered_in_tasks",
     "order_key",
-    "order_ties",
-    "ordered_bits",
+    "place_by_position",
     "spread_points",
     "task_count",
 ]
@@ -65,17 +66,8 @@ _BUCKET = "_smote_bucket"
 _OFFSET = "_smote_offset"
 _LABEL = "_smote_label"
 
-# Rows per index bucket: above this a class is indexed in several parallel buckets.
-ROWS_PER_INDEX_BUCKET = 200_000
 # Minority rows per task of the stages that read the points table.
 POINTS_PER_TASK = 20_000
-# Tables of minority rows (features, neighbour lists) up to this estimated size are
-# broadcast to the joins that look rows up in them, instead of shuffling the other side.
-BROADCAST_LOOKUP_BYTES = 64 << 20
-# Up to this many classes to grow, the keys pass finds a row's class by a CASE over their
-# labels (:func:`class_of_label`); above, by a broadcast join with the class table. The
-# CASE saved about 0.25 s of the 2.88M benchmark's keys pass (two joins per input row).
-CASE_MAX_CLASSES = 64
 
 
 def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
@@ -89,7 +81,7 @@ def task_count(df: DataFrame, rows: int, rows_per_task: int) -> int:
     return max(1, min(limit, -(-rows // rows_per_task)))
 
 
-def deal(df: DataFrame, partitions: int, position: Column) -> DataFrame:
+def place_by_position(df: DataFrame, partitions: int, position: Column) -> DataFrame:
     """``df`` over ``partitions`` tasks, the rows at ``position`` j in task ``j % partitions``.
 
     Uses ``DataFrame.repartitionById`` (Spark 4.1 and later, classic and Connect), which
@@ -104,14 +96,15 @@ def deal(df: DataFrame, partitions: int, position: Column) -> DataFrame:
     return df.repartition(partitions, position)
 
 
-def lookup_side(table: DataFrame, estimated_bytes: int) -> DataFrame:
+def lookup_side(table: DataFrame, *, broadcast: bool) -> DataFrame:
     """A table of minority rows to look rows up in, with its join strategy.
 
-    Up to ``BROADCAST_LOOKUP_BYTES`` it is broadcast. Above, it asks for a sort-merge
-    join: the other side often descends from a one-row-per-class table (the synthesis
-    draws), which Spark estimates tiny and would otherwise broadcast in full.
+    ``broadcast`` (the plan's choice, from the table's estimated size) broadcasts it.
+    Otherwise it asks for a sort-merge join: the other side often descends from a
+    one-row-per-class table (the synthesis draws), which Spark estimates tiny and would
+    otherwise broadcast in full.
     """
-    if estimated_bytes <= BROADCAST_LOOKUP_BYTES:
+    if broadcast:
         return F.broadcast(table)
     return table.hint("merge")
 
@@ -121,8 +114,8 @@ def spread_points(points: DataFrame, rows: int) -> DataFrame:
 
     The numbering leaves a class in one partition; the neighbour search's hashing and
     tuning read the points in Python, so they are spread before being materialised.
-    Skipped when every class is searched whole (:func:`spark_smote._lsh.searched_whole`):
-    that search and its tuning send each class whole to its tasks through a shuffle.
+    Skipped when every class is searched whole (the plan's ``spread_points``): that
+    search and its tuning send each class whole to its tasks through a shuffle.
     """
     return points.repartition(task_count(points, rows, POINTS_PER_TASK), CLASS, IDX)
 
@@ -172,15 +165,19 @@ def class_table(df: DataFrame, plans: list[ClassPlan], label_type: T.DataType) -
 
 
 def class_of_label(
-    df: DataFrame, plans: Sequence[ClassPlan], label_col: str
+    df: DataFrame, plans: Sequence[ClassPlan], label_col: str, *, by_case: bool | None = None
 ) -> tuple[Column, Column] | None:
     """A row's class ordinal and class size from its label, as CASE expressions.
 
-    Null for the labels of classes not grown. None for more than ``CASE_MAX_CLASSES``
-    grown classes: a broadcast join with :func:`class_table` then finds them.
+    Null for the labels of classes not grown. None when ``by_case`` is False (the
+    plan's ``classes_by_label_case``; None: up to
+    :attr:`~spark_smote._plan.PlanLimits.case_max_classes` grown classes): a broadcast
+    join with :func:`class_table` then finds them.
     """
     grown = [p for p in plans if p.n_new > 0]
-    if len(grown) > CASE_MAX_CLASSES:
+    if by_case is None:
+        by_case = len(grown) <= PlanLimits().case_max_classes
+    if not by_case:
         return None
     label_type = df.schema[label_col].dataType
     ordinal: Column = F.lit(None).cast("int")
@@ -202,14 +199,15 @@ def keyed_rows(
     carried: Mapping[str, Column] | None = None,
     checks: Mapping[str, Column] | None = None,
     keep_flagged: str | None = None,
+    by_label_case: bool | None = None,
 ) -> DataFrame:
     """The rows of the classes to grow with their order hash, not yet numbered.
 
     Columns: ``CLASS``, ``SIZE``, ``X``, ``ID`` (with ``id_col``), the ``carried`` and
     ``checks`` columns and ``HASH``, the xxhash64 of the row's order key
     (:func:`order_key`). :func:`build_points` numbers them in Spark;
-    :func:`class_order` gives the same numbering in numpy, for a task that holds a
-    whole class. Parameters as for :func:`build_points`.
+    :func:`numbered_in_tasks` gives the same numbering in numpy, one task per class.
+    Parameters as for :func:`build_points`.
     """
     extra = dict(carried or {})
     x = feature_array(layout) if encoded_x is None else encoded_x
@@ -219,7 +217,7 @@ def keyed_rows(
     columns += [value.alias(name) for name, value in extra.items()]
     checked = dict(checks or {})
     columns += [value.alias(name) for name, value in checked.items()]
-    by_label = class_of_label(df, plans, params.label_col)
+    by_label = class_of_label(df, plans, params.label_col, by_case=by_label_case)
     if by_label is not None:
         # A CASE over the grown classes' labels: no join, and (the filter running
         # first) no feature array built for the other rows.
@@ -307,62 +305,6 @@ def class_order(hashes: np.ndarray, key: pa.Array) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=[("h", "ascending"), ("k", "ascending")]).to_numpy()
 
 
-def order_ties(
-    key: np.ndarray, order: np.ndarray, minor: Callable[[np.ndarray], list[np.ndarray]]
-) -> np.ndarray:
-    """Order, in place, the rows of ``order`` whose leading ``key`` ties by further keys.
-
-    Parameters
-    ----------
-    key : ndarray
-        A leading sort key per row; ``order`` sorts it.
-    order : ndarray of int64
-        Row positions in ``key`` order; the runs of equal key are reordered in place.
-    minor : callable
-        Given the positions of the tied rows, their further sort keys, least
-        significant first (as :func:`np.lexsort` takes them).
-
-    Returns
-    -------
-    ndarray of int64
-        ``order``, sorted by (key, further keys).
-
-    """
-    sorted_key = key[order]
-    tied = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
-    if tied.size:
-        at = np.union1d(tied, tied + 1)
-        rows = order[at]
-        order[at] = rows[np.lexsort([*minor(rows), sorted_key[at]])]
-    return order
-
-
-def ordered_bits(values: np.ndarray) -> np.ndarray:
-    """float64 values as uint64 whose unsigned order is the values' order (-0.0 < 0.0)."""
-    sign = np.uint64(1 << 63)
-    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
-    return np.where((bits & sign) != 0, ~bits, bits | sign)
-
-
-def numbered_in_numpy(id_type: T.DataType | None) -> bool:
-    """Whether :func:`class_order` can number rows keyed by an id of ``id_type``.
-
-    ``None`` (no ``id_col``: the features are the key) or a type Arrow sorts.
-    """
-    return id_type is None or isinstance(id_type, _SORTABLE_ID_TYPES)
-
-
-_SORTABLE_ID_TYPES = (
-    *INTEGRAL_TYPES,
-    T.FloatType,
-    T.DoubleType,
-    T.StringType,
-    T.BinaryType,
-    T.DateType,
-    T.BooleanType,
-)
-
-
 def build_points(
     df: DataFrame,
     plans: Sequence[ClassPlan],
@@ -374,6 +316,8 @@ def build_points(
     carried: Mapping[str, Column] | None = None,
     checks: Mapping[str, Column] | None = None,
     keep_flagged: str | None = None,
+    index_bucket_rows: int = 200_000,
+    by_label_case: bool | None = None,
 ) -> DataFrame:
     """Return the points table (see module docstring) for the classes grown in ``plans``.
 
@@ -405,6 +349,12 @@ def build_points(
         The name of a boolean column of ``checks``: rows where it holds are kept
         whatever their class, with a null class (so the pass that indexes the minority
         also sees every row the check flags).
+    index_bucket_rows : int, default 200,000
+        A class larger than this is numbered in several parallel buckets (the plan's
+        ``index_bucket_rows``).
+    by_label_case : bool, optional
+        Find a row's class by a CASE over the labels, else by a join
+        (:func:`class_of_label`).
 
     Notes
     -----
@@ -422,9 +372,10 @@ def build_points(
         carried=carried,
         checks=checks,
         keep_flagged=keep_flagged,
+        by_label_case=by_label_case,
     )
     largest = max(sizes.values(), default=1)
-    n_buckets = max(1, -(-largest // ROWS_PER_INDEX_BUCKET))
+    n_buckets = max(1, -(-largest // index_bucket_rows))
     order = [F.col(HASH), order_key(params, extra)]
     keep = [c for c in rows.columns if c != HASH]
     keep.insert(keep.index(X), IDX)
@@ -444,3 +395,97 @@ def build_points(
         .withColumn(IDX, F.col(_OFFSET) + F.row_number().over(numbered) - F.lit(1))
         .select(*keep)
     )
+
+
+# Groups of the rows with no class (rows of other classes kept for the value check
+# only, see keyed_rows): spread by hash so none grows with the data.
+_UNCLASSED_GROUPS = 256
+
+# Columns a later phase computes in the numbering task of a class: (class ordinal, its
+# features (n, d) in index order) -> columns of n values in index order.
+ClassColumns = Callable[[int, np.ndarray], Mapping[str, pa.Array]]
+
+
+def numbered_in_tasks(
+    rows: DataFrame,
+    dimension: int,
+    *,
+    flagged: str | None = None,
+    class_fields: Sequence[T.StructField] = (),
+    class_columns: ClassColumns | None = None,
+) -> DataFrame:
+    """The points table numbered in one Arrow task per class: :func:`build_points`' rows.
+
+    For classes small enough for one task to hold (the plan's ``numbered_in_tasks``):
+    a task holds a class and numbers its rows in numpy (:func:`class_order`), the same
+    indices as :func:`build_points`' window, without the window's shuffle and sort. A
+    later phase may compute more columns in the same task (``class_columns``; the
+    sampler passes the search's tuning statistics), so that work needs no job of its
+    own.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        :func:`keyed_rows` of the classes to number (and, with ``flagged``, rows of no
+        class, passed through unnumbered).
+    dimension : int
+        Values per row in ``X``.
+    flagged : str, optional
+        A boolean column of ``rows`` marking rows with bad values: a class holding one
+        gets no ``X`` and no ``class_columns`` (the run is about to fail on the value
+        check).
+    class_fields : sequence of StructField
+        The fields of the columns ``class_columns`` returns (null where it returns none).
+    class_columns : callable, optional
+        ``(class ordinal, features in index order) -> {name: column}``.
+
+    Returns
+    -------
+    DataFrame
+        ``rows`` without the hash, with ``IDX`` before ``X`` and ``X`` as binary
+        (:func:`spark_smote._arrow.binary_rows`: the checkpoint, the search's copies and
+        its tasks then move one block per row; null for rows of no class or of a class
+        with a bad value), plus ``class_fields``.
+
+    """
+    given = rows.schema
+    fields = [
+        T.StructField(X, T.BinaryType()) if f.name == X else f
+        for f in given.fields
+        if f.name != HASH
+    ]
+    fields.insert([f.name for f in fields].index(X), T.StructField(IDX, T.LongType()))
+    schema = T.StructType([*fields, *class_fields])
+    arrow_schema = to_arrow_schema(schema)
+    extra_names = [f.name for f in class_fields]
+    key = ID if ID in given.names else X
+
+    def table_of(columns: Mapping[str, pa.Array]) -> pa.Table:
+        return pa.table(dict(columns)).select(arrow_schema.names).cast(arrow_schema)
+
+    def number_class(group: pa.Table) -> pa.Table:
+        ordinal = group.column(CLASS)[0].as_py()
+        n = group.num_rows
+        columns = {name: group.column(name) for name in group.schema.names if name != HASH}
+        extra: dict[str, pa.Array] = {
+            name: pa.nulls(n, arrow_schema.field(name).type) for name in extra_names
+        }
+        if ordinal is None:  # rows kept for the value check only
+            columns[IDX] = pa.nulls(n, pa.int64())
+            columns[X] = pa.nulls(n, pa.binary())
+            return table_of({**columns, **extra})
+        order = class_order(group.column(HASH).to_numpy(), group.column(key).combine_chunks())
+        features = columns.pop(X)
+        columns = {name: column.take(pa.array(order)) for name, column in columns.items()}
+        columns[IDX] = pa.array(np.arange(n, dtype=np.int64))
+        if flagged is not None and bool(pc.any(columns[flagged]).as_py()):
+            # The value check is about to fail the run: no features, no more columns.
+            return table_of({**columns, X: pa.nulls(n, pa.binary()), **extra})
+        x = matrix_from_list_column(features, dimension)[order]
+        columns[X] = binary_rows(x)
+        if class_columns is not None:
+            extra.update(class_columns(int(ordinal), x))
+        return table_of({**columns, **extra})
+
+    spread = F.when(F.col(CLASS).isNull(), F.pmod(F.col(HASH), F.lit(_UNCLASSED_GROUPS)))
+    return rows.groupBy(CLASS, spread.otherwise(F.lit(0))).applyInArrow(number_class, schema)

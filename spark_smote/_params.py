@@ -25,7 +25,7 @@ import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from spark_smote._errors import InvalidParameterError
 
@@ -39,6 +39,7 @@ __all__ = [
     "BorderlineSMOTEParams",
     "Choice",
     "GeneratorParams",
+    "NestedParams",
     "Rule",
     "SMOTEParams",
     "SamplerParams",
@@ -61,8 +62,12 @@ BorderlineKind = Literal["borderline-1", "borderline-2"]
 # How a parameter is written on the command line (spark_smote.cli renders each form):
 # "text" one value, "int" an integer, "flag" a switch, "choice" one of Rule.choices,
 # "names" comma-separated names, "names_or_one" the same but one name stays a str,
-# "strategy" a sampling_strategy (name, number or JSON object).
-CliForm = Literal["text", "int", "flag", "choice", "names", "names_or_one", "strategy"]
+# "strategy" a sampling_strategy (name, number, JSON object or list), "number_or_map" a
+# float or a JSON object of floats, "sampler" a sampler-valued parameter (built from the
+# nested sampler's own options, see spark_smote.cli).
+CliForm = Literal[
+    "text", "int", "flag", "choice", "names", "names_or_one", "strategy", "number_or_map", "sampler"
+]
 
 _MAX_SEED = 2**63 - 1
 _RULE = "spark_smote.rule"
@@ -87,6 +92,9 @@ class Rule:
         Form of the command-line option (see ``CliForm``).
     alias : str or None
         Spark ML spelling accepted as a keyword too (``labelCol``).
+    option : str or None
+        Command-line option name (without ``--``) when it is not the parameter's name
+        with dashes, e.g. ``enn-neighbors`` for ENN's ``n_neighbors``.
 
     """
 
@@ -95,6 +103,7 @@ class Rule:
     toml: tuple[type, ...]
     cli: CliForm = "text"
     alias: str | None = None
+    option: str | None = None
 
     @property
     def choices(self) -> tuple[str, ...]:
@@ -110,9 +119,10 @@ def parameter(
     toml: tuple[type, ...],
     cli: CliForm = "text",
     alias: str | None = None,
+    option: str | None = None,
 ) -> Any:
     """Declare a parameter field: its default (as the user writes it) and its rule."""
-    rule = Rule(help=help, check=check, toml=toml, cli=cli, alias=alias)
+    rule = Rule(help=help, check=check, toml=toml, cli=cli, alias=alias, option=option)
     return field(default=default, metadata={_RULE: rule})
 
 
@@ -611,8 +621,22 @@ def resolve_keywords(
     return resolved
 
 
+@runtime_checkable
+class NestedParams(Protocol):
+    """A parameter value that is itself a sampler (SMOTEENN's ``smote``)."""
+
+    def nested_params(self) -> dict[str, Any]:
+        """``{"class": <class name>, "params": <its get_params()>}``."""
+        ...
+
+
 def _plain(value: Any) -> Any:
-    """A stored value as a user writes it: lists for tuples, a dict for a mapping."""
+    """A stored value as a user writes it: lists for tuples, a dict for a mapping.
+
+    A sampler-valued parameter becomes its class name and parameters.
+    """
+    if isinstance(value, NestedParams):
+        return value.nested_params()
     if isinstance(value, tuple):
         return list(value)
     if isinstance(value, Mapping):

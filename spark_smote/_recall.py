@@ -5,7 +5,7 @@ preparation (:meth:`spark_smote._sampler.SamplerBase._prepare`, through a
 :class:`spark_smote.SMOTE` with ``neighbor_search='lsh'``), builds the same points table
 as SMOTE, runs the LSH search exactly as a resampling run would, and
 compares the neighbours of a seeded sample of rows with their exact neighbours
-(computed in Spark by :func:`spark_smote._lsh.sample_exact_neighbors`). Only per-class
+(computed in Spark by :func:`spark_smote._search.sample_exact_neighbors`). Only per-class
 counts reach the driver.
 """
 
@@ -20,10 +20,15 @@ from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._keys import CLASS, IDX, X, build_points, spread_points
-from spark_smote._lsh import LSHParams, lsh_neighbors, sample_exact_neighbors, sample_indices
-from spark_smote._neighbors import NBR
 from spark_smote._params import SamplingStrategy
 from spark_smote._sampler import require_spark_dataframe
+from spark_smote._search import (
+    NBR,
+    LSHParams,
+    lsh_neighbors,
+    sample_exact_neighbors,
+    sample_indices,
+)
 from spark_smote._smote import SMOTE
 
 __all__ = ["RecallReport", "neighbor_recall"]

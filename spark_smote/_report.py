@@ -213,6 +213,8 @@ def build_report(
         "destination": dict(destination),
         "class_counts_before": smote_report.class_counts_before,
         "synthetic_counts": smote_report.synthetic_counts,
+        "removed_counts": getattr(smote_report, "removed_counts", None),
+        "lsh_agreement": getattr(smote_report, "lsh_agreement", None),
         "class_counts_after": smote_report.class_counts_after,
         "neighbor_method": smote_report.neighbor_method,
         "neighbor_parameters": smote_report.neighbor_parameters,

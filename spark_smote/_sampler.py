@@ -32,6 +32,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
+from spark_smote._errors import InvalidParameterError
 from spark_smote._faults import inject
 from spark_smote._features import (
     FeatureLayout,
@@ -43,10 +44,12 @@ from spark_smote._features import (
 from spark_smote._keys import ClassPlan
 from spark_smote._ml import load_config_file, save_config
 from spark_smote._params import SamplerParams, resolve_keywords
+from spark_smote._plan import PlanLimits
 from spark_smote._warmup import start_python_workers
 
 __all__ = [
     "SAMPLERS",
+    "NestedSampler",
     "PreparedInput",
     "SamplerBase",
     "function_form",
@@ -125,6 +128,10 @@ class SamplerBase(Generic[P]):
     params: P
     given_params: frozenset[str]
     report_: Any
+    # The limits a run's internal plans are made with (None: the defaults, with the
+    # switches of SPARK_SMOTE_DISABLE off, see spark_smote._plan); tests set it on an
+    # instance or the class to take a given path.
+    _plan_limits: PlanLimits | None = None
 
     def __init_subclass__(
         cls,
@@ -165,6 +172,17 @@ class SamplerBase(Generic[P]):
         A seed that was not given is None here (the copy draws its own).
         """
         return self.params.to_dict()
+
+    def nested_params(self) -> dict[str, Any]:
+        """The sampler as the value of another's parameter: class name and parameters.
+
+        ``{"class": "SMOTE", "params": {...}}`` with the parameters given to it (the
+        others are left to the combination, e.g. SMOTEENN's cleaner takes SMOTE's
+        label column): what ``get_params`` and ``save`` of a combination hold;
+        :class:`NestedSampler` reads it back.
+        """
+        given = {n: v for n, v in self.get_params().items() if n in self.given_params}
+        return {"class": type(self).__name__, "params": given}
 
     def copy(self, **overrides: Any) -> Self:
         """A new sampler with the parameters given to this one, updated by ``overrides``.
@@ -243,12 +261,20 @@ class SamplerBase(Generic[P]):
 
         """
         require_spark_dataframe(df, f"{type(self).__name__}.fit_resample")
+        return self._prepared_run(df)[1]
+
+    def _prepared_run(self, df: DataFrame) -> tuple[PreparedInput, DataFrame]:
+        """:meth:`fit_resample`, also returning what the validation learnt.
+
+        A sampler that runs another one first (SMOTEENN's SMOTE) reads the class
+        counts and layout from it instead of validating that sampler's output again.
+        """
         self.report_ = None
         self._phase_clock = time.monotonic()
         prepared = self._prepare(df)
         if not self.params.seed_was_given:
             logger.warning("spark_smote: no seed given; using seed=%d", self.params.seed)
-        return self._fit_resample(df, prepared)
+        return prepared, self._fit_resample(df, prepared)
 
     def _prepare(self, df: DataFrame, *, defer_value_checks: bool = True) -> PreparedInput:
         """The shared validation: layout, one pass of statistics, strategy, class sizes.
@@ -284,6 +310,10 @@ class SamplerBase(Generic[P]):
         """The sampler's own work on validated input; returns the resampled DataFrame."""
         raise NotImplementedError
 
+    def _limits(self) -> PlanLimits:
+        """The limits this run's plans are made with (see ``_plan_limits``)."""
+        return self._plan_limits or PlanLimits.from_environment()
+
     def _phase_done(self, phase: str) -> None:
         """Record the time since the previous phase ended (cheap: one clock read)."""
         now = time.monotonic()
@@ -293,6 +323,45 @@ class SamplerBase(Generic[P]):
         self._phase_clock = now
         if self._on_phase is not None:
             self._on_phase(phase, seconds if self.report_ is not None else 0.0)
+
+
+@dataclass(frozen=True)
+class NestedSampler:
+    """Check of a sampler-valued parameter (SMOTEENN's ``smote`` and ``enn``).
+
+    Accepts an instance of ``kind`` (stored as a copy, so running the combination does
+    not touch the caller's object), the ``{"class": name, "params": {...}}`` form of
+    :meth:`SamplerBase.nested_params` (what ``get_params``, ``save`` and ``load`` use),
+    or a plain dict of ``kind``'s parameters (a TOML table). None gives ``default()``,
+    or stays None without a default.
+    """
+
+    kind: type[SamplerBase[Any]]
+    default: Callable[[], SamplerBase[Any]] | None = None
+
+    def __call__(self, name: str, value: Any) -> SamplerBase[Any] | None:
+        if value is None:
+            return None if self.default is None else self.default()
+        if isinstance(value, self.kind):
+            return value.copy()
+        if isinstance(value, dict):
+            if set(value) == {"class", "params"}:
+                chosen = self._class_named(name, value["class"])
+                return chosen(**dict(value["params"] or {}))
+            return self.kind(**value)
+        raise InvalidParameterError(
+            f"{name}={value!r}: expected a {self.kind.__name__} (e.g. "
+            f"{name}={self.kind.__name__}(...)) or None."
+        )
+
+    def _class_named(self, name: str, class_name: Any) -> type[SamplerBase[Any]]:
+        for sampler in registered_samplers().values():
+            if sampler.__name__ == class_name and issubclass(sampler, self.kind):
+                return sampler
+        raise InvalidParameterError(
+            f"{name}: class {class_name!r} is not a {self.kind.__name__}; save the "
+            f"configuration again, or pass {name}={self.kind.__name__}(...)."
+        )
 
 
 def require_spark_dataframe(df: object, caller: str) -> None:

@@ -4,8 +4,9 @@ input DataFrame
 -> _features   resolve layout, one validation pass (class counts; bad values of vector
                and categorical inputs, those of feature columns in the keys pass)
 -> _strategy   exact rows to add per class
+-> _plan       which internal path each later phase takes, decided once from sizes
 -> _keys       points table: stable dense index per minority row
--> _neighbors  k nearest same-class neighbours (exact or LSH)
+-> _search     k nearest same-class neighbours (exact or LSH)
 -> _synthesis  counter-based draws, interpolation, union with the input
 output DataFrame (lazy; writing it is the caller's or :mod:`spark_smote._output`'s job)
 """
@@ -27,12 +28,12 @@ from spark_smote._categorical import (
     category_values,
     encoded_features,
     fit_encoding,
-    neighbor_votes,
 )
 from spark_smote._errors import InvalidInputError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
     PASS,
+    base_extras,
     fresh_ids,
     pass_struct,
     pass_through_columns,
@@ -49,35 +50,33 @@ from spark_smote._features import (
     values_checked_with_keys,
 )
 from spark_smote._keys import (
-    CLASS,
-    IDX,
     ClassPlan,
     build_points,
     class_table,
     keyed_rows,
-    numbered_in_numpy,
+    numbered_in_tasks,
     spread_points,
 )
-from spark_smote._lsh import (
-    find_neighbors,
-    numbered_and_tuned,
-    searched_whole,
-    tuned_in_one_task,
-)
-from spark_smote._neighbors import NeighborReport
 from spark_smote._params import SMOTEParams
+from spark_smote._plan import RunPlan, make_plan
 from spark_smote._sampler import (
     PreparedInput,
     SamplerBase,
     function_form,
     require_spark_dataframe,
 )
+from spark_smote._search import (
+    NeighborReport,
+    StepInSearch,
+    find_neighbors,
+    statistics_for_numbering,
+)
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
     assemble_output,
+    draw_in_search,
     draw_synthetic,
-    draw_while_searching,
-    drawn_while_searching,
+    drawn_rows,
     original_rows,
 )
 
@@ -276,22 +275,41 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
         )
         if passed:
             carried[PASS] = pass_struct(passed)
+        id_type = schema[params.id_col].dataType if params.id_col is not None else None
+        plan = make_plan(
+            sizes,
+            {p.ordinal: p.n_new for p in grown},
+            k=params.k_neighbors,
+            dimension=search_dimension,
+            method=params.neighbor_search,
+            id_type=id_type,
+            carries_row_values=bool(carried),
+            limits=self._plan_limits,
+        )
         # The minority rows are materialised once: the neighbour search (and its tuning)
         # and the synthesis read them again. The checkpoint is released when the
         # returned DataFrame is garbage-collected.
         checks = row_checks(layout) if values_checked_with_keys(layout) else {}
         flagged = BAD_ROW if checks else None
-        whole = searched_whole(sizes, search_dimension, params.neighbor_search)
-        # Nothing per row to carry and every class searched whole: the search's tasks
-        # draw the synthetic rows, and one task per class numbers and tunes it when
-        # every class is small enough for that.
-        fused = not carried and whole and drawn_while_searching(grown)
-        id_type = schema[params.id_col].dataType if params.id_col is not None else None
-        tuned = fused and numbered_in_numpy(id_type) and tuned_in_one_task(sizes, search_dimension)
-        if tuned:
-            rows = keyed_rows(df, grown, layout, params, checks=checks, keep_flagged=flagged)
-            points = numbered_and_tuned(
-                rows, sizes, params.k_neighbors, search_dimension, params.seed, flagged=flagged
+        if plan.numbered_in_tasks:
+            rows = keyed_rows(
+                df,
+                grown,
+                layout,
+                params,
+                checks=checks,
+                keep_flagged=flagged,
+                by_label_case=plan.classes_by_label_case,
+            )
+            fields, statistics = statistics_for_numbering(
+                sizes, params.k_neighbors, search_dimension, params.seed
+            )
+            points = numbered_in_tasks(
+                rows,
+                search_dimension,
+                flagged=flagged,
+                class_fields=fields,
+                class_columns=statistics,
             )
         else:
             points = build_points(
@@ -304,8 +322,10 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
                 carried=carried or None,
                 checks=checks,
                 keep_flagged=flagged,
+                index_bucket_rows=plan.index_bucket_rows,
+                by_label_case=plan.classes_by_label_case,
             )
-            if not whole:
+            if plan.spread_points:
                 points = spread_points(points, sum(sizes.values()))
         points = inject(points, "keys").localCheckpoint(eager=True)
         largest_magnitude = stats.largest_magnitude
@@ -313,15 +333,22 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             largest_magnitude = checked_magnitude(points, df, layout)
             points = points.drop(*checks)
         self._phase_done("keys")
-        if fused:
-            label_type = schema[params.label_col].dataType
-            synthetic, search = draw_while_searching(
-                points, grown, params, search_dimension, label_type, tuned=tuned
+        if plan.draws_in_search:
+            step, step_schema = draw_in_search(grown, params, id_type)
+            drawn, search = find_neighbors(
+                points,
+                plan.search,
+                params.k_neighbors,
+                search_dimension,
+                params.seed,
+                step=StepInSearch(step, step_schema),
             )
+            label_type = schema[params.label_col].dataType
+            synthetic = drawn_rows(drawn, grown, label_type)
             synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
         else:
             synthetic, search = self._search_then_draw(
-                points, classes, grown, layout, passed, carried, search_dimension
+                points, classes, grown, layout, passed, carried, search_dimension, plan
             )
         self._phase_done("neighbour search planning")
         labels = {p.ordinal: p.label for p in grown}
@@ -332,8 +359,7 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             overrides[name] = F.col(VOTE)[position]
         if passed:
             overrides.update(pass_through_values(passed, params.non_feature_fill))
-        if params.synthetic_ids and params.id_col is not None:
-            id_type = schema[params.id_col].dataType
+        if params.synthetic_ids and id_type is not None and params.id_col is not None:
             overrides[params.id_col] = fresh_ids(df, params.id_col, id_type, grown)
         return assemble_output(
             df,
@@ -355,18 +381,19 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
         passed: list[str],
         carried: Mapping[str, Column],
         search_dimension: int,
+        plan: RunPlan,
     ) -> tuple[DataFrame, NeighborReport]:
         """The neighbours table, then the synthetic rows drawn from it in Spark."""
         params = self.params
-        sizes = {p.ordinal: p.n_rows for p in grown}
         search_points = points.drop(*carried) if carried else points
-        neighbors, search = _find_neighbors(search_points, sizes, params, search_dimension)
+        neighbors, search = find_neighbors(
+            search_points, plan.search, params.k_neighbors, search_dimension, params.seed
+        )
         neighbors = inject(neighbors, "neighbors")
         if layout.categorical:
             # The vote and the synthesis both read the neighbours: search once.
             neighbors = neighbors.localCheckpoint(eager=True)
-        lookup_bytes = sum(sizes.values()) * (search_dimension + params.k_neighbors + 4) * 8
-        base_extras = _base_extras(neighbors, points, layout, passed, params.seed)
+        extras = base_extras(neighbors, points, layout, passed, params.seed)
         nearest = params.non_feature_fill == "nearest" and passed
         nearest_pass = {PASS: NEIGHBOR_PASS} if nearest else None
         synthetic = draw_synthetic(
@@ -375,36 +402,11 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             classes,
             params,
             synthetic_rows=sum(p.n_new for p in grown),
-            lookup_bytes=lookup_bytes,
-            base_extras=base_extras,
+            broadcast_lookups=plan.broadcast_lookups,
+            base_extras=extras,
             neighbor_columns=nearest_pass,
         )
         return inject(synthetic, "synthesis"), search
-
-
-def _base_extras(
-    neighbors: DataFrame,
-    points: DataFrame,
-    layout: FeatureLayout,
-    passed: list[str],
-    seed: int,
-) -> DataFrame | None:
-    """Per minority row, the opt-in values its synthetic rows take from it (or None)."""
-    extras: DataFrame | None = None
-    if passed:
-        extras = points.select(CLASS, IDX, PASS)
-    if layout.categorical:
-        votes = neighbor_votes(neighbors, points, seed)
-        extras = votes if extras is None else extras.join(votes, on=[CLASS, IDX])
-    return extras
-
-
-def _find_neighbors(
-    points: DataFrame, sizes: Mapping[int, int], params: SMOTEParams, dimension: int
-) -> tuple[DataFrame, NeighborReport]:
-    return find_neighbors(
-        points, sizes, params.k_neighbors, dimension, params.seed, params.neighbor_search
-    )
 
 
 def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:

@@ -11,14 +11,15 @@ once. U is the counter-based generator of :mod:`spark_smote._random`, so every d
 a pure function of (seed, class, draw index). The draws are generated in Spark from a
 one-row-per-class table (chunked, so no task builds a huge array) and joined to the
 neighbours table on the base index and to the points on the neighbour index (broadcast
-lookups up to ``BROADCAST_LOOKUP_BYTES``, else two shuffles of the synthetic rows).
+lookups, or two shuffles of the synthetic rows, as the plan says).
 
-When every class is searched whole by LSH and no per-row value is carried, the same
-draws are made in the search's own tasks (:func:`draw_while_searching`): each task
-holds its class, so it looks the rows up in numpy, interpolates and returns the
-synthetic rows, and the neighbours table is never materialised. The rows are the same,
-bit for bit. The output is the input's rows, untouched, followed by the synthetic rows
-in the input's schema.
+When the plan says so (every class searched whole by LSH, no per-row value carried),
+the same draws are made in the search's own tasks: :func:`draw_in_search` builds the
+step the sampler hands to the search, each task holding its class looks the rows up
+in numpy, interpolates and returns the synthetic rows, and the neighbours table is
+never materialised. The rows are the same, bit for bit. This module imports nothing of
+the search but the neighbours table's column name. The output is the input's rows,
+untouched, followed by the synthetic rows in the input's schema.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
+from spark_smote._arrow import list_column
 from spark_smote._features import INTEGRAL_TYPES, PROVENANCE_COLUMNS, FeatureLayout
 from spark_smote._keys import (
     CLASS,
@@ -41,12 +43,10 @@ from spark_smote._keys import (
     SIZE,
     ClassPlan,
     X,
-    deal,
     lookup_side,
+    place_by_position,
     task_count,
 )
-from spark_smote._lsh import MAX_TASKS_PER_CLASS, Emit, whole_class_search
-from spark_smote._neighbors import NBR, NeighborReport, list_column
 from spark_smote._params import GeneratorParams, SMOTEParams
 from spark_smote._random import (
     STREAM_BASE,
@@ -55,14 +55,15 @@ from spark_smote._random import (
     uniform_column,
     uniform_column_numpy,
 )
+from spark_smote._search.table import NBR
 
 __all__ = [
     "DRAW",
     "LAMBDA",
     "assemble_output",
+    "draw_in_search",
     "draw_synthetic",
-    "draw_while_searching",
-    "drawn_while_searching",
+    "drawn_rows",
     "original_rows",
 ]
 
@@ -101,7 +102,7 @@ def _draws(classes: DataFrame, seed: int, k: int, total: int) -> DataFrame:
     tasks = task_count(classes, -(-total // DRAWS_PER_CHUNK), CHUNKS_PER_TASK)
     # Chunks dealt round-robin (class ordinal + chunk number): hashing 39 chunks into 8
     # tasks gave them 1 to 8 chunks each.
-    draws = deal(chunks, tasks, F.col(CLASS) + F.col(_CHUNK)).select(
+    draws = place_by_position(chunks, tasks, F.col(CLASS) + F.col(_CHUNK)).select(
         "label", CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     counters = (F.col(CLASS), F.col(_DRAW))
@@ -124,7 +125,7 @@ def draw_synthetic(
     params: SMOTEParams,
     *,
     synthetic_rows: int,
-    lookup_bytes: int,
+    broadcast_lookups: bool,
     base_extras: DataFrame | None = None,
     neighbor_columns: Mapping[str, str] | None = None,
 ) -> DataFrame:
@@ -133,7 +134,7 @@ def draw_synthetic(
     Parameters
     ----------
     neighbors : DataFrame
-        The neighbours table of :mod:`spark_smote._neighbors` (read once).
+        The neighbours table of :mod:`spark_smote._search` (read once).
     points : DataFrame
         The points table of :mod:`spark_smote._keys` (materialised), where the chosen
         neighbours' features are looked up.
@@ -143,9 +144,9 @@ def draw_synthetic(
         Seed and k.
     synthetic_rows : int
         Rows to make over all classes (sets the number of synthesis tasks).
-    lookup_bytes : int
-        Estimated size of the minority rows with their features and neighbour lists;
-        up to ``BROADCAST_LOOKUP_BYTES`` both lookups are broadcast joins.
+    broadcast_lookups : bool
+        Both lookups are broadcast joins (the plan's choice from the size of the
+        minority rows with their features and neighbour lists), else shuffle joins.
     base_extras : DataFrame, optional
         Opt-in per-row values of the base (``_smote_class``, ``_smote_idx`` and more
         columns, e.g. the categorical vote or pass-through columns), carried to the
@@ -183,8 +184,8 @@ def draw_synthetic(
         *[F.col(name).alias(alias) for name, alias in neighbor_extra.items()],
     )
     base_side, neighbor_side = (
-        lookup_side(base_side, lookup_bytes),
-        lookup_side(neighbor_side, lookup_bytes),
+        lookup_side(base_side, broadcast=broadcast_lookups),
+        lookup_side(neighbor_side, broadcast=broadcast_lookups),
     )
     with_base = draws.join(base_side, on=[CLASS, _BASE]).withColumn(
         _NEIGHBOR, F.element_at(F.col(NBR), F.col(_SLOT) + F.lit(1))
@@ -195,21 +196,10 @@ def draw_synthetic(
     )
 
 
-# Synthetic rows per task when they are drawn in the search's tasks: those tasks hold
-# the class, so there are few of them (at most MAX_TASKS_PER_CLASS); above that many
-# tasks' worth the rows are drawn in Spark, over as many tasks as they need. A task
-# draws in chunks of DRAWS_PER_CHUNK, so this bounds its time, not its memory (the
-# 30M benchmark's 26.5M draws are 6.6M per task, drawn and written in about 25 s).
-DRAWS_PER_SEARCH_TASK = 8_000_000
-
-
-def drawn_while_searching(plans: Sequence[ClassPlan]) -> bool:
-    """Whether :func:`draw_while_searching` takes few enough rows for the search's tasks."""
-    return sum(p.n_new for p in plans) <= MAX_TASKS_PER_CLASS * DRAWS_PER_SEARCH_TASK
-
-
-def _draw_batches(new_rows: Mapping[int, int], seed: int, k: int, output_schema: pa.Schema) -> Emit:
-    """Build the search tasks' emitter: the draws whose base the task answered.
+def _draw_batches(
+    new_rows: Mapping[int, int], seed: int, k: int, output_schema: pa.Schema
+) -> Callable[[int, np.ndarray, pa.Array | None, np.ndarray], Iterator[pa.RecordBatch]]:
+    """Build the step run in the search's tasks: the draws whose base the task answered.
 
     The draws of class c are ``j = 0 .. n_new(c) - 1``, generated by
     :func:`~spark_smote._random.uniform_column_numpy` with the same streams and
@@ -220,7 +210,7 @@ def _draw_batches(new_rows: Mapping[int, int], seed: int, k: int, output_schema:
     draw is kept by exactly one task, since every row is answered by exactly one.
     """
 
-    def emit(
+    def draw_in_task(
         ordinal: int, x: np.ndarray, ids: pa.Array | None, neighbors: np.ndarray
     ) -> Iterator[pa.RecordBatch]:
         n, total = len(x), new_rows[ordinal]
@@ -254,83 +244,66 @@ def _draw_batches(new_rows: Mapping[int, int], seed: int, k: int, output_schema:
             table = pa.table({name: columns[name] for name in output_schema.names})
             yield from table.cast(output_schema).to_batches()
 
-    return emit
+    return draw_in_task
 
 
-def draw_while_searching(
-    points: DataFrame,
-    plans: Sequence[ClassPlan],
-    params: SMOTEParams,
-    dimension: int,
-    label_type: T.DataType,
-    *,
-    tuned: bool = False,
-) -> tuple[DataFrame, NeighborReport]:
-    """:func:`draw_synthetic`'s rows, drawn in the neighbour search's own tasks.
+def draw_in_search(
+    plans: Sequence[ClassPlan], params: SMOTEParams, id_type: T.DataType | None
+) -> tuple[
+    Callable[[int, np.ndarray, pa.Array | None, np.ndarray], Iterator[pa.RecordBatch]], T.StructType
+]:
+    """The step that draws :func:`draw_synthetic`'s rows in the neighbour search's tasks.
 
-    For classes searched whole by LSH (:func:`spark_smote._lsh.searched_whole`) with
-    no opt-in per-row values to carry: each search task, holding the class, draws the
-    synthetic rows whose base it answered (:func:`_draw_batches`), so the neighbours
-    table is never written out, shuffled or looked up. The rows are the same, bit for
-    bit, as :func:`draw_synthetic` and :func:`assemble_output` make from the same
-    search's neighbours table.
+    For classes searched whole by LSH with no opt-in per-row values to carry: each
+    search task, holding its class, draws the synthetic rows whose base it answered
+    (:func:`_draw_batches`), so the neighbours table is never written out, shuffled
+    or looked up. The sampler hands the step to the search
+    (:class:`spark_smote._search.StepInSearch`) and labels the rows it returns with
+    :func:`drawn_rows`. The rows are the same, bit for bit, as :func:`draw_synthetic`
+    and :func:`assemble_output` make from the same search's neighbours table.
 
     Parameters
     ----------
-    points : DataFrame
-        The points table of :mod:`spark_smote._keys` (materialised).
     plans : sequence of ClassPlan
         The classes to grow.
     params : SMOTEParams
-        Seed, k, id column.
-    dimension : int
-        Features per row.
-    label_type : DataType
-        The label column's type.
-    tuned : bool, default False
-        ``points`` comes from :func:`spark_smote._lsh.numbered_and_tuned`: its
-        tuning statistics are collected, not computed.
+        Seed and k.
+    id_type : DataType or None
+        The ``id_col`` type (the provenance ids' type), None without one.
 
     Returns
     -------
-    (DataFrame, NeighborReport)
-        The synthetic rows (the columns of :func:`draw_synthetic`, with the features
-        already interpolated in one array) and the search's report.
+    (step, schema)
+        ``step(class ordinal, features, ids, neighbours)`` returning Arrow batches of
+        ``schema``: class, draw, lambda, the interpolated features and the base and
+        neighbour ids.
 
     """
-    id_type = points.schema[ID].dataType if params.id_col is not None else T.LongType()
     schema = T.StructType(
         [
             T.StructField(CLASS, T.IntegerType()),
             T.StructField(_DRAW, T.LongType()),
             T.StructField(_LAMBDA, T.DoubleType()),
             T.StructField(_NEW_X, T.ArrayType(T.DoubleType())),
-            T.StructField(_BASE_ID, id_type),
-            T.StructField(_NEIGHBOR_ID, id_type),
+            T.StructField(_BASE_ID, id_type if id_type is not None else T.LongType()),
+            T.StructField(_NEIGHBOR_ID, id_type if id_type is not None else T.LongType()),
         ]
     )
     new_rows = {p.ordinal: p.n_new for p in plans}
-    emit = _draw_batches(new_rows, params.seed, params.k_neighbors, to_arrow_schema(schema))
-    # Per class: enough tasks for its draws (every task holds the class, see above).
-    tasks = max(-(-p.n_new // DRAWS_PER_SEARCH_TASK) for p in plans)
-    drawn, report = whole_class_search(
-        points,
-        {p.ordinal: p.n_rows for p in plans},
-        params.k_neighbors,
-        dimension,
-        params.seed,
-        emit,
-        schema,
-        min_parts=min(tasks, MAX_TASKS_PER_CLASS),
-        tuned=tuned,
-    )
+    step = _draw_batches(new_rows, params.seed, params.k_neighbors, to_arrow_schema(schema))
+    return step, schema
+
+
+def drawn_rows(drawn: DataFrame, plans: Sequence[ClassPlan], label_type: T.DataType) -> DataFrame:
+    """The rows :func:`draw_in_search`'s step returned, with their label.
+
+    The columns of :func:`draw_synthetic`, the features already interpolated in one array.
+    """
     label = F.lit(None).cast(label_type)
     for plan in plans:
         value = F.lit(plan.label).cast(label_type)
         label = F.when(F.col(CLASS) == F.lit(plan.ordinal), value).otherwise(label)
-    return drawn.select(
-        label.alias("label"), CLASS, _DRAW, _LAMBDA, _NEW_X, _BASE_ID, _NEIGHBOR_ID
-    ), report
+    return drawn.select(label.alias("label"), CLASS, _DRAW, _LAMBDA, _NEW_X, _BASE_ID, _NEIGHBOR_ID)
 
 
 # Below this magnitude no difference of two features overflows (half the largest double).
@@ -406,7 +379,7 @@ def _synthetic_value(
 ) -> Column:
     """The value a synthetic row carries in one column of the input schema.
 
-    ``drawn``: the features come interpolated (:func:`draw_while_searching`).
+    ``drawn``: the features come interpolated (:func:`draw_in_search`).
     """
     if field.name == params.label_col:
         return F.col("label").cast(field.dataType)

@@ -45,7 +45,6 @@ from spark_smote._keys import (
     CLASS,
     ID,
     IDX,
-    ROWS_PER_INDEX_BUCKET,
     ClassPlan,
     X,
     build_points,
@@ -54,6 +53,7 @@ from spark_smote._keys import (
     task_count,
 )
 from spark_smote._params import GeneratorParams
+from spark_smote._plan import PlanLimits
 from spark_smote._search.cross import NBR, NBR_CLASS, CrossReport, cross_class_neighbors
 from spark_smote._search.cross_exact import exact_cross_neighbors
 from spark_smote._search.cross_lsh import CrossLSHParams, sample_queries
@@ -95,6 +95,9 @@ _BASE_X = "_smote_base_x"
 _NEIGHBOR_X = "_smote_neighbor_x"
 _BASE_ID = "_smote_base_id"
 _NEIGHBOR_ID = "_smote_neighbor_id"
+# The plan's default limits: index buckets and the broadcast size of row lookups.
+_LIMITS = PlanLimits()
+_INDEX_BUCKET_ROWS = _LIMITS.rows_per_index_bucket
 
 # LSH settings of the variants' cross-class search. A row's class (in danger or not;
 # its ratio r_i) changes when one of its m neighbours is missed and replaced by a row of
@@ -317,7 +320,7 @@ def positions_in_group(rows: DataFrame, counts: Mapping[tuple[int, int], int]) -
     rows : DataFrame
         The rows of the group (``_smote_class``, ``_smote_idx``, more columns).
     counts : mapping
-        Rows per (class ordinal, index bucket), bucket = index // ROWS_PER_INDEX_BUCKET
+        Rows per (class ordinal, index bucket), bucket = index // _INDEX_BUCKET_ROWS
         (from :func:`bucket_counts`).
 
     Returns
@@ -340,7 +343,7 @@ def positions_in_group(rows: DataFrame, counts: Mapping[tuple[int, int], int]) -
         )
         running[ordinal] = running.get(ordinal, 0) + n
     table = rows.sparkSession.range(1).select(F.inline(F.array(*offsets)))
-    bucketed = rows.withColumn(_BUCKET, F.floor(F.col(IDX) / F.lit(ROWS_PER_INDEX_BUCKET)))
+    bucketed = rows.withColumn(_BUCKET, F.floor(F.col(IDX) / F.lit(_INDEX_BUCKET_ROWS)))
     within = Window.partitionBy(CLASS, _BUCKET).orderBy(IDX)
     return (
         bucketed.join(F.broadcast(table), on=[CLASS, _BUCKET])
@@ -351,7 +354,7 @@ def positions_in_group(rows: DataFrame, counts: Mapping[tuple[int, int], int]) -
 
 def bucket_counts(rows: DataFrame) -> dict[tuple[int, int], int]:
     """Rows per (class ordinal, index bucket) of ``rows``, for :func:`positions_in_group`."""
-    bucket = F.floor(F.col(IDX) / F.lit(ROWS_PER_INDEX_BUCKET)).alias(_BUCKET)
+    bucket = F.floor(F.col(IDX) / F.lit(_INDEX_BUCKET_ROWS)).alias(_BUCKET)
     counted = rows.groupBy(CLASS, bucket).count().collect()
     return {(int(r[CLASS]), int(r[_BUCKET])): int(r["count"]) for r in counted}
 
@@ -425,8 +428,10 @@ def synthetic_from_draws(
         F.col(X).alias(_NEIGHBOR_X),
         F.col(key).alias(_NEIGHBOR_ID),
     )
-    base_side = lookup_side(base_side, _lookup_bytes(base_classes, sizes, dimension))
-    neighbor_side = lookup_side(neighbor_side, _lookup_bytes(neighbor_classes, sizes, dimension))
+    base_side = lookup_side(base_side, broadcast=_broadcast(base_classes, sizes, dimension))
+    neighbor_side = lookup_side(
+        neighbor_side, broadcast=_broadcast(neighbor_classes, sizes, dimension)
+    )
     joined = draws.join(base_side, on=[CLASS, BASE]).join(
         neighbor_side, on=[NEIGHBOR_CLASS, NEIGHBOR]
     )
@@ -441,6 +446,7 @@ def synthetic_from_draws(
     )
 
 
-def _lookup_bytes(classes: Sequence[int], sizes: Mapping[int, int], dimension: int) -> int:
-    """Estimated bytes of a lookup of the rows of ``classes``: features, keys and id."""
-    return sum(sizes[c] for c in classes) * (dimension + 4) * 8
+def _broadcast(classes: Sequence[int], sizes: Mapping[int, int], dimension: int) -> bool:
+    """Whether a lookup of the rows of ``classes`` (features, keys, id) is broadcast."""
+    estimated_bytes = sum(sizes[c] for c in classes) * (dimension + 4) * 8
+    return estimated_bytes <= _LIMITS.broadcast_lookup_bytes

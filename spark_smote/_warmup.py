@@ -3,11 +3,10 @@
 Spark starts its Python workers on demand: the first task that needs one starts the
 worker daemon, which forks a worker per task, and each new worker imports pyarrow,
 numpy and this package before it runs anything. Workers are then reused (the default
-``spark.python.worker.reuse``). In a ``local[2]`` session the first Python job took
-1.9 s where the same job took 0.15 s once the workers were running (measured on this
-project's 2-core machine), and a run's first Python task, the numbering and tuning of
-the grown class, sits on its critical path; so does the second worker's start in the
-search stage.
+``spark.python.worker.reuse``). A session's first Python job therefore takes over a
+second longer than the same job once the workers run, and a run's first Python task,
+the numbering and tuning of the grown class, sits on its critical path; so does the
+second worker's start in the search stage.
 
 :func:`start_python_workers` runs, in a background thread, one small job whose
 tasks import the modules the run's tasks need: ``spark.range`` without a partition
@@ -18,7 +17,8 @@ pass), when the cores are idle, so the workers are ready when the first real Pyt
 task comes. It is a classic-session optimisation only: a Spark Connect client leaves
 its server's workers alone. Nothing it does changes any result, and a failure of it
 (the session stopped meanwhile, say) is ignored: the run then starts its workers
-itself, as without it.
+itself, as without it. ``SPARK_SMOTE_DISABLE=warm-up`` switches it off (see
+:mod:`spark_smote._plan`), for measuring what it buys.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import SparkSession
+
+from spark_smote._plan import disabled
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -45,7 +47,7 @@ _lock = threading.Lock()
 
 def _import_task_modules(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """The warm-up task: import what the run's tasks unpickle, return nothing."""
-    import spark_smote._lsh
+    import spark_smote._search
     import spark_smote._synthesis  # noqa: F401
 
     for _ in batches:
@@ -65,7 +67,8 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
     Parameters
     ----------
     spark : SparkSession
-        A classic session; a Spark Connect session (another class) is left alone.
+        A classic session; a Spark Connect session (another class) is left alone, and
+        so is every session while ``SPARK_SMOTE_DISABLE`` lists ``warm-up``.
 
     Returns
     -------
@@ -74,7 +77,7 @@ def start_python_workers(spark: Any) -> threading.Thread | None:
         a Connect session, or a session already warmed.
 
     """
-    if not isinstance(spark, SparkSession):
+    if not isinstance(spark, SparkSession) or disabled("warm-up"):
         return None
     with _lock:
         if spark in _started:

@@ -17,10 +17,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from spark_smote._config import WRITE_MODES, JobConfig, load_config
 from spark_smote._errors import InvalidParameterError
+from spark_smote._family_params import CLEANING_STRATEGY_NAMES
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
 from spark_smote._report import (
@@ -39,7 +40,32 @@ DEFAULT_CONFIG = Path("conf") / "local.toml"
 DEFAULT_SAMPLER = "smote"
 
 
-def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
+def _json(text: str, option: str, example: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidParameterError(
+            f"{option} {text!r}: not valid JSON ({error.msg}). Write {example}."
+        ) from None
+
+
+def parse_number_or_map(text: str, option: str) -> float | dict[str, float]:
+    """Turn an option's text into a float or a JSON object (``--shrinkage``)."""
+    if text.lstrip().startswith("{"):
+        value = _json(text, option, "a dict as '{\"1\": 0.5}'")
+        if not isinstance(value, dict):
+            raise InvalidParameterError(f"{option} {text!r}: expected a JSON object.")
+        return value
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidParameterError(
+            f"{option} {text!r}: expected a number such as 0.5 or a JSON object such as "
+            "'{\"1\": 0.5}'."
+        ) from None
+
+
+def parse_sampling_strategy(text: str) -> str | float | dict[str, int] | list[Any]:
     """Turn the ``--sampling-strategy`` text into a name, a float or a dict.
 
     Raises
@@ -48,8 +74,13 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int]:
         Text that is none of a strategy name, a number or a JSON object.
 
     """
-    if text in STRATEGY_NAMES:
+    if text in STRATEGY_NAMES or text in CLEANING_STRATEGY_NAMES:
         return text
+    if text.lstrip().startswith("["):
+        value = _json(text, "--sampling-strategy", "a list as '[0, 2]'")
+        if not isinstance(value, list):
+            raise InvalidParameterError(f"--sampling-strategy {text!r}: expected a JSON list.")
+        return value
     if text.lstrip().startswith("{"):
         try:
             value = json.loads(text)
@@ -140,17 +171,28 @@ def _add_sampler_options(parser: argparse.ArgumentParser) -> None:
         declaration = sampler.params_class
         defaults = declaration.defaults()
         for name, rule in declaration.rules().items():
-            if name in added:
+            option = _option(name, rule)
+            if option in added or rule.cli == "sampler":
                 continue
-            added.add(name)
+            added.add(option)
             owner = declaration.declared_by(name)
             if owner not in groups:
                 groups[owner] = parser.add_argument_group(owner.options_title)
-            groups[owner].add_argument(_option(name), **_option_settings(rule, defaults[name]))
+            groups[owner].add_argument(
+                option, dest=_dest(name, rule), **_option_settings(rule, defaults[name])
+            )
 
 
-def _option(name: str) -> str:
+def _option(name: str, rule: Rule | None = None) -> str:
+    """The command-line option of a parameter: ``--k-neighbors``, ``--enn-neighbors``."""
+    if rule is not None and rule.option is not None:
+        return "--" + rule.option
     return "--" + name.replace("_", "-")
+
+
+def _dest(name: str, rule: Rule) -> str:
+    """Where argparse keeps a parameter's option value."""
+    return _option(name, rule)[2:].replace("-", "_")
 
 
 def _option_settings(rule: Rule, default: Any) -> dict[str, Any]:
@@ -166,7 +208,7 @@ def _option_settings(rule: Rule, default: Any) -> dict[str, Any]:
     return settings
 
 
-def _option_value(rule: Rule, value: Any) -> Any:
+def _option_value(name: str, rule: Rule, value: Any) -> Any:
     """An option's value as the sampler's keyword takes it."""
     if rule.cli == "names":
         return _names(value)
@@ -175,6 +217,8 @@ def _option_value(rule: Rule, value: Any) -> Any:
         return names[0] if len(names) == 1 else names
     if rule.cli == "strategy":
         return parse_sampling_strategy(value)
+    if rule.cli == "number_or_map":
+        return parse_number_or_map(value, _option(name, rule))
     return value
 
 
@@ -185,6 +229,9 @@ def _chosen_sampler(args: argparse.Namespace) -> type[SamplerBase[Any]]:
 def _sampler_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str, Any]:
     """The chosen sampler's keywords: its config table, overridden by the options.
 
+    A sampler-valued parameter (SMOTEENN's ``smote`` and ``enn``) is built from the
+    options of its own sampler: the first nested sampler declaring an option takes it.
+
     Raises
     ------
     InvalidParameterError
@@ -193,19 +240,21 @@ def _sampler_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str,
     """
     sampler = _chosen_sampler(args)
     chosen = args.sampler or DEFAULT_SAMPLER
-    rules = sampler.params_class.rules()
     merged = config.sampler_table(chosen)
-    for other in registered_samplers().values():
-        for name in other.params_class.rules():
-            if name not in rules and getattr(args, name, None) is not None:
-                raise InvalidParameterError(
-                    f"{_option(name)} does not apply to --sampler {chosen}; its "
-                    f"options are {[_option(n) for n in rules]}."
-                )
-    for name, rule in rules.items():
-        value = getattr(args, name)
-        if value is not None:
-            merged[name] = _option_value(rule, value)
+    rules = sampler.params_class.rules()
+    nested = {name: rule for name, rule in rules.items() if rule.cli == "sampler"}
+    accepted = {(n, r.option) for n, r in rules.items() if r.cli != "sampler"}
+    taken: set[str] = set()
+    for name, rule in nested.items():
+        kind = cast(Any, rule.check).kind
+        own = {n: r for n, r in kind.params_class.rules().items() if n not in taken}
+        taken.update(own)
+        accepted.update((n, r.option) for n, r in own.items())
+        values = dict(merged.get(name) or {})
+        values.update(_option_values(args, own))
+        merged[name] = values or None
+    _refuse_other_options(args, chosen, accepted)
+    merged.update(_option_values(args, {n: r for n, r in rules.items() if n not in nested}))
     for name, value in sampler_preset(chosen).items():
         if merged.get(name, value) != value:
             raise InvalidParameterError(
@@ -214,6 +263,31 @@ def _sampler_arguments(args: argparse.Namespace, config: JobConfig) -> dict[str,
             )
         merged[name] = value
     return merged
+
+
+def _option_values(args: argparse.Namespace, rules: dict[str, Rule]) -> dict[str, Any]:
+    """The given options of these parameters, as keywords."""
+    values = {}
+    for name, rule in rules.items():
+        value = getattr(args, _dest(name, rule), None)
+        if value is not None:
+            values[name] = _option_value(name, rule, value)
+    return values
+
+
+def _refuse_other_options(
+    args: argparse.Namespace, chosen: str, accepted: set[tuple[str, Any]]
+) -> None:
+    for other in registered_samplers().values():
+        for name, rule in other.params_class.rules().items():
+            if rule.cli == "sampler" or (name, rule.option) in accepted:
+                continue
+            if getattr(args, _dest(name, rule), None) is not None:
+                options = sorted({_option(n, None) if o is None else "--" + o for n, o in accepted})
+                raise InvalidParameterError(
+                    f"{_option(name, rule)} does not apply to --sampler {chosen}; "
+                    f"its options are {options}."
+                )
 
 
 def _names(text: str) -> list[str]:
@@ -359,7 +433,12 @@ def _resample_and_write(
     seed_note = "" if report.seed_was_given else " (drawn at random; pass --seed to repeat)"
     print(f"spark-smote: seed {report.seed}{seed_note}")
     print(f"spark-smote: classes before: {_format_counts(report.class_counts_before)}")
-    print(f"spark-smote: synthetic rows: {_format_counts(report.synthetic_counts)}")
+    if report.synthetic_counts or not hasattr(report, "removed_counts"):
+        print(f"spark-smote: synthetic rows: {_format_counts(report.synthetic_counts)}")
+    if hasattr(report, "removed_counts"):
+        print(f"spark-smote: rows removed: {_format_counts(report.removed_counts)}")
+    if getattr(report, "lsh_agreement", None) is not None:
+        print(f"spark-smote: LSH agreement with exact search: {report.lsh_agreement:.4f}")
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
         print(f"spark-smote: neighbours of class {label!r}: {method} {parameters}")

@@ -94,10 +94,19 @@ def test_sampling_strategy_argument(text, expected):
     assert parse_sampling_strategy(text) == expected
 
 
-@pytest.mark.parametrize("text", ["majority", '{"1": 900', "[1, 2]"])
+@pytest.mark.parametrize("text", ["most", '{"1": 900', "[1, 2"])
 def test_bad_sampling_strategy_argument(text):
     with pytest.raises(InvalidParameterError, match=r"--sampling-strategy"):
         parse_sampling_strategy(text)
+
+
+@pytest.mark.parametrize("text", ["majority", "[1, 2]"])
+def test_cleaning_strategies_are_refused_by_smote(tmp_path, text):
+    """'majority' and lists are cleaners' strategies: SMOTE's check refuses them."""
+    from spark_smote import SMOTE
+
+    with pytest.raises(InvalidParameterError, match=r"sampling_strategy="):
+        SMOTE(**smote_arguments(["--sampling-strategy", text], None, tmp_path))
 
 
 def test_arguments_override_the_config_file(tmp_path):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from spark_smote import SMOTE
-from spark_smote._neighbors import block_top_k
+from spark_smote._plan import PlanLimits
+from spark_smote._search.kernels import block_top_k
 from tests.helpers import sorted_rows
 
 COLUMNS = ["id", "x", "y", "label"]
@@ -114,14 +115,8 @@ def test_seed_none_is_reported_and_reproduces(spark, rows):
 @pytest.fixture
 def many_index_buckets_and_blocks(monkeypatch) -> None:
     """Index the classes in several buckets and search them in several blocks."""
-    import functools
-
-    import spark_smote._keys
-    import spark_smote._lsh
-
-    small_blocks = functools.partial(spark_smote._lsh.exact_neighbors, block_rows=16)
-    monkeypatch.setattr(spark_smote._lsh, "exact_neighbors", small_blocks)
-    monkeypatch.setattr(spark_smote._keys, "ROWS_PER_INDEX_BUCKET", 12)
+    limits = PlanLimits(exact_block_rows=16, rows_per_index_bucket=12)
+    monkeypatch.setattr(SMOTE, "_plan_limits", limits)
 
 
 @pytest.mark.e2e
@@ -199,8 +194,8 @@ def test_numpy_numbering_is_the_window_numbering(spark, rows, id_col) -> None:  
     assert sorted(order.tolist()) == list(range(60))
 
 
-def test_classes_found_by_label_case_are_those_of_the_class_table_join(spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    # Up to CASE_MAX_CLASSES grown classes the keys pass finds a row's class by a CASE
+def test_classes_found_by_label_case_are_those_of_the_class_table_join(spark) -> None:  # type: ignore[no-untyped-def]
+    # Up to PlanLimits.case_max_classes grown classes the keys pass finds a row's class by a CASE
     # over the labels, above by a join with the class table: the same rows either way,
     # rows flagged by the value check kept whatever their class.
     import spark_smote._keys as keys
@@ -214,18 +209,22 @@ def test_classes_found_by_label_case_are_those_of_the_class_table_join(spark, mo
     layout = resolve_layout(df.schema, params)
     plans = [keys.ClassPlan(label, i, 31, 9 if i else 0) for i, label in enumerate("abc")]
 
-    def keyed(flagged: bool) -> list[tuple]:
+    def keyed(flagged: bool, by_case: bool) -> list[tuple]:
         checks = row_checks(layout) if flagged else None
         out = keys.keyed_rows(
-            df, plans, layout, params, checks=checks, keep_flagged=BAD_ROW if flagged else None
+            df,
+            plans,
+            layout,
+            params,
+            checks=checks,
+            keep_flagged=BAD_ROW if flagged else None,
+            by_label_case=by_case,
         )
         return sorted(tuple(map(repr, row)) for row in out.collect())
 
     for flagged in (False, True):
-        by_case = keyed(flagged)
-        monkeypatch.setattr(keys, "CASE_MAX_CLASSES", 1)
-        by_join = keyed(flagged)
-        monkeypatch.undo()
+        by_case = keyed(flagged, by_case=True)
+        by_join = keyed(flagged, by_case=False)
         assert by_case == by_join
         # Classes b and c (31 rows each, one bad in each) plus, when flagged, a's bad row.
         assert len(by_case) == (63 if flagged else 62)

@@ -7,16 +7,13 @@ row. Exact duplicates of a row (distance 0) are valid neighbours; the row itself
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestNeighbors
 
-import spark_smote._keys
-import spark_smote._lsh
 from spark_smote import SMOTE
-from spark_smote._neighbors import block_top_k, candidate_distances
+from spark_smote._plan import PlanLimits
+from spark_smote._search.kernels import block_top_k, candidate_distances
 from tests.helpers import sorted_rows
 
 K = 4
@@ -109,9 +106,8 @@ def test_synthetic_rows_lie_between_base_and_a_true_neighbour(spark, geometry_ro
 def test_multi_block_search_and_bucketed_index_give_true_neighbours(
     spark, geometry_rows, monkeypatch
 ):
-    small_blocks = functools.partial(spark_smote._lsh.exact_neighbors, block_rows=32)
-    monkeypatch.setattr(spark_smote._lsh, "exact_neighbors", small_blocks)
-    monkeypatch.setattr(spark_smote._keys, "ROWS_PER_INDEX_BUCKET", 40)
+    limits = PlanLimits(exact_block_rows=32, rows_per_index_bucket=40)
+    monkeypatch.setattr(SMOTE, "_plan_limits", limits)
     out, report = resample_with_provenance(spark, geometry_rows, seed=12)
     assert report.neighbor_parameters[1]["blocks"] == 5
     assert_on_segments_to_true_neighbours(geometry_rows, out)
@@ -125,8 +121,7 @@ def test_multi_block_search_gives_the_same_rows_as_one_block(spark, geometry_row
     expected = sorted_rows(one_block)
     # The index buckets change which row gets which index (a function of the class
     # size only), so only the block size varies here.
-    small_blocks = functools.partial(spark_smote._lsh.exact_neighbors, block_rows=32)
-    monkeypatch.setattr(spark_smote._lsh, "exact_neighbors", small_blocks)
+    monkeypatch.setattr(SMOTE, "_plan_limits", PlanLimits(exact_block_rows=32))
     many_blocks, report = resample_with_provenance(spark, geometry_rows, seed=5)
     assert report.neighbor_parameters[1]["blocks"] == 5
     assert sorted_rows(many_blocks) == expected

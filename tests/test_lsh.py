@@ -6,11 +6,19 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-import spark_smote._lsh as lsh
-from spark_smote import InvalidParameterError, LSHParams, neighbor_recall, smote
-from spark_smote._keys import CLASS, IDX, SIZE, X, deal
-from spark_smote._lsh import lsh_neighbors
-from spark_smote._neighbors import NBR, block_top_k, exact_neighbors
+import spark_smote._search.per_table as per_table
+import spark_smote._search.tuning as tuning
+import spark_smote._search.whole_class as whole_class
+from spark_smote import SMOTE, InvalidParameterError, neighbor_recall
+from spark_smote._arrow import binary_rows
+from spark_smote._keys import CLASS, IDX, SIZE, X, place_by_position
+from spark_smote._plan import PlanLimits, SearchPlan, plan_search
+from spark_smote._random import STREAM_LSH, numpy_generator
+from spark_smote._search import NBR, exact_neighbors, lsh_neighbors
+from spark_smote._search.hashing import draw_hash, table_keys, table_projections
+from spark_smote._search.kernels import blobs_to_candidates
+from spark_smote._search.table import run_order
+from spark_smote._search.tuning_rules import LSHParams, Tuning
 from tests.helpers import sorted_rows
 
 K = 5
@@ -56,18 +64,28 @@ def assert_valid(found: dict[int, list[int]], n: int, k: int) -> None:
 
 
 @pytest.fixture(params=["whole class", "per table"])
-def search_path(request, monkeypatch) -> str:  # type: ignore[no-untyped-def]
-    """Run a test through each LSH search path (small classes are searched whole)."""
-    if request.param == "per table":
-        monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", -1)
-    return str(request.param)
+def search_path(request) -> PlanLimits:  # type: ignore[no-untyped-def]
+    """The limits that send a test through each LSH search path (small classes are
+    searched whole unless the whole-class search is switched off)."""
+    return PlanLimits(whole_class_search=request.param == "whole class")
+
+
+def lsh_plan(n: int, dimension: int, limits: PlanLimits) -> SearchPlan:
+    """The LSH search plan of one class (ordinal 0) of ``n`` rows."""
+    return plan_search({0: n}, K, dimension, "lsh", limits)
+
+
+def draw_test_hash(seed: int, ordinal: int, dimension: int, hashes: int, tables: int):  # type: ignore[no-untyped-def]
+    """A class's hash functions, drawn from its stream as the search draws them."""
+    return draw_hash(numpy_generator(seed, STREAM_LSH, ordinal), dimension, hashes, tables)
 
 
 def test_lsh_recall_and_schema_match_exact(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(800, 8)
     points = points_of(spark, x)
-    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 8, seed=3)
-    exact, _ = exact_neighbors(points, {0: len(x)}, K, 8)
+    plan = lsh_plan(len(x), 8, search_path)
+    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 8, seed=3, plan=plan)
+    exact, _ = exact_neighbors(points, {0: len(x)}, K, 8, 2048)
     assert neighbors.schema == exact.schema
     found = neighbour_lists(neighbors)
     assert_valid(found, len(x), K)
@@ -78,66 +96,53 @@ def test_lsh_recall_and_schema_match_exact(spark, search_path) -> None:  # type:
     assert parameters["estimated_recall"] >= 0.9
 
 
-def test_chunks_bound_groups_and_give_each_row_one_query_slot() -> None:
-    step = 16
-    for n in (5, 32, 33, 47, 48, 49, 500, 1001):
-        ranks = np.arange(n)
-        lo, hi = lsh.chunk_ranges(ranks, n, step)
-        assert (hi - lo <= 2 * step).all()
-        assert ((lo <= ranks) & (ranks < hi)).all()
-        # Chunks start on the stride grid; a query sees step // 2 rows on each side
-        # unless the run ends first.
-        assert (lo % step == 0).all()
-        assert ((ranks - lo >= step // 2) | (lo == 0)).all()
-        assert ((hi - 1 - ranks >= step // 2 - 1) | (hi == n)).all()
-
-
 def _sorted_run(x: np.ndarray, width: float, seed: int = 0):  # type: ignore[no-untyped-def]
     """One (class, table) run in key order, as the search receives it."""
     import pyarrow as pa
 
-    spec = lsh._draw_hash(seed, 0, x.shape[1], 4, 1)
-    codes, splits = lsh.table_keys(lsh.table_projections(x, spec, 1), spec, width)
+    spec = draw_test_hash(seed, 0, x.shape[1], 4, 1)
+    codes, splits = table_keys(table_projections(x, spec, 1), spec, width)
     idx = np.arange(len(x))
     order = np.lexsort([idx, splits[:, 0], *[codes[:, 0, j] for j in reversed(range(4))]])
     return pa.table(
         {
             CLASS: pa.array(np.zeros(len(x), np.int32)),
-            lsh._TABLE: pa.array(np.zeros(len(x), np.int32)),
+            per_table.TABLE: pa.array(np.zeros(len(x), np.int32)),
             IDX: pa.array(idx[order]),
-            lsh._XBYTES: lsh.binary_rows(x[order]),
+            per_table.XBYTES: binary_rows(x[order]),
         }
     )
 
 
 def test_search_holds_at_most_one_chunk_whatever_the_skew(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from pyspark.sql import types as T
     from pyspark.sql.pandas.types import to_arrow_schema
 
     seen: list[int] = []
-    solve = lsh.chunk_top_k
+    solve = per_table.chunk_top_k
 
     def bounded(x, idx, queries, k):  # type: ignore[no-untyped-def]
         seen.append(len(x))
         return solve(x, idx, queries, k)
 
-    monkeypatch.setattr(lsh, "chunk_top_k", bounded)
+    monkeypatch.setattr(per_table, "chunk_top_k", bounded)
     schema = to_arrow_schema(
-        lsh.T.StructType(
+        T.StructType(
             [
-                lsh.T.StructField(CLASS, lsh.T.IntegerType()),
-                lsh.T.StructField(IDX, lsh.T.LongType()),
-                lsh.T.StructField(lsh._CANDIDATES, lsh.T.BinaryType()),
+                T.StructField(CLASS, T.IntegerType()),
+                T.StructField(IDX, T.LongType()),
+                T.StructField(per_table.CANDIDATES, T.BinaryType()),
             ]
         )
     )
     for x in (np.ones((3000, 3)), clusters(3000, 3)):
         seen.clear()
         run = _sorted_run(x, width=1.0)
-        search = lsh._search_udf(K, 3, {0: 64}, {0: len(x)}, schema)
+        search = per_table._search_udf(K, 3, {0: 64}, {0: len(x)}, schema)
         out = pa_concat(search(iter(run.to_batches(max_chunksize=700))))
         assert max(seen) <= 64
         assert sorted(out.column(IDX).to_pylist()) == list(range(len(x)))
-        neighbors, distances = lsh.blobs_to_candidates(out.column(lsh._CANDIDATES), K)
+        neighbors, distances = blobs_to_candidates(out.column(per_table.CANDIDATES), K)
         assert neighbors.shape == (len(x), K)
         assert (neighbors != out.column(IDX).to_numpy()[:, None]).all()
         assert (np.diff(distances, axis=1) >= 0).all()
@@ -149,144 +154,29 @@ def pa_concat(batches):  # type: ignore[no-untyped-def]
     return pa.Table.from_batches(list(batches))
 
 
-def test_sort_keys_bytes_follow_the_numeric_order() -> None:
-    rng = np.random.default_rng(4)
-    n = 2000
-    codes = rng.integers(-3, 3, (n, 1, 2)).astype(np.int64)
-    codes[:5] = np.array([[-(2**62)], [2**62], [0], [-1], [1]])[:, :, None].repeat(2, axis=2)
-    splits = rng.choice([-2.5, -1e-300, 0.0, 1e-300, 3.0, -7e10], (n, 1))
-    idx = rng.permutation(n).astype(np.int64)
-    keys = lsh.sort_keys(codes, splits, idx)[:, 0, :]
-    by_bytes = sorted(range(n), key=lambda i: keys[i].tobytes())
-    by_numbers = np.lexsort((idx, splits[:, 0], codes[:, 0, 1], codes[:, 0, 0]))
-    assert by_bytes == list(by_numbers)
-
-
-def test_key_order_is_the_lexsort_order() -> None:
-    # Packed keys with ties broken by the full key; codes whose ranges need more than 64
-    # bits fall back to np.lexsort. -0.0 goes before 0.0 (ordered bits).
-    from spark_smote._keys import ordered_bits
-
-    rng = np.random.default_rng(11)
-    for scale in (0, 1, 3, 1000, 2**40, 2**62):
-        for n, m in ((0, 4), (1, 1), (700, 1), (2500, 4)):
-            codes = rng.integers(-scale, scale, (n, m), endpoint=True).astype(np.int64)
-            if scale == 2**62 and n:
-                codes[0] = -(2**62)
-                codes[-1] = 2**62
-            splits = rng.choice([-2.5, -1e-300, -0.0, 0.0, 1e-300, 1.5, 1.5 + 2**-40], n)
-            split_bits = ordered_bits(splits)
-            idx = rng.permutation(n).astype(np.int64)
-            full = np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
-            assert np.array_equal(lsh.key_order(codes, split_bits, idx), full), (scale, n, m)
-
-
-def test_coarse_keys_never_contradict_the_full_order() -> None:
-    # Codes beyond the coarse field, equal codes with different splits, and two runs:
-    # sorting by (coarse key, sort key) must give exactly the (run, sort key) order.
-    rng = np.random.default_rng(8)
-    n, tables = 3000, 3
-    codes = rng.integers(-600, 600, (n, tables, 4)).astype(np.int64)
-    codes[: n // 2] //= 300  # many rows share buckets
-    codes[:10, :, 0] = [[-(2**62)], [2**62], [511], [512], [-511], [-512], [0], [0], [1], [1]]
-    splits = rng.choice([-2.5, -1e-300, 0.0, 1e-300, 3.0, -7e10, 1.5], (n, tables))
-    idx = rng.permutation(n).astype(np.int64)
-    keys = lsh.sort_keys(codes, splits, idx)
-    runs = np.array([5, 6, 7], np.int64)
-    coarse = lsh.coarse_keys(codes, splits, runs, 4)
-    assert (coarse >= 0).all()
-    pairs = [(t, i) for t in range(tables) for i in range(n)]
-    full = sorted(pairs, key=lambda p: (runs[p[0]], keys[p[1], p[0]].tobytes()))
-    fast = sorted(pairs, key=lambda p: (coarse[p[1], p[0]], keys[p[1], p[0]].tobytes()))
-    assert fast == full
-    # On codes within the field and continuous splits it decides almost every pair.
-    typical = lsh.coarse_keys(codes // 30, rng.normal(size=(n, tables)), runs, 4)
-    assert len(np.unique(typical)) > 0.95 * n * tables
-
-
-def test_refs_before_counts_the_full_order() -> None:
-    # Probes are copies of some references (their own copy must not count) plus
-    # outsiders; codes beyond the coarse field and shared buckets force tie-breaks.
-    rng = np.random.default_rng(9)
-    n_ref, m = 4000, 4
-    codes = rng.integers(-3, 3, (n_ref, m)).astype(np.int64)
-    codes[:50, 0] = rng.choice([-(2**40), 700, -700, 2**40], 50)
-    splits = rng.choice([-1.0, 0.0, 0.5, 2.0], n_ref) + (rng.random(n_ref) < 0.5) * rng.random(
-        n_ref
-    )
-    idx = rng.permutation(n_ref).astype(np.int64)
-    copies = rng.choice(n_ref, 300, replace=False)
-    outsiders = 50
-    p_codes = np.concatenate([codes[copies], rng.integers(-3, 3, (outsiders, m))])
-    p_splits = np.concatenate([splits[copies], rng.choice([0.0, 0.5], outsiders)])
-    p_idx = np.concatenate([idx[copies], n_ref + np.arange(outsiders)])
-    all_codes = np.concatenate([p_codes, codes])
-    all_splits = np.concatenate([p_splits, splits])
-    all_idx = np.concatenate([p_idx, idx])
-    is_ref = np.arange(len(all_idx)) >= len(p_idx)
-    coarse = lsh.coarse_keys(all_codes[:, None, :], all_splits[:, None], np.zeros(1, np.int64), 1)
-    got = lsh.refs_before(coarse[:, 0], all_codes, all_splits, all_idx, is_ref, len(p_idx))
-    keys = lsh.sort_keys(all_codes[:, None, :], all_splits[:, None], all_idx)[:, 0, :]
-    ref_keys = sorted(keys[i].tobytes() for i in np.flatnonzero(is_ref))
-    expected = [
-        np.searchsorted(np.array(ref_keys, dtype=object), keys[i].tobytes(), side="left")
-        for i in range(len(p_idx))
-    ]
-    assert got.tolist() == [int(e) for e in expected]
-
-
-@pytest.mark.parametrize("rows", [600, 3000, 5000])
-def test_chunk_ranking_on_packed_keys_finds_the_exact_neighbours(rows: int) -> None:
-    # The float32 ranking packs each candidate's column into the low bits of its
-    # distance; the result must still be the exact k nearest, ties by index.
-    rng = np.random.default_rng(rows)
-    centres = rng.normal(0, 50, (8, 12))
-    x = centres[rng.integers(0, 8, rows)] + rng.normal(0, 1, (rows, 12))
-    x[: rows // 10] = x[rows // 10 : 2 * (rows // 10)]  # exact duplicates
-    idx = rng.permutation(10 * rows)[:rows].astype(np.int64)
-    queries = np.arange(0, rows, 3)
-    neighbors, distances = lsh.chunk_top_k(x, idx, queries, 5)
-    expected_neighbors, expected_distances = block_top_k(x[queries], idx[queries], x, idx, 5)
-    assert np.array_equal(neighbors, expected_neighbors)
-    assert np.array_equal(distances, expected_distances)
-
-
-def test_chunk_ranking_of_one_index_group_matches_the_whole_chunk() -> None:
-    # The whole-class search ranks only its tasks' index groups of a chunk's queries;
-    # each query's result must be the one the full chunk's ranking gives, bit for bit.
-    x = clusters(2048, 7, seed=11)
-    idx = np.random.default_rng(3).permutation(5000)[:2048].astype(np.int64)
-    queries = np.arange(512, 1536)
-    everything = lsh.chunk_top_k(x, idx, queries, K)
-    for groups in ({0}, {1, 5}, set(range(1, lsh._QUERY_GROUPS))):
-        mine = np.isin(idx[queries] % lsh._QUERY_GROUPS, list(groups))
-        neighbors, distances = lsh.chunk_top_k(x, idx, queries[mine], K)
-        assert np.array_equal(neighbors, everything[0][mine])
-        assert np.array_equal(distances.view(np.int64), everything[1][mine].view(np.int64))
-
-
 def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
     import pyarrow as pa
+    from pyspark.sql import types as T
     from pyspark.sql.pandas.types import to_arrow_schema
 
     x = np.concatenate([clusters(1500, 4, seed=5), np.ones((400, 4))])
     n = len(x)
-    spec = lsh._draw_hash(2, 0, 4, 4, 3)
-    tuning = lsh._Tuning(width=2.0, cap=64, tables=3, sample_recall=-1.0, kth_distance_median=-1.0)
+    spec = draw_test_hash(2, 0, 4, 4, 3)
+    chosen = Tuning(width=2.0, cap=64, tables=3, sample_recall=-1.0, kth_distance_median=-1.0)
     schema = to_arrow_schema(
-        lsh.T.StructType(
+        T.StructType(
             [
-                lsh.T.StructField(CLASS, lsh.T.IntegerType()),
-                lsh.T.StructField(IDX, lsh.T.LongType()),
-                lsh.T.StructField(X, lsh.T.ArrayType(lsh.T.DoubleType())),
-                lsh.T.StructField(NBR, lsh.T.ArrayType(lsh.T.LongType())),
+                T.StructField(CLASS, T.IntegerType()),
+                T.StructField(IDX, T.LongType()),
+                T.StructField(X, T.ArrayType(T.DoubleType())),
+                T.StructField(NBR, T.ArrayType(T.LongType())),
             ]
         )
     )
     shuffled = np.random.default_rng(0).permutation(n)
     answers = []
     for parts in (1, 2, 3, 8):
-        search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, {0: n}, parts, schema)
+        search = whole_class._whole_class_task(K, 4, {0: spec}, {0: chosen}, {0: n}, parts, schema)
         found: dict[int, list[int]] = {}
         for part in range(parts):
             group = pa.table(
@@ -294,7 +184,7 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
                     CLASS: pa.array(np.zeros(n, np.int32)),
                     IDX: pa.array(shuffled),
                     X: pa.array(x[shuffled].tolist(), pa.list_(pa.float64())),
-                    lsh._PART: pa.array(np.full(n, part, np.int32)),
+                    whole_class._SHARE: pa.array(np.full(n, part, np.int32)),
                 }
             )
             out = pa_concat(search(iter(group.to_batches(max_chunksize=700))))
@@ -308,8 +198,8 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
     assert all(a == answers[0] for a in answers[1:])
     # A task missing a row of its class (a lost shuffle block would look like this)
     # fails loudly instead of ranking uninitialised features.
-    search = lsh._class_search_udf(K, 4, {0: spec}, {0: tuning}, {0: n + 1}, 1, schema)
-    short = group.set_column(3, lsh._PART, pa.array(np.zeros(n, np.int32)))
+    search = whole_class._whole_class_task(K, 4, {0: spec}, {0: chosen}, {0: n + 1}, 1, schema)
+    short = group.set_column(3, whole_class._SHARE, pa.array(np.zeros(n, np.int32)))
     with pytest.raises(RuntimeError, match=r"got 1900 of the 1901 rows of class ordinal 0"):
         list(search(iter(short.to_batches(max_chunksize=700))))
 
@@ -327,45 +217,38 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
     sizes = {o: len(x) for o, x in xs.items()}
     params = LSHParams(bucket_cap=128, sample_size=50)
 
-    searched: dict[str, list[int]] = {}
-
-    def recorded(path: str):  # type: ignore[no-untyped-def]
-        search = getattr(lsh, path)
-
-        def record(rows, subset, *args):  # type: ignore[no-untyped-def]
-            searched.setdefault(path, []).extend(sorted(subset))
-            return search(rows, subset, *args)
-
-        return record
-
-    for path in ("_whole_class_search", "_per_table_search"):
-        monkeypatch.setattr(lsh, path, recorded(path))
-
-    def run():  # type: ignore[no-untyped-def]
-        searched.clear()
-        neighbors, report = lsh_neighbors(points, sizes, K, 5, seed=4, params=params)
+    def run(plan: SearchPlan):  # type: ignore[no-untyped-def]
+        neighbors, report = lsh_neighbors(points, sizes, K, 5, seed=4, params=params, plan=plan)
         return sorted(tuple(r) for r in neighbors.collect()), report.parameters, neighbors.schema
 
-    monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", -1)
-    per_table = run()
-    assert searched == {"_per_table_search": [0, 1, 3]}
-    monkeypatch.setattr(lsh, "_WHOLE_CLASS_BYTES", 1000 * 5 * 8)
-    mixed = run()
-    assert searched == {"_whole_class_search": [0, 1], "_per_table_search": [3]}
+    per_table = run(SearchPlan(sizes, per_table_classes=frozenset(sizes)))
+    # The plan made from sizes: classes 0 and 1 fit the whole-class limit, class 3 not;
+    # class 1 also fits the one-task tuning limit, class 0 not.
+    limits = PlanLimits(whole_class_bytes=1000 * 5 * 8, one_task_tuning_bytes=800 * 5 * 8)
+    tuned_apart_plan = plan_search(sizes, K, 5, "lsh", limits)
+    assert tuned_apart_plan.whole_classes == {0, 1}
+    assert tuned_apart_plan.per_table_classes == {3}
+    assert tuned_apart_plan.one_task_tuning == {1}
+    mixed = run(
+        SearchPlan(
+            sizes,
+            whole_classes=frozenset({0, 1}),
+            per_table_classes=frozenset({3}),
+            one_task_tuning=frozenset({0, 1}),
+        )
+    )
     assert mixed == per_table
-    # Class 0 searched whole but too large to tune in one task: tuned over blocks, as
-    # the per-table class is, with the same statistics.
-    monkeypatch.setattr(lsh, "_ONE_TASK_TUNING_BYTES", 800 * 5 * 8)
+    # Class 0 searched whole but tuned over blocks, as the per-table class is, with the
+    # same statistics.
     blocked: list[int] = []
-    sample_search = lsh.sample_exact_neighbors
+    sample_search = tuning.sample_exact_neighbors
 
     def recorded_sample(rows, indices, *args):  # type: ignore[no-untyped-def]
         blocked.extend(sorted(indices))
         return sample_search(rows, indices, *args)
 
-    monkeypatch.setattr(lsh, "sample_exact_neighbors", recorded_sample)
-    tuned_apart = run()
-    assert searched == {"_whole_class_search": [0, 1], "_per_table_search": [3]}
+    monkeypatch.setattr(tuning, "sample_exact_neighbors", recorded_sample)
+    tuned_apart = run(tuned_apart_plan)
     assert blocked == [0, 3]
     assert tuned_apart == per_table
 
@@ -374,48 +257,28 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
 def test_search_deals_runs_round_robin_over_its_tasks(spark) -> None:  # type: ignore[no-untyped-def]
     tables, sizes, tasks = {0: 3, 2: 5}, {0: 100, 2: 900}, 4
     runs = spark.createDataFrame(
-        [(o, t) for o, n in tables.items() for t in range(n)], f"{CLASS} int, {lsh._TABLE} int"
+        [(o, t) for o, n in tables.items() for t in range(n)], f"{CLASS} int, {per_table.TABLE} int"
     )
     if not hasattr(runs, "repartitionById"):
         pytest.skip("Spark 4.0 has no repartitionById: runs are hash-partitioned there")
     placed = (
-        deal(runs, tasks, lsh._run_order(tables, sizes))
-        .select(CLASS, lsh._TABLE, F.spark_partition_id().alias("task"))
+        place_by_position(runs, tasks, run_order(tables, sizes, per_table.TABLE))
+        .select(CLASS, per_table.TABLE, F.spark_partition_id().alias("task"))
         .collect()
     )
     # The larger class first: its tables are runs 0..4, the other class's runs 5..7.
     expected = {(2, t): t % tasks for t in range(5)} | {(0, t): (5 + t) % tasks for t in range(3)}
-    assert {(r[CLASS], r[lsh._TABLE]): r["task"] for r in placed} == expected
-
-
-def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
-    neighbors = np.array([[7, 3, 9, 3, 2, 8]])
-    distances = np.array([[1.0, 0.5, 2.0, 0.5, 1.0, 0.1]])
-    assert lsh.merge_tables(neighbors, distances, 4).tolist() == [[8, 3, 2, 7]]
-
-
-def test_tuner_picks_the_cheapest_width_cap_and_tables_reaching_the_target() -> None:
-    curves = {
-        (1.0, 1024): np.array([0.5, 0.8, 0.9, 0.97]),  # 4 x (1024 + 3000) = 16096
-        (1.0, 2048): np.array([0.6, 0.97, 0.99, 1.0]),  # 2 x (2048 + 3000) = 10096
-        (2.0, 4096): np.array([0.7, 0.98, 0.99, 1.0]),  # 2 x (4096 + 3000) = 14192
-    }
-    params = LSHParams(target_recall=0.97).checked(K)
-    assert lsh._choose(curves, params) == (1.0, 2048, 2)
-    # Nothing reaches the target: the best recall with every table, cheapest on a tie.
-    below = {key: curve * 0.9 for key, curve in curves.items()}
-    assert lsh._choose(below, params) == (1.0, 2048, 4)
-    # Fixed tables: the best recall at that count.
-    assert lsh._choose(curves, LSHParams(tables=1).checked(K)) == (2.0, 4096, 1)
+    assert {(r[CLASS], r[per_table.TABLE]): r["task"] for r in placed} == expected
 
 
 def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(3000, 6, seed=7)
     points = points_of(spark, x)
     params = LSHParams(bucket_cap=64, sample_size=60)
-    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 6, seed=3, params=params)
+    plan = lsh_plan(len(x), 6, search_path)
+    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 6, seed=3, params=params, plan=plan)
     found = neighbour_lists(neighbors)
-    sample = lsh.sample_indices({0: len(x)}, 60, 3, purpose=0)[0]
+    sample = tuning.sample_indices({0: len(x)}, 60, 3, purpose=0)[0]
     estimated = report.parameters[0]["estimated_recall"]
     measured = recall_of(x, {i: found[i] for i in sample}, K)
     assert abs(estimated - measured) < 1e-3, (estimated, measured)
@@ -425,7 +288,10 @@ def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark, search_p
 def test_identical_rows_split_into_bounded_buckets(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = np.ones((400, 3))
     params = LSHParams(bucket_cap=48)
-    neighbors, report = lsh_neighbors(points_of(spark, x), {0: 400}, K, 3, seed=1, params=params)
+    plan = lsh_plan(400, 3, search_path)
+    neighbors, report = lsh_neighbors(
+        points_of(spark, x), {0: 400}, K, 3, seed=1, params=params, plan=plan
+    )
     found = neighbour_lists(neighbors)
     assert_valid(found, 400, K)
     assert report.parameters[0]["bucket_cap"] == 48
@@ -434,26 +300,21 @@ def test_identical_rows_split_into_bounded_buckets(spark, search_path) -> None: 
 def test_rows_in_tiny_buckets_are_completed_to_k(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     x = clusters(300, 4, seed=2)
     params = LSHParams(bucket_width=1e-6, hashes_per_table=4, tables=1, bucket_cap=48)
-    neighbors, _ = lsh_neighbors(points_of(spark, x), {0: 300}, K, 4, seed=1, params=params)
+    plan = lsh_plan(300, 4, search_path)
+    neighbors, _ = lsh_neighbors(
+        points_of(spark, x), {0: 300}, K, 4, seed=1, params=params, plan=plan
+    )
     assert_valid(neighbour_lists(neighbors), 300, K)
 
 
 def test_duplicates_are_neighbours_at_distance_zero(spark, search_path) -> None:  # type: ignore[no-untyped-def]
     base = clusters(200, 3, seed=4)
     x = np.concatenate([base, base[:50]])
-    neighbors, _ = lsh_neighbors(points_of(spark, x), {0: len(x)}, K, 3, seed=5)
+    plan = lsh_plan(len(x), 3, search_path)
+    neighbors, _ = lsh_neighbors(points_of(spark, x), {0: len(x)}, K, 3, seed=5, plan=plan)
     found = neighbour_lists(neighbors)
     assert_valid(found, len(x), K)
     assert recall_of(x, found, K) >= 0.9
-
-
-def test_lsh_params_errors_name_field_and_fix() -> None:
-    with pytest.raises(InvalidParameterError, match=r"bucket_cap=10: must be an integer >= 4"):
-        LSHParams(bucket_cap=10).checked(5)
-    with pytest.raises(InvalidParameterError, match=r"bucket_width=-1.0"):
-        LSHParams(bucket_width=-1.0).checked(5)
-    with pytest.raises(InvalidParameterError, match=r"target_recall=1.5"):
-        LSHParams(target_recall=1.5).checked(5)
 
 
 def _labelled(spark, seed: int = 0):  # type: ignore[no-untyped-def]
@@ -474,7 +335,9 @@ def test_lsh_output_is_bit_identical_across_partitionings(spark, search_path) ->
         for partitions, layout in ((3, lambda d: d.repartition(5)), (11, lambda d: d.coalesce(1))):
             spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
             shuffled = layout(df.orderBy(F.xxhash64("id", F.lit(partitions))))
-            out = smote(shuffled, label_col="label", seed=9, neighbor_search="lsh", provenance=True)
+            sampler = SMOTE(label_col="label", seed=9, neighbor_search="lsh", provenance=True)
+            sampler._plan_limits = search_path
+            out = sampler.fit_resample(shuffled)
             results.append(sorted(tuple(r) for r in out.collect()))
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
@@ -483,15 +346,13 @@ def test_lsh_output_is_bit_identical_across_partitionings(spark, search_path) ->
 
 
 @pytest.mark.e2e
-def test_auto_uses_exact_up_to_threshold_and_lsh_above(spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(lsh, "AUTO_EXACT_MAX_ROWS", 60)
+def test_auto_uses_exact_up_to_threshold_and_lsh_above(spark) -> None:  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(1)
     rows = [(float(v), 0) for v in rng.normal(size=300)]
     rows += [(float(v), 1) for v in rng.normal(size=100)]
     rows += [(float(v), 2) for v in rng.normal(size=40)]
-    from spark_smote import SMOTE
-
     sampler = SMOTE(label_col="label", seed=2)
+    sampler._plan_limits = PlanLimits(auto_exact_max_rows=60)
     out = sampler.fit_resample(spark.createDataFrame(rows, ["x", "label"]))
     assert sampler.report_ is not None
     assert sampler.report_.neighbor_method == {1: "lsh", 2: "exact"}
@@ -520,12 +381,11 @@ def test_neighbor_recall_reports_per_class_recall(spark) -> None:  # type: ignor
 def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
     spark, monkeypatch, layout, draws_per_task, id_col
 ) -> None:  # type: ignore[no-untyped-def]
-    # The fused path also numbers and tunes each class in one task (numbered_and_tuned);
-    # the other numbers it with Spark's window and tunes in a job of its own.
+    # The fused path also numbers and tunes each class in one task; the other numbers it
+    # with Spark's window and tunes in a job of its own.
     from pyspark.ml.functions import array_to_vector
 
     import spark_smote._smote as smote_module
-    import spark_smote._synthesis as synthesis
 
     rng = np.random.default_rng(5)
     rows = [
@@ -538,17 +398,16 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
     if layout == "vector":
         df = df.select("id", array_to_vector(F.array("a", "b", "c")).alias("v"), "label")
         features = "v"
-    monkeypatch.setattr(synthesis, "DRAWS_PER_SEARCH_TASK", draws_per_task)
     drawn = []
+    draw_in_search = smote_module.draw_in_search
     monkeypatch.setattr(
         smote_module,
-        "draw_while_searching",
-        lambda *args, **kwargs: drawn.append(1) or synthesis.draw_while_searching(*args, **kwargs),
+        "draw_in_search",
+        lambda *args, **kwargs: drawn.append(1) or draw_in_search(*args, **kwargs),
     )
 
-    def run() -> list[tuple]:
-        out = smote(
-            df,
+    def run(limits: PlanLimits) -> list[tuple]:
+        sampler = SMOTE(
             label_col="label",
             features=features,
             seed=8,
@@ -557,20 +416,18 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
             synthetic_col="synthetic",
             provenance=True,
         )
-        return sorted_rows(out)
+        sampler._plan_limits = limits
+        return sorted_rows(sampler.fit_resample(df))
 
-    in_search = run()
+    in_search = run(PlanLimits(draws_per_search_task=draws_per_task))
     assert drawn == [1]
     # A class too large to number and tune in one task: numbered by Spark's window and
     # tuned over blocks, still drawn in the search's tasks.
-    import spark_smote._lsh as lsh_module
-
-    monkeypatch.setattr(lsh_module, "_ONE_TASK_TUNING_BYTES", -1)
-    assert run() == in_search
+    too_large = PlanLimits(draws_per_search_task=draws_per_task, one_task_tuning_bytes=-1)
+    assert run(too_large) == in_search
     assert drawn == [1, 1]
     drawn.clear()
-    monkeypatch.setattr(smote_module, "drawn_while_searching", lambda plans: False)
-    in_spark = run()
+    in_spark = run(PlanLimits(draws_per_search_task=draws_per_task, fused_draws=False))
     assert drawn == []
     assert in_search == in_spark
     assert len(in_search) == 1800

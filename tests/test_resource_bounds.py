@@ -23,10 +23,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import spark_smote._neighbors as neighbors_module
+import spark_smote._search.exact as exact_module
 from spark_smote import SMOTE
-from spark_smote._lsh import LSHParams
 from spark_smote._output import write_atomic
+from spark_smote._plan import PlanLimits
+from spark_smote._search import LSHParams
 
 pytestmark = pytest.mark.e2e
 
@@ -121,7 +122,7 @@ def test_lsh_tuning_collects_statistics_not_rows(
 
 def _checked_group_udf(limit: int) -> Callable[..., Callable[[pa.Table], pa.Table]]:
     """A replacement for ``_exact_group_udf`` whose UDF refuses groups above ``limit``."""
-    build = neighbors_module._exact_group_udf
+    build = exact_module._exact_group_udf
 
     def factory(*args: Any, **kwargs: Any) -> Callable[[pa.Table], pa.Table]:
         top_k = build(*args, **kwargs)
@@ -139,7 +140,7 @@ def _checked_group_udf(limit: int) -> Callable[..., Callable[[pa.Table], pa.Tabl
 @pytest.fixture
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     """Exact-search blocks of 256 rows (the smallest the library uses)."""
-    monkeypatch.setattr(neighbors_module, "EXACT_BLOCK_ROWS", 256)
+    monkeypatch.setattr(SMOTE, "_plan_limits", PlanLimits(exact_block_rows=256))
     yield 256
 
 
@@ -148,7 +149,7 @@ def test_exact_search_groups_never_exceed_two_blocks(
     spark: Any, monkeypatch: pytest.MonkeyPatch, small_blocks: int, duplicates: int
 ) -> None:
     df = _dataset(spark, {"a": 800, "b": 700}, duplicates=duplicates)
-    monkeypatch.setattr(neighbors_module, "_exact_group_udf", _checked_group_udf(2 * small_blocks))
+    monkeypatch.setattr(exact_module, "_exact_group_udf", _checked_group_udf(2 * small_blocks))
     sampler = SMOTE(label_col="y", k_neighbors=3, seed=9, neighbor_search="exact")
     out = sampler.fit_resample(df)
     assert sorted(out.groupBy("y").count().collect()) == [("a", 800), ("b", 800)]
@@ -160,9 +161,7 @@ def test_group_bound_check_is_live(
     spark: Any, monkeypatch: pytest.MonkeyPatch, small_blocks: int
 ) -> None:
     df = _dataset(spark, {"a": 800, "b": 700})
-    monkeypatch.setattr(
-        neighbors_module, "_exact_group_udf", _checked_group_udf(2 * small_blocks - 1)
-    )
+    monkeypatch.setattr(exact_module, "_exact_group_udf", _checked_group_udf(2 * small_blocks - 1))
     out = SMOTE(label_col="y", k_neighbors=3, seed=9, neighbor_search="exact").fit_resample(df)
     with pytest.raises(Exception, match="UDF group of 512 rows > bound 511"):
         out.write.format("noop").mode("overwrite").save()

@@ -74,7 +74,7 @@ def test_package_and_udf_modules_import_no_third_party_data_library() -> None:
         "import sys\n"
         "import spark_smote\n"
         "assert not {'numpy', 'pyarrow', 'pandas', 'pyspark'} & set(sys.modules), sys.modules\n"
-        "import spark_smote._lsh, spark_smote._neighbors, spark_smote._synthesis\n"
+        "import spark_smote._search, spark_smote._synthesis\n"
         "import spark_smote._categorical, spark_smote._keys, spark_smote.cli\n"
         "assert 'pandas' not in sys.modules\n"
         "from spark_smote import SMOTE, InvalidInputError, neighbor_recall\n"

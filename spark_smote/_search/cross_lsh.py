@@ -54,7 +54,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
-from spark_smote._keys import CLASS, IDX, X, deal, task_count
+from spark_smote._keys import CLASS, IDX, X, place_by_position, task_count
 from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
 from spark_smote._search.cross_exact import (
     DIST,
@@ -381,7 +381,7 @@ def _table_candidates(
     )
     search = _search_udf(k, dimension, cap // 2, to_arrow_schema(searched_schema))
     return (
-        deal(copies, task_count(points, tables, 1), F.col(_TABLE))
+        place_by_position(copies, task_count(points, tables, 1), F.col(_TABLE))
         .sortWithinPartitions(_TABLE, _KEY)
         .select(_TABLE, CLASS, IDX, X, _ANSWER)
         .mapInArrow(search, searched_schema)

@@ -1,4 +1,7 @@
-"""The fast layer: tests that start no JVM. Asking for the Spark session here fails."""
+"""The fast layer: tests here start no JVM (numpy, Arrow and plan logic only).
+
+A test in this folder that asks for the session fails at once instead of starting one.
+"""
 
 from __future__ import annotations
 
@@ -7,4 +10,4 @@ import pytest
 
 @pytest.fixture(scope="session")
 def spark() -> None:
-    raise RuntimeError("tests/unit starts no JVM; move a test that needs Spark to tests/")
+    pytest.fail("tests/unit start no Spark session; put Spark tests in tests/")

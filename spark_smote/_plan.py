@@ -1,0 +1,390 @@
+"""The plan: which internal path each later phase takes, decided once from sizes.
+
+input -> features -> strategy -> **plan** -> keys -> neighbour search -> synthesis -> output
+
+The strategy gives the rows per class and the rows to add; from those sizes, the
+feature count and the parameters, :func:`make_plan` decides every internal path at
+once (a :class:`RunPlan`), and the later phases read it instead of deciding for
+themselves: which search each class gets (exact, LSH searched whole, LSH per table),
+how an LSH class is tuned (in one task holding it, or by jobs over blocks of it),
+where the rows are numbered (Spark's window, or one numpy task per class that also
+computes the tuning statistics), whether the search's tasks draw the synthetic rows
+(the fused path), and whether lookups broadcast or shuffle. None of these choices
+changes a result: every path gives the same rows, bit for bit.
+
+The thresholds live in :class:`PlanLimits`; its switches turn each performance special
+case off, for measuring what it buys. Tests build a plan (or limits) directly and hand
+it to the phases. Besides its fields a private setting reads the environment: the
+variable ``SPARK_SMOTE_DISABLE``, a comma-separated list of ``fused-draws``,
+``one-task-tuning``, ``numpy-numbering`` and ``whole-class-search``
+(:meth:`PlanLimits.from_environment`), ``warm-up`` (:mod:`spark_smote._warmup`) and
+``python-daemon`` (:mod:`spark_smote._daemon`, read by the worker daemon itself, so it
+applies where the workers inherit the driver's environment, as in local mode).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from pyspark.sql import types as T
+
+from spark_smote._features import INTEGRAL_TYPES
+
+__all__ = [
+    "DISABLE_VARIABLE",
+    "PlanLimits",
+    "RunPlan",
+    "SearchPlan",
+    "disabled",
+    "make_plan",
+    "plan_search",
+]
+
+# The private setting that switches performance special cases off (module docstring).
+DISABLE_VARIABLE = "SPARK_SMOTE_DISABLE"
+_SWITCHES = (
+    "fused-draws",
+    "one-task-tuning",
+    "numpy-numbering",
+    "whole-class-search",
+    "warm-up",
+    "python-daemon",
+)
+
+# id types Arrow sorts as Spark's window does, so one numpy task can number rows by them.
+_SORTABLE_ID_TYPES = (
+    *INTEGRAL_TYPES,
+    T.FloatType,
+    T.DoubleType,
+    T.StringType,
+    T.BinaryType,
+    T.DateType,
+    T.BooleanType,
+)
+
+
+def disabled(switch: str) -> bool:
+    """Whether ``SPARK_SMOTE_DISABLE`` lists ``switch`` (one of the module's switches)."""
+    if switch not in _SWITCHES:
+        raise ValueError(f"unknown switch {switch!r}; known: {', '.join(_SWITCHES)}")
+    listed = os.environ.get(DISABLE_VARIABLE, "")
+    return switch in {part.strip() for part in listed.split(",")}
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    """The thresholds and switches :func:`make_plan` decides by.
+
+    Attributes
+    ----------
+    auto_exact_max_rows : int
+        Under ``neighbor_search='auto'`` classes up to this many rows are searched
+        exactly: exact search costs O(n^2 d), and up to 10,000 rows of 18 features it
+        costs at most a fraction of a second more than LSH (``python
+        jobs/recall_benchmark.py threshold``), while giving the exact neighbours.
+    whole_class_bytes : int
+        LSH classes whose features take up to this many bytes are searched whole: each
+        search task holds the class (about 3x its features in memory), which stays
+        under the ~1 GB Databricks serverless gives a UDF process.
+    one_task_tuning_bytes : int
+        Classes searched whole whose features take up to this many bytes are also tuned
+        (and, with ``numpy_numbering``, numbered) in one task holding the class in
+        Arrow and numpy at once; larger ones are tuned by jobs over blocks.
+    max_tasks_per_class : int
+        The most tasks a whole-class search gives one class: every task orders the
+        whole class in every table (about 0.3 us per row and table, against 5.8 us of
+        ranking shared among the tasks), so with 4 the repeated work is a fifth of the
+        ranking.
+    draws_per_search_task : int
+        Synthetic rows per task when the search's tasks draw them; above
+        ``max_tasks_per_class`` tasks' worth the rows are drawn in Spark instead. It
+        bounds a task's time, not its memory (draws are made in bounded chunks).
+    exact_block_rows : int, optional
+        Rows per block of the exact search; None: 2048, fewer for wide rows
+        (:func:`exact_block_rows`).
+    rows_per_index_bucket : int
+        The keys phase numbers a class larger than this in several parallel buckets.
+    broadcast_lookup_bytes : int
+        Tables of minority rows up to this estimated size are broadcast to the joins
+        that look rows up in them, instead of shuffling the other side.
+    case_max_classes : int
+        Up to this many classes to grow, the keys pass finds a row's class by a CASE
+        over their labels; above, by a broadcast join with the class table (a CASE of
+        many branches per input row would cost more than the join).
+    fused_draws, one_task_tuning, numpy_numbering, whole_class_search : bool
+        Switches of the performance special cases (all on by default): draws made in
+        the search's tasks; tuning in one task per class; numbering in one numpy task
+        per class (with the tuning statistics); the whole-class LSH search. Off, the
+        general path runs: the same rows, usually slower.
+
+    """
+
+    auto_exact_max_rows: int = 10_000
+    whole_class_bytes: int = 256 << 20
+    one_task_tuning_bytes: int = 64 << 20
+    max_tasks_per_class: int = 4
+    draws_per_search_task: int = 8_000_000
+    exact_block_rows: int | None = None
+    rows_per_index_bucket: int = 200_000
+    broadcast_lookup_bytes: int = 64 << 20
+    case_max_classes: int = 64
+    fused_draws: bool = True
+    one_task_tuning: bool = True
+    numpy_numbering: bool = True
+    whole_class_search: bool = True
+
+    @classmethod
+    def from_environment(cls) -> PlanLimits:
+        """The default limits, with the switches listed in ``SPARK_SMOTE_DISABLE`` off."""
+        return cls(
+            fused_draws=not disabled("fused-draws"),
+            one_task_tuning=not disabled("one-task-tuning"),
+            numpy_numbering=not disabled("numpy-numbering"),
+            whole_class_search=not disabled("whole-class-search"),
+        )
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """How the neighbour search runs, per class ordinal.
+
+    Attributes
+    ----------
+    class_sizes : dict
+        Rows per class ordinal searched.
+    exact_classes, whole_classes, per_table_classes : frozenset of int
+        The classes searched exactly, by LSH with each task holding the class, and by
+        LSH over per-table copies. Together they are ``class_sizes``' keys.
+    one_task_tuning : frozenset of int
+        Classes of ``whole_classes`` tuned by one task holding the class; the other
+        LSH classes are tuned by jobs over blocks of the class.
+    statistics_on_points : bool
+        The points table carries the tuning statistics (numbered and tuned in one task
+        per class by the keys phase); the search collects them instead of computing.
+    exact_block_rows : int
+        Rows per block of the exact search.
+    min_tasks_per_class, max_tasks_per_class : int
+        Bounds of the tasks a whole-class search gives a class.
+    broadcast_row_lookup : bool
+        The per-table search looks the rows' features up by a broadcast join.
+
+    """
+
+    class_sizes: Mapping[int, int]
+    exact_classes: frozenset[int] = frozenset()
+    whole_classes: frozenset[int] = frozenset()
+    per_table_classes: frozenset[int] = frozenset()
+    one_task_tuning: frozenset[int] = frozenset()
+    statistics_on_points: bool = False
+    exact_block_rows: int = 2048
+    min_tasks_per_class: int = 1
+    max_tasks_per_class: int = 4
+    broadcast_row_lookup: bool = True
+
+    def __post_init__(self) -> None:
+        chosen = self.exact_classes | self.whole_classes | self.per_table_classes
+        overlap = (
+            (self.exact_classes & self.whole_classes)
+            | (self.exact_classes & self.per_table_classes)
+            | (self.whole_classes & self.per_table_classes)
+        )
+        if chosen != set(self.class_sizes) or overlap:
+            raise ValueError(
+                f"SearchPlan: every class needs exactly one search, got exact="
+                f"{sorted(self.exact_classes)}, whole={sorted(self.whole_classes)}, "
+                f"per_table={sorted(self.per_table_classes)} for {sorted(self.class_sizes)}"
+            )
+        if not self.one_task_tuning <= self.whole_classes:
+            raise ValueError("SearchPlan: only classes searched whole are tuned in one task")
+        if self.statistics_on_points and self.one_task_tuning != (
+            self.whole_classes | self.per_table_classes
+        ):
+            raise ValueError(
+                "SearchPlan: statistics on the points need every class tuned in one task"
+            )
+
+    @property
+    def lsh_classes(self) -> frozenset[int]:
+        """The classes searched by LSH (whole or per table)."""
+        return self.whole_classes | self.per_table_classes
+
+    def sizes_of(self, classes: frozenset[int]) -> dict[int, int]:
+        """Rows per class ordinal of ``classes``, in ``class_sizes`` order."""
+        return {o: n for o, n in self.class_sizes.items() if o in classes}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Every internal path of one run (see the module docstring).
+
+    Attributes
+    ----------
+    search : SearchPlan
+        How the neighbour search runs.
+    numbered_in_tasks : bool
+        The keys phase numbers each class in one numpy task, which also computes the
+        class's tuning statistics; otherwise Spark's window numbers the rows.
+    index_bucket_rows : int
+        Rows per bucket of the window numbering.
+    classes_by_label_case : bool
+        The keys pass finds a row's class by a CASE over the labels (else a join).
+    spread_points : bool
+        The points are spread over tasks before being materialised (the per-table
+        and exact searches read them in place); not when every class is searched
+        whole, which sends each class to its tasks through a shuffle anyway.
+    draws_in_search : bool
+        The whole-class search's tasks draw the synthetic rows (the fused path): the
+        neighbours table is never written out, shuffled or looked up.
+    broadcast_lookups : bool
+        The synthesis looks bases and neighbours up by broadcast joins (else shuffles).
+
+    """
+
+    search: SearchPlan
+    numbered_in_tasks: bool = False
+    index_bucket_rows: int = 200_000
+    classes_by_label_case: bool = True
+    spread_points: bool = True
+    draws_in_search: bool = False
+    broadcast_lookups: bool = True
+
+
+def exact_block_rows(k: int, dimension: int, limit: int = 2048) -> int:
+    """Rows per block of the exact search: ``limit``, fewer for wide rows.
+
+    The exact re-ranking gathers ``rows x (k + 9) x dimension`` values per block pair;
+    they stay under 2M, with never fewer than 256 rows per block.
+    """
+    return max(256, min(limit, 2_000_000 // max(1, dimension * (k + 9))))
+
+
+def plan_search(
+    class_sizes: Mapping[int, int],
+    k: int,
+    dimension: int,
+    method: str,
+    limits: PlanLimits | None = None,
+) -> SearchPlan:
+    """The neighbour search's plan for classes of these sizes.
+
+    Parameters
+    ----------
+    class_sizes : mapping
+        Rows per class ordinal.
+    k : int
+        Neighbours per row.
+    dimension : int
+        Values per row the search compares (features and encoded categories).
+    method : {'auto', 'exact', 'lsh'}
+        The ``neighbor_search`` parameter.
+    limits : PlanLimits, optional
+        Thresholds and switches (default: :meth:`PlanLimits.from_environment`).
+
+    """
+    limits = limits or PlanLimits.from_environment()
+    sizes = dict(class_sizes)
+    if method == "exact":
+        lsh: set[int] = set()
+    else:
+        lsh = {o for o, n in sizes.items() if method == "lsh" or n > limits.auto_exact_max_rows}
+    whole = {
+        o
+        for o in lsh
+        if limits.whole_class_search and sizes[o] * dimension * 8 <= limits.whole_class_bytes
+    }
+    one_task = {
+        o
+        for o in whole
+        if limits.one_task_tuning and sizes[o] * dimension * 8 <= limits.one_task_tuning_bytes
+    }
+    block_rows = (
+        limits.exact_block_rows
+        if limits.exact_block_rows is not None
+        else exact_block_rows(k, dimension)
+    )
+    return SearchPlan(
+        class_sizes=sizes,
+        exact_classes=frozenset(set(sizes) - lsh),
+        whole_classes=frozenset(whole),
+        per_table_classes=frozenset(lsh - whole),
+        one_task_tuning=frozenset(one_task),
+        exact_block_rows=block_rows,
+        max_tasks_per_class=limits.max_tasks_per_class,
+        broadcast_row_lookup=sum(sizes[o] for o in lsh - whole) * (dimension + 4) * 8
+        <= limits.broadcast_lookup_bytes,
+    )
+
+
+def make_plan(
+    class_sizes: Mapping[int, int],
+    new_rows: Mapping[int, int],
+    *,
+    k: int,
+    dimension: int,
+    method: str,
+    id_type: T.DataType | None,
+    carries_row_values: bool,
+    limits: PlanLimits | None = None,
+) -> RunPlan:
+    """Decide every internal path of a run from its sizes.
+
+    Parameters
+    ----------
+    class_sizes : mapping
+        Rows per class ordinal to grow.
+    new_rows : mapping
+        Synthetic rows to add per class ordinal.
+    k : int
+        Neighbours per row.
+    dimension : int
+        Values per row the search compares (features and encoded categories).
+    method : {'auto', 'exact', 'lsh'}
+        The ``neighbor_search`` parameter.
+    id_type : DataType or None
+        The ``id_col`` type, None without one.
+    carries_row_values : bool
+        Synthetic rows take per-row values other than the features (categorical
+        votes, pass-through columns): they are drawn in Spark from the neighbours table.
+    limits : PlanLimits, optional
+        Thresholds and switches (default: :meth:`PlanLimits.from_environment`).
+
+    Returns
+    -------
+    RunPlan
+
+    """
+    limits = limits or PlanLimits.from_environment()
+    search = plan_search(class_sizes, k, dimension, method, limits)
+    all_whole = bool(class_sizes) and search.whole_classes == set(class_sizes)
+    total_new = sum(new_rows.values())
+    draws_in_search = (
+        limits.fused_draws
+        and not carries_row_values
+        and all_whole
+        and total_new <= limits.max_tasks_per_class * limits.draws_per_search_task
+    )
+    numbered_in_tasks = (
+        draws_in_search
+        and limits.numpy_numbering
+        and (id_type is None or isinstance(id_type, _SORTABLE_ID_TYPES))
+        and search.one_task_tuning == set(class_sizes)
+    )
+    min_tasks = 1
+    if draws_in_search:
+        # Per class: enough tasks for its draws (every task holds the class).
+        needed = max(-(-n // limits.draws_per_search_task) for n in new_rows.values())
+        min_tasks = min(needed, limits.max_tasks_per_class)
+    lookup_bytes = sum(class_sizes.values()) * (dimension + k + 4) * 8
+    return RunPlan(
+        search=replace(
+            search, statistics_on_points=numbered_in_tasks, min_tasks_per_class=min_tasks
+        ),
+        numbered_in_tasks=numbered_in_tasks,
+        index_bucket_rows=limits.rows_per_index_bucket,
+        classes_by_label_case=len(class_sizes) <= limits.case_max_classes,
+        spread_points=not all_whole,
+        draws_in_search=draws_in_search,
+        broadcast_lookups=lookup_bytes <= limits.broadcast_lookup_bytes,
+    )

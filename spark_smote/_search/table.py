@@ -1,0 +1,81 @@
+"""The neighbours table and the search report: what every search path returns.
+
+Part of the neighbour search (phase 4, :mod:`spark_smote._search`). The input is the
+points table of :mod:`spark_smote._keys`; every path returns the *neighbours* table,
+one row per point::
+
+    _smote_class, _smote_idx, _smote_x, [_smote_id,]
+    _smote_nbr   array<long>    indices of the k nearest other rows of the class,
+                                nearest first (ties by index); exact duplicates of the
+                                row count as neighbours at distance 0, the row itself never
+
+and a :class:`NeighborReport` per class. Also the helpers the Spark paths share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_smote._keys import CLASS, ID, X
+
+__all__ = [
+    "DIST",
+    "NBR",
+    "NeighborReport",
+    "neighbor_table_columns",
+    "of_classes",
+    "run_order",
+]
+
+NBR = "_smote_nbr"
+DIST = "_smote_dist"
+
+
+@dataclass
+class NeighborReport:
+    """What the neighbour phase did, per class ordinal.
+
+    Attributes
+    ----------
+    method : dict
+        'exact' or 'lsh' per class ordinal.
+    parameters : dict
+        Method parameters per class ordinal (block size, or LSH width/tables/...).
+
+    """
+
+    method: dict[int, str] = field(default_factory=dict)
+    parameters: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def neighbor_table_columns(points: DataFrame) -> list[str]:
+    """The points' columns a neighbours table carries: features, and the id if any."""
+    return [X, *([ID] if ID in points.schema.names else [])]
+
+
+def of_classes(points: DataFrame, classes: Collection[int], sizes: Mapping[int, int]) -> DataFrame:
+    """The points of ``classes`` (all of ``points`` when they are all of ``sizes``)."""
+    if len(classes) == len(sizes):
+        return points
+    return points.filter(F.col(CLASS).isin(sorted(classes)))
+
+
+def run_order(tables: Mapping[int, int], sizes: Mapping[int, int], within: str) -> Column:
+    """A row's place in the order its (class, ``within``) groups are dealt to the tasks.
+
+    Each class has ``tables[class]`` groups, numbered by the column ``within`` (the
+    table of a per-table copy, the share of a whole-class copy). Groups are dealt
+    largest class first, so every task gets one group before any gets two and the tasks
+    with two start first (see :func:`spark_smote._keys.place_by_position`).
+    """
+    order = sorted(tables, key=lambda o: (-sizes[o], o))
+    first, cases = 0, []
+    for ordinal in order:
+        cases.append(f"WHEN {int(ordinal)} THEN {first}")
+        first += tables[ordinal]
+    return F.expr(f"CASE {CLASS} {' '.join(cases)} END + {within}")
