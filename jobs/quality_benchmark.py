@@ -14,14 +14,17 @@ the whole run. Datasets ship with scikit-learn or this repository (no network):
 
 For each dataset and sampler (SMOTE, borderline-1, borderline-2, ADASYN, default
 parameters): ``StratifiedKFold(5, shuffle=True, random_state=0)``; the training fold is
-resampled by spark_smote (exact neighbour search, seed = fold) and, separately, by
-imbalanced-learn's same sampler (random_state = fold); the same classifier is fit on
-each and scored by ROC AUC on the untouched validation fold. Printed: a Markdown table
-of the mean AUC over the folds, ours and imbalanced-learn's, and their difference.
+resampled by spark_smote (exact neighbour search, seed = fold + 5 * repeat) and,
+separately, by imbalanced-learn's same sampler (random_state the same); the same
+classifier is fit on each and scored by ROC AUC on the untouched validation fold.
+Printed: a Markdown table of the mean AUC over folds and repeats, ours and
+imbalanced-learn's, and their difference. One resampling draw per fold moves the mean
+AUC by several thousandths on small data (``--repeats`` averages that out).
 
     python jobs/quality_benchmark.py                       # logistic regression
     python jobs/quality_benchmark.py --classifier forest   # random forest, 200 trees
     python jobs/quality_benchmark.py --only diabetes "digits, 8"   # datasets by name
+    python jobs/quality_benchmark.py --classifier forest --repeats 4 --only diabetes
 """
 
 from __future__ import annotations
@@ -150,12 +153,12 @@ def fold_auc(
 
 
 def mean_auc(scores: list[float | None]) -> tuple[float | None, str]:
-    """Mean AUC over the folds the sampler accepted, and its text for the table."""
+    """Mean AUC over the fits the sampler accepted, and its text for the table."""
     kept = [s for s in scores if s is not None]
     if not kept:
         return None, "refused"
     mean = float(np.mean(kept))
-    note = f" ({len(scores) - len(kept)} folds refused)" if len(kept) < len(scores) else ""
+    note = f" ({len(scores) - len(kept)} fits refused)" if len(kept) < len(scores) else ""
     return mean, f"{mean:.4f}{note}"
 
 
@@ -165,6 +168,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--classifier", choices=("logistic", "forest"), default="logistic")
     parser.add_argument("--only", nargs="+", help="datasets whose name contains one of these")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="resampling seeds per fold (averages out the draws' noise; default 1)",
+    )
     args = parser.parse_args()
     spark = session()
     spark.conf.set("spark.sql.shuffle.partitions", "2")
@@ -179,12 +188,16 @@ def main() -> None:
         folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(x, y))
         for name in SAMPLERS:
             scores: dict[str, list[float | None]] = {"ours": [], "imbalanced-learn": []}
-            for seed, (train, valid) in enumerate(folds):
+            for fold, (train, valid) in enumerate(folds):
                 parts = ((x[train], y[train]), (x[valid], y[valid]))
-                scores["ours"].append(fold_auc(ours(spark, name, seed), *parts, args.classifier))
-                scores["imbalanced-learn"].append(
-                    fold_auc(theirs(name, seed), *parts, args.classifier)
-                )
+                for repeat in range(args.repeats):
+                    seed = fold + FOLDS * repeat
+                    scores["ours"].append(
+                        fold_auc(ours(spark, name, seed), *parts, args.classifier)
+                    )
+                    scores["imbalanced-learn"].append(
+                        fold_auc(theirs(name, seed), *parts, args.classifier)
+                    )
             (mine, mine_text), (reference, reference_text) = (
                 mean_auc(scores["ours"]),
                 mean_auc(scores["imbalanced-learn"]),
@@ -202,7 +215,10 @@ def main() -> None:
             lines.append(line)
             print(line, flush=True)
     print()
-    print(f"Classifier: {args.classifier}; {FOLDS}-fold CV; mean ROC AUC over the folds.")
+    print(
+        f"Classifier: {args.classifier}; {FOLDS}-fold CV, {args.repeats} resampling seed(s) "
+        "per fold; mean ROC AUC."
+    )
     print()
     print("| dataset (minority:majority) | sampler | AUC ours | AUC imbalanced-learn | diff |")
     print("|---|---|---|---|---|")
