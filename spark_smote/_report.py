@@ -3,7 +3,11 @@
 Used by the command line after :class:`spark_smote.SMOTE` has planned the run. The JSON
 holds the parameters, the seed used, class counts before and after, the neighbour
 method and its tuned parameters per class, the measured recall when LSH was used, the
-time per phase, and the Spark, Python and library versions. For a path output both
+time per phase, the Spark, Python and library versions, and under ``sampler_report``
+the fields a sampler's report adds to SMOTE's (Borderline-SMOTE's danger and noise
+counts, ADASYN's ratio sums, a cleaner's removals, the cross-class search and its
+agreement with exact search): every dataclass field not already at the top level, so a
+new sampler's report appears without a change here. For a path output both
 files are written inside the output folder (``_smote_report.json``,
 ``_smote_report.png``) before it is renamed into place, so they appear with the data;
 Spark's readers skip files whose name starts with an underscore.
@@ -22,7 +26,7 @@ import json
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,8 @@ __all__ = [
     "Projection",
     "build_report",
     "pca_projection",
+    "sampler_fields",
+    "summary_line",
     "write_plot",
     "write_report",
 ]
@@ -76,8 +82,30 @@ class PhaseClock:
             print(f"spark-smote: phase {phase}: {elapsed:.1f} s", flush=True)
 
 
+# Report fields build_report writes at the top level (SMOTE's report has them all);
+# every other dataclass field of a sampler's report goes under "sampler_report".
+_TOP_LEVEL_FIELDS = frozenset(
+    {
+        "seed",
+        "seed_was_given",
+        "class_counts_before",
+        "synthetic_counts",
+        "neighbor_method",
+        "neighbor_parameters",
+        "categorical_median_std",
+        "phase_seconds",
+        "features",
+        "columns_left_null",
+        "removed_counts",
+        "lsh_agreement",
+    }
+)
+
+
 def _plain(value: Any) -> Any:
     """A JSON-ready copy: dict keys as strings, numpy scalars as Python numbers."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -94,6 +122,53 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def sampler_fields(report: Any) -> dict[str, Any]:
+    """The fields a sampler's report adds to SMOTE's, JSON-ready, in declaration order.
+
+    Parameters
+    ----------
+    report : dataclass instance
+        A sampler's ``report_`` (any dataclass; nested dataclasses become dicts).
+
+    Returns
+    -------
+    dict
+        Field name: value, for every field but the ones :func:`build_report` writes at
+        the top level, the report class's own fields before its bases'; empty for
+        SMOTE's own report or a non-dataclass.
+
+    """
+    if not is_dataclass(report) or isinstance(report, type):
+        return {}
+    names = [f.name for f in fields(report) if f.name not in _TOP_LEVEL_FIELDS]
+    # The most derived class's fields first: a sampler's own decisions lead the line.
+    declared = [n for cls in type(report).__mro__ for n in vars(cls).get("__annotations__", {})]
+    names.sort(key=lambda name: declared.index(name) if name in declared else len(declared))
+    return {name: _plain(getattr(report, name)) for name in names}
+
+
+def _brief(value: Any, depth: int) -> str | None:
+    """``value`` for one line: scalars, and mappings nested at most ``depth`` deep."""
+    if value is None or isinstance(value, bool | int | str):
+        return repr(value) if isinstance(value, str) else str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, Mapping) and depth > 0:
+        entries = [(k, _brief(v, depth - 1)) for k, v in value.items()]
+        return "{" + ", ".join(f"{k}: {text}" for k, text in entries if text is not None) + "}"
+    return None
+
+
+def summary_line(own_fields: Mapping[str, Any]) -> str:
+    """One line of ``name=value`` for :func:`sampler_fields`' output (the command line's).
+
+    Scalars and mappings are shown two levels deep; lists and deeper values are left
+    to the JSON report.
+    """
+    parts = ((name, _brief(value, 2)) for name, value in own_fields.items())
+    return ", ".join(f"{name}={text}" for name, text in parts if text is not None)
 
 
 def exact_search_only(neighbor_method: Mapping[Any, str]) -> bool:
@@ -118,8 +193,9 @@ def build_report(
     ----------
     parameters : mapping
         The SMOTE keyword arguments of the run.
-    smote_report : SMOTEReport
-        ``SMOTE.report_`` after the run.
+    smote_report : SMOTEReport or another sampler's report
+        The sampler's ``report_`` after the run; the fields it adds to SMOTE's go
+        under ``sampler_report`` (:func:`sampler_fields`).
     destination : mapping
         Where the output went (input, output or table, format, partitioning).
     phase_seconds : mapping
@@ -177,6 +253,7 @@ def build_report(
             "numpy": _version("numpy"),
         },
         "plot": plot,
+        "sampler_report": sampler_fields(smote_report),
     }
     return dict(_plain(document))
 

@@ -70,6 +70,7 @@ __all__ = [
     "OTHER",
     "POSITION",
     "STEP",
+    "VARIANT_LSH_PARAMS",
     "CrossCounts",
     "VariantReport",
     "bucket_counts",
@@ -98,6 +99,13 @@ _NEIGHBOR_ID = "_smote_neighbor_id"
 # The plan's default limits: index buckets and the broadcast size of row lookups.
 _LIMITS = PlanLimits()
 _INDEX_BUCKET_ROWS = _LIMITS.rows_per_index_bucket
+
+# LSH settings of the variants' cross-class search. A row's class (in danger or not;
+# its ratio r_i) changes when one of its m neighbours is missed and replaced by a row of
+# the other kind, so agreement with exact search runs below recall@m: at the search's
+# default target 0.97, ADASYN agreed on 0.963-0.970 of the rows; at 0.99, Borderline and
+# ADASYN agreed on 0.988-0.997 (jobs/agreement_benchmark.py), for 2-3 more tables.
+VARIANT_LSH_PARAMS = CrossLSHParams(target_recall=0.99)
 
 
 @dataclass
@@ -206,6 +214,7 @@ def other_class_counts(
     seed: int,
     method: str,
     classify: Callable[[int], Any],
+    lsh_params: CrossLSHParams | None = None,
 ) -> CrossCounts:
     """Each query row's other-class count among its ``m`` nearest rows of every class.
 
@@ -235,6 +244,8 @@ def other_class_counts(
         The search method.
     classify : callable
         Maps a count to the class of the row the variant uses (for the agreement).
+    lsh_params : CrossLSHParams, optional
+        LSH settings of the search; default :data:`VARIANT_LSH_PARAMS`.
 
     """
     width = max(m, k or 0)
@@ -246,6 +257,7 @@ def other_class_counts(
         sizes=sizes,
         seed=seed,
         method=method,
+        lsh_params=VARIANT_LSH_PARAMS if lsh_params is None else lsh_params,
     )
     columns: list[Column | str] = [CLASS, IDX, _other_count(F.col(NBR_CLASS), m).alias(OTHER)]
     if k is not None:
@@ -262,9 +274,11 @@ def other_class_counts(
     return CrossCounts(table, histogram, report, agreement, sample_rows)
 
 
-# Sample rows of the agreement measure: the LSH tuner's default sample size (its sample,
-# drawn by the same function and seed, so the rows the recall was measured on).
-AGREEMENT_SAMPLE_ROWS = CrossLSHParams().sample_size
+# Sample rows of the agreement measure: at most one exact-search block of queries, so
+# the check costs one pass over the points; drawn from streams of their own, so not the
+# rows the tuner chose its tables by (their agreement would be optimistic).
+AGREEMENT_SAMPLE_ROWS = 1000
+_AGREEMENT_STREAM_KEY = (1 << 31) + 1
 
 
 def _classification_agreement(
@@ -279,7 +293,8 @@ def _classification_agreement(
     classify: Callable[[int], Any],
 ) -> tuple[float, int]:
     """Share of a seeded sample of query rows classified alike by LSH and exact search."""
-    sample = sample_queries({c: sizes[c] for c in query_classes}, AGREEMENT_SAMPLE_ROWS, seed)
+    query_sizes = {c: sizes[c] for c in query_classes}
+    sample = sample_queries(query_sizes, AGREEMENT_SAMPLE_ROWS, seed, _AGREEMENT_STREAM_KEY)
     # One long per (class, index): class ordinals and indices stay below 2**31.
     keys = [(c << 32) | i for c, rows in sample.items() for i in rows]
     in_sample = ((F.col(CLASS).cast("long") * F.lit(1 << 32)) + F.col(IDX)).isin(keys)

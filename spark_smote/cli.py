@@ -40,7 +40,14 @@ from spark_smote._io import (
 )
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
-from spark_smote._report import REPORT_NAME, build_report, exact_search_only, write_report
+from spark_smote._report import (
+    REPORT_NAME,
+    build_report,
+    exact_search_only,
+    sampler_fields,
+    summary_line,
+    write_report,
+)
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
@@ -465,6 +472,9 @@ def _resample_and_write(
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
         say(f"neighbours of class {label!r}: {method} {parameters}")
+    own_fields = sampler_fields(report)
+    if own_fields:
+        say(f"{type(sampler).__name__} report: {summary_line(own_fields)}")
     published: dict[str, Any] = {}
 
     def finish(folder: Path | None) -> None:

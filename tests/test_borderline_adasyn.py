@@ -234,6 +234,17 @@ def test_adasyn_refuses_a_class_with_no_other_label_near(spark: Any) -> None:
 # --- command line -------------------------------------------------------------------
 
 
+def minority_other_counts(frame: pd.DataFrame, m: int) -> np.ndarray:
+    """Rows of class 0 among each class-1 row's m nearest rows (itself excluded)."""
+    x, labels = frame[FEATURES].to_numpy(), frame["label"].to_numpy()
+    minority = np.flatnonzero(labels == 1)
+    found = NearestNeighbors(n_neighbors=m + 1).fit(x).kneighbors(x[minority])[1]
+    return np.asarray((labels[found[:, 1:]] != 1).sum(axis=1))
+
+
+# The command line builds its own classic session in a subprocess (--master): the
+# Connect pass has nothing to add, and its environment would make pyspark expect a remote.
+@pytest.mark.classic_only
 def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
     source = tmp_path / "in.parquet"
     BINARY.to_parquet(source)
@@ -260,6 +271,22 @@ def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
         assert results[sampler]["exit"] == 0, results[sampler]
         written = spark.read.parquet(str(tmp_path / sampler)).toPandas()
         assert Counter(written["label"]) == {0: 300, 1: 300}
+    # The JSON report and the printed line carry each sampler's own decisions.
+    other = minority_other_counts(BINARY, 8)
+    danger = int(((2 * other >= 8) & (other < 8)).sum())
+    for sampler in ("borderline-1", "borderline-2"):
+        own = json.loads((tmp_path / sampler / "_smote_report.json").read_text())
+        assert own["sampler_report"]["danger_counts"] == {"1": danger}
+        assert own["sampler_report"]["skipped_classes"] == {}
+        assert own["sampler_report"]["cross_search"]["method"] == "exact"
+        assert own["sampler_report"]["cross_search"]["k"] == 8
+        line = f"BorderlineSMOTE report: danger_counts={{1: {danger}}}, noise_counts={{1: "
+        assert line in results[sampler]["stdout"]
+    own = json.loads((tmp_path / "adasyn" / "_smote_report.json").read_text())
+    ratio_sum = float(minority_other_counts(BINARY, 4).sum() / 4)
+    assert own["sampler_report"]["ratio_sums"]["1"] == pytest.approx(ratio_sum)
+    assert own["sampler_report"]["classification_agreement"] is None
+    assert f"ADASYN report: ratio_sums={{1: {ratio_sum:.4g}}}" in results["adasyn"]["stdout"]
 
 
 def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
@@ -271,3 +298,21 @@ def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
     assert report.agreement_sample == 45  # every minority row (fewer than the sample size)
     assert report.classification_agreement >= 0.9
     assert Counter(out["label"]) == {0: 300, 1: 300}
+
+
+@pytest.mark.parametrize("sampler_class", [BorderlineSMOTE, ADASYN])
+def test_lsh_defaults_classify_as_exact_search_does(spark: Any, sampler_class: Any) -> None:
+    """With default LSH settings at least 98% of sampled rows get exact search's class."""
+    rng = np.random.default_rng(5)
+    columns = [f"f{j}" for j in range(6)]
+    parts = [
+        pd.DataFrame(rng.normal(float(label), 1.0, (n, 6)), columns=columns).assign(label=label)
+        for label, n in {0: 10_000, 1: 1_500}.items()
+    ]
+    frame = spark.createDataFrame(pd.concat(parts, ignore_index=True))
+    sampler = sampler_class(label_col="label", seed=2, neighbor_search="lsh")
+    sampler.fit_resample(frame)  # the search and the agreement run here; the output is lazy
+    report = sampler.report_
+    assert report.cross_search["method"] == "lsh"
+    assert report.agreement_sample == 1000
+    assert report.classification_agreement >= 0.98

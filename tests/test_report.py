@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from spark_smote._report import PhaseClock, build_report, pca_projection
+from spark_smote._borderline import BorderlineSMOTEReport
+from spark_smote._report import (
+    PhaseClock,
+    build_report,
+    pca_projection,
+    sampler_fields,
+    summary_line,
+)
+from spark_smote._search.cross import CrossReport
 from spark_smote._smote import SMOTEReport
 from tests._reliability import run_command
 
@@ -101,6 +110,48 @@ def test_report_keys_are_json_ready() -> None:
     )
     text = json.dumps(document)
     assert json.loads(text)["class_counts_after"] == {"True": 9, "False": 9}
+
+
+def test_report_carries_the_samplers_own_fields() -> None:
+    search = CrossReport("lsh", "asked", 10, 45, 345, {"tables": 7, "curve": [0.9, 1.0]}, 0.99)
+    report = BorderlineSMOTEReport(
+        seed=1,
+        seed_was_given=True,
+        class_counts_before={0: 300, 1: 45},
+        synthetic_counts={1: 255},
+        cross_search=asdict(search),
+        classification_agreement=0.995,
+        agreement_sample=45,
+        danger_counts={1: 30},
+        noise_counts={1: 2},
+    )
+    document = build_report(
+        parameters={}, smote_report=report, destination={}, phase_seconds={"keys": 1.0}
+    )
+    own = json.loads(json.dumps(document))["sampler_report"]
+    assert list(own)[:3] == ["danger_counts", "noise_counts", "skipped_classes"]
+    assert own["danger_counts"] == {"1": 30}
+    assert own["cross_search"]["parameters"] == {"tables": 7, "curve": [0.9, 1.0]}
+    assert own["classification_agreement"] == 0.995
+    line = summary_line(sampler_fields(report))
+    assert line.startswith("danger_counts={1: 30}, noise_counts={1: 2}, skipped_classes={}, ")
+    assert "parameters: {tables: 7}" in line  # lists are left to the JSON report
+    assert "classification_agreement=0.995" in line
+
+
+def test_any_dataclass_report_plugs_in() -> None:
+    @dataclass
+    class CleanerLikeReport:
+        seed: int
+        removed_counts: dict[Any, int] = field(default_factory=dict)
+        search: CrossReport | None = None
+
+    report = CleanerLikeReport(3, {0: 12}, CrossReport("exact", "auto", 3, 9, 9))
+    own = sampler_fields(report)
+    assert list(own) == ["removed_counts", "search"]  # seed is at the top level already
+    assert own["search"]["method"] == "exact"  # a nested dataclass becomes a dict
+    assert summary_line(own).startswith("removed_counts={0: 12}, search={method: 'exact'")
+    assert sampler_fields(SMOTEReport(1, True, {0: 3}, {})) == {}
 
 
 @pytest.mark.e2e

@@ -207,12 +207,14 @@ def _draw_hash(seed: int, dimension: int, hashes: int, tables: int) -> tuple[np.
 
 
 def sample_queries(
-    query_sizes: Mapping[int, int], sample_size: int, seed: int
+    query_sizes: Mapping[int, int], sample_size: int, seed: int, key: int = _CROSS_STREAM_KEY
 ) -> dict[int, list[int]]:
     """A seeded sample of query row indices per class, about proportional to class size.
 
     ``sample_size`` rows in all (or every query row if fewer), shared among the classes
     by largest remainder; within a class drawn without replacement from its own stream.
+    ``key`` selects the streams: the default is the tuner's; another key gives a sample
+    independent of it (to measure on rows the tuner did not choose by).
     """
     total = sum(query_sizes.values())
     wanted = min(sample_size, total)
@@ -223,7 +225,7 @@ def sample_queries(
         counts[i] += 1
     chosen = {}
     for ordinal, count in zip(ordinals, counts, strict=True):
-        generator = numpy_generator(seed, STREAM_SAMPLE, ordinal, _CROSS_STREAM_KEY)
+        generator = numpy_generator(seed, STREAM_SAMPLE, ordinal, key)
         picked = generator.choice(query_sizes[ordinal], int(count), replace=False)
         chosen[ordinal] = sorted(int(i) for i in picked)
     return chosen
