@@ -30,7 +30,6 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import check_feature_values
 from spark_smote._keys import CLASS, IDX, ClassPlan
-from spark_smote._params import ADASYNParams
 from spark_smote._plan import plan_search
 from spark_smote._random import STREAM_VARIANT_LAMBDA, STREAM_VARIANT_NEIGHBOR, uniform_column
 from spark_smote._sampler import PreparedInput, SamplerBase, function_form
@@ -54,6 +53,7 @@ from spark_smote._variant_draws import (
     positions_in_group,
     synthetic_from_draws,
 )
+from spark_smote._variant_params import ADASYNParams
 
 __all__ = ["ADASYN", "ADASYNReport", "adasyn", "row_counts"]
 

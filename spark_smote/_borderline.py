@@ -33,7 +33,6 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError
 from spark_smote._features import check_feature_values
 from spark_smote._keys import CLASS, IDX, ClassPlan, lookup_side
-from spark_smote._params import BorderlineSMOTEParams
 from spark_smote._plan import plan_search
 from spark_smote._random import (
     STREAM_BORDERLINE_STEP,
@@ -64,6 +63,7 @@ from spark_smote._variant_draws import (
     positions_in_group,
     synthetic_from_draws,
 )
+from spark_smote._variant_params import BorderlineSMOTEParams
 
 __all__ = ["BorderlineSMOTE", "BorderlineSMOTEReport", "borderline_smote", "in_danger"]
 

@@ -35,8 +35,6 @@ __all__ = [
     "NON_FEATURE_FILLS",
     "PROVENANCE_COLUMNS",
     "STRATEGY_NAMES",
-    "ADASYNParams",
-    "BorderlineSMOTEParams",
     "Choice",
     "GeneratorParams",
     "NestedParams",
@@ -533,57 +531,6 @@ class SMOTEParams(GeneratorParams):
     def generated_id_col(self) -> str | None:
         """``id_col`` when ``synthetic_ids`` asks for fresh ids."""
         return self.id_col if self.synthetic_ids else None
-
-
-@dataclass(frozen=True, kw_only=True)
-class BorderlineSMOTEParams(GeneratorParams):
-    """Validated parameters of one Borderline-SMOTE run (:class:`spark_smote.BorderlineSMOTE`)."""
-
-    options_title: ClassVar[str] = "Borderline-SMOTE parameters (--sampler borderline-1|2)"
-
-    k_neighbors: int = parameter(
-        5,
-        help="neighbours a synthetic row's neighbour is drawn from",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
-    )
-    m_neighbors: int = parameter(
-        10,
-        help="neighbours (of every class) that decide whether a row is in danger",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
-    )
-    kind: BorderlineKind = parameter(
-        "borderline-1",
-        help="borderline-1: neighbours of the row's own class; borderline-2: of every class",
-        check=Choice(
-            BORDERLINE_KINDS,
-            note="('borderline-1' interpolates towards the row's own class only, "
-            "'borderline-2' towards every class, at most half-way to another class).",
-        ),
-        toml=(str,),
-        cli="choice",
-    )
-    sampling_strategy: SamplingStrategy = over_sampling_parameter()
-
-
-@dataclass(frozen=True, kw_only=True)
-class ADASYNParams(GeneratorParams):
-    """Validated parameters of one ADASYN run (:class:`spark_smote.ADASYN`)."""
-
-    options_title: ClassVar[str] = "ADASYN parameters (--sampler adasyn)"
-
-    n_neighbors: int = parameter(
-        5,
-        help="neighbours that weigh a row (of every class) and that it interpolates towards "
-        "(of its class)",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
-    )
-    sampling_strategy: SamplingStrategy = over_sampling_parameter()
 
 
 # --- keywords ----------------------------------------------------------------------

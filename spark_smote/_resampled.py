@@ -47,6 +47,7 @@ from pyspark.sql import types as T
 from pyspark.sql.utils import is_remote
 
 from spark_smote._errors import InvalidParameterError
+from spark_smote._sampler import SAMPLERS
 
 __all__ = ["ResampledEstimator", "ResampledModel", "Sampler", "sampler_spec"]
 
@@ -79,10 +80,11 @@ class Sampler(Protocol):
 
 
 def _class_name(cls: type) -> str:
-    """The import path of a sampler class; the public ``spark_smote`` name when there is one."""
-    import spark_smote
+    """The import path of a sampler class; the public ``spark_smote`` name when there is one.
 
-    if cls.__name__ in spark_smote.__all__ and getattr(spark_smote, cls.__name__) is cls:
+    Every sampler of the library is public under its class name and registered.
+    """
+    if cls.__module__.startswith("spark_smote.") and cls in SAMPLERS.values():
         return f"spark_smote.{cls.__name__}"
     return f"{cls.__module__}.{cls.__qualname__}"
 

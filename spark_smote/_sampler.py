@@ -409,11 +409,12 @@ def function_form(sampler: type[SamplerBase[Any]]) -> Callable[[Function], Funct
 
 
 def registered_samplers() -> dict[str, type[SamplerBase[Any]]]:
-    """Every sampler by command-line name (imports the public samplers first)."""
-    import spark_smote
+    """Every sampler class defined so far, by command-line name.
 
-    for name in spark_smote.__all__:
-        getattr(spark_smote, name)
+    A sampler registers itself when its module is imported; the command line imports
+    every public sampler first (:func:`spark_smote.cli.load_samplers`), so that this base
+    module never imports the later modules that build on it.
+    """
     return dict(SAMPLERS)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
+import spark_smote
 from spark_smote._config import WRITE_MODES, JobConfig, load_config
 from spark_smote._console import (
     QUIET_SPARK_SETTINGS,
@@ -51,7 +52,7 @@ from spark_smote._report import (
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
-__all__ = ["build_parser", "main", "parse_sampling_strategy"]
+__all__ = ["build_parser", "load_samplers", "main", "parse_sampling_strategy"]
 
 DEFAULT_CONFIG = Path("conf") / "local.toml"
 DEFAULT_SAMPLER = "smote"
@@ -119,8 +120,15 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int] | list[An
         ) from None
 
 
+def load_samplers() -> None:
+    """Import every public sampler, so that each registers its command-line name."""
+    for name in spark_smote.__all__:
+        getattr(spark_smote, name)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``spark-smote`` command."""
+    """The argument parser of the ``spark-smote`` command (every public sampler's options)."""
+    load_samplers()
     parser = argparse.ArgumentParser(
         prog="spark-smote",
         description="Balance a labelled dataset with SMOTE on Spark.",

@@ -1,0 +1,75 @@
+"""Phase 0 for Borderline-SMOTE and ADASYN: their parameters, declared once.
+
+Both are generators (:class:`spark_smote._params.GeneratorParams`) with imbalanced-learn's
+over-sampling ``sampling_strategy``; :mod:`spark_smote._borderline` and
+:mod:`spark_smote._adasyn` read these frozen objects and never re-check them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from spark_smote._params import (
+    BORDERLINE_KINDS,
+    BorderlineKind,
+    Choice,
+    GeneratorParams,
+    SamplingStrategy,
+    int_at_least,
+    over_sampling_parameter,
+    parameter,
+)
+
+__all__ = ["ADASYNParams", "BorderlineSMOTEParams"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class BorderlineSMOTEParams(GeneratorParams):
+    """Validated parameters of one Borderline-SMOTE run (:class:`spark_smote.BorderlineSMOTE`)."""
+
+    options_title: ClassVar[str] = "Borderline-SMOTE parameters (--sampler borderline-1|2)"
+
+    k_neighbors: int = parameter(
+        5,
+        help="neighbours a synthetic row's neighbour is drawn from",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    m_neighbors: int = parameter(
+        10,
+        help="neighbours (of every class) that decide whether a row is in danger",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    kind: BorderlineKind = parameter(
+        "borderline-1",
+        help="borderline-1: neighbours of the row's own class; borderline-2: of every class",
+        check=Choice(
+            BORDERLINE_KINDS,
+            note="('borderline-1' interpolates towards the row's own class only, "
+            "'borderline-2' towards every class, at most half-way to another class).",
+        ),
+        toml=(str,),
+        cli="choice",
+    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ADASYNParams(GeneratorParams):
+    """Validated parameters of one ADASYN run (:class:`spark_smote.ADASYN`)."""
+
+    options_title: ClassVar[str] = "ADASYN parameters (--sampler adasyn)"
+
+    n_neighbors: int = parameter(
+        5,
+        help="neighbours that weigh a row (of every class) and that it interpolates towards "
+        "(of its class)",
+        check=int_at_least(1),
+        toml=(int,),
+        cli="int",
+    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
