@@ -75,11 +75,10 @@ def run_floor(
     input_path: str, output_path: str, master: str, kind: str = "noise", label_col: str = "label"
 ) -> None:
     """Read, grow every class to the majority's count, write Parquet (see the module)."""
-    from spark_smote._config import load_config
     from spark_smote._output import plain_encoding_options
-    from spark_smote.cli import build_session
+    from spark_smote.cli import build_session, load_job_config
 
-    spark = build_session(load_config(ROOT / "conf" / "local.toml"), master, None)
+    spark = build_session(load_job_config(ROOT / "conf" / "local.toml"), master, None)
     df = spark.read.parquet(input_path)
     counts = {r[label_col]: r["count"] for r in df.groupBy(label_col).count().collect()}
     target = max(counts.values())

@@ -37,10 +37,9 @@ def session(memory: str = "4g") -> Any:
     """A local[2] session with the settings of conf/local.toml."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from spark_smote._config import load_config
-    from spark_smote.cli import build_session
+    from spark_smote.cli import build_session, load_job_config
 
-    config = load_config(str(ROOT / "conf" / "local.toml"))
+    config = load_job_config(str(ROOT / "conf" / "local.toml"))
     config.spark["spark.driver.memory"] = memory
     config.spark["spark.ui.enabled"] = "false"
     config.spark["spark.ui.showConsoleProgress"] = "false"

@@ -52,7 +52,7 @@ from spark_smote._report import (
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
-__all__ = ["build_parser", "load_samplers", "main", "parse_sampling_strategy"]
+__all__ = ["build_parser", "load_job_config", "load_samplers", "main", "parse_sampling_strategy"]
 
 DEFAULT_CONFIG = Path("conf") / "local.toml"
 DEFAULT_SAMPLER = "smote"
@@ -124,6 +124,12 @@ def load_samplers() -> None:
     """Import every public sampler, so that each registers its command-line name."""
     for name in spark_smote.__all__:
         getattr(spark_smote, name)
+
+
+def load_job_config(path: str | Path | None) -> JobConfig:
+    """The job configuration at ``path``, every public sampler's table known."""
+    load_samplers()
+    return load_config(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,7 +391,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         config_path = args.config
         if config_path is None and DEFAULT_CONFIG.is_file():
             config_path = str(DEFAULT_CONFIG)
-        config = load_config(config_path)
+        config = load_job_config(config_path)
         mode = args.mode or config.mode
         smote_arguments = _sampler_arguments(args, config)
         chosen = _chosen_sampler(args)
