@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _reliability import free_loopback_port
+
+from tests._reliability import free_loopback_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONF = ROOT / "conf" / "test.toml"
@@ -130,6 +131,6 @@ def _doctest_spark(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Input and clean local-mode CLI output of the reliability tests' reference job."""
-    from _reliability import reference_run
+    from tests._reliability import reference_run
 
     return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))

@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from _reliability import JOB_TIMEOUT, ROOT, job_env
 from helpers import sorted_rows
 from imblearn.over_sampling import BorderlineSMOTE as ImbBorderlineSMOTE
 from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import ADASYN, BorderlineSMOTE, InvalidInputError
+from tests._reliability import JOB_TIMEOUT, ROOT, job_env
 
 pytestmark = pytest.mark.e2e
 

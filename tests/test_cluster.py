@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pyspark
 import pytest
-from _reliability import (
+
+from tests._reliability import (
     JOB_TIMEOUT,
     ROOT,
     TEST_CONFIG,

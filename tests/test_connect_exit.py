@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _reliability import free_loopback_port, job_env
+
+from tests._reliability import free_loopback_port, job_env
 
 pytestmark = pytest.mark.connect
 

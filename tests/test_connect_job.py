@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from _reliability import (
+from tests._reliability import (
     assert_same_output,
     describe,
     reference_args,

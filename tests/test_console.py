@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _reliability import ROOT, TEST_CONFIG, run_command
+
+from tests._reliability import ROOT, TEST_CONFIG, run_command
 
 pytestmark = pytest.mark.classic_only
 

@@ -27,7 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from _reliability import (
+
+from tests._reliability import (
     JOB_TIMEOUT,
     ROOT,
     TEST_CONFIG,

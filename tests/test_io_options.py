@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _reliability import JOB_TIMEOUT, ROOT, TEST_CONFIG, job_env
 
 from spark_smote.cli import run
+from tests._reliability import JOB_TIMEOUT, ROOT, TEST_CONFIG, job_env
 
 pytestmark = pytest.mark.classic_only
 

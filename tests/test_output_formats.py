@@ -31,13 +31,14 @@ def small_input(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_with_arguments(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line with exactly these arguments (no input, output or config added)."""
     return run_command([sys.executable, "-m", "spark_smote", *args], timeout=900)
 
 
 def test_json_output_partitioned_by_label(spark: Any, small_input: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
-    result = run_cli(
+    result = run_with_arguments(
         *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
         *["--k-neighbors", "3", "--seed", "1", "--format", "json", "--partition-by", "label"],
     )
@@ -57,7 +58,7 @@ def test_table_output_is_written_through_the_catalog(
         + f'"spark.sql.warehouse.dir" = "{warehouse.as_posix()}"\n',
         encoding="utf-8",
     )
-    result = run_cli(
+    result = run_with_arguments(
         *["--input", str(small_input), "--table", "balanced", "--config", str(config)],
         *["--k-neighbors", "3", "--seed", "1", "--format", "orc"],
     )
@@ -84,7 +85,7 @@ def test_parquet_output_writes_interpolated_features_without_a_dictionary(
     spark: Any, small_input: Path, tmp_path: Path
 ) -> None:
     output = tmp_path / "out"
-    result = run_cli(
+    result = run_with_arguments(
         *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
         *["--k-neighbors", "3", "--seed", "1", "--id-col", "id"],
     )

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _reliability import (
+
+from tests._reliability import (
     JOB_TIMEOUT,
     ROOT,
     assert_same_output,

@@ -12,15 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _reliability import (
+
+from spark_smote._faults import PHASES, enabled_faults
+from tests._reliability import (
     assert_same_output,
     describe,
     reference_args,
     run_cli,
     staging_leftovers,
 )
-
-from spark_smote._faults import PHASES, enabled_faults
 
 
 def test_fault_spec_parsing() -> None:
