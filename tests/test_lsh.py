@@ -335,10 +335,12 @@ def test_lsh_output_is_bit_identical_across_partitionings(spark, search_path) ->
         for partitions, layout in ((3, lambda d: d.repartition(5)), (11, lambda d: d.coalesce(1))):
             spark.conf.set("spark.sql.shuffle.partitions", str(partitions))
             shuffled = layout(df.orderBy(F.xxhash64("id", F.lit(partitions))))
-            sampler = SMOTE(label_col="label", seed=9, neighbor_search="lsh", provenance=True)
+            sampler = SMOTE(
+                label_col="label", seed=9, neighbor_search="lsh", id_col="id", provenance=True
+            )
             sampler._plan_limits = search_path
             out = sampler.fit_resample(shuffled)
-            results.append(sorted(tuple(r) for r in out.collect()))
+            results.append(sorted_rows(out))
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", previous)
     assert results[0] == results[1]
@@ -414,7 +416,7 @@ def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
             neighbor_search="lsh",
             id_col=id_col,
             synthetic_col="synthetic",
-            provenance=True,
+            provenance=id_col is not None,  # provenance names rows by id_col
         )
         sampler._plan_limits = limits
         return sorted_rows(sampler.fit_resample(df))

@@ -145,12 +145,15 @@ def test_any_dataclass_report_plugs_in() -> None:
         seed: int
         removed_counts: dict[Any, int] = field(default_factory=dict)
         search: CrossReport | None = None
+        kept_share: float = 0.0
 
-    report = CleanerLikeReport(3, {0: 12}, CrossReport("exact", "auto", 3, 9, 9))
+    report = CleanerLikeReport(3, {0: 12}, CrossReport("exact", "auto", 3, 9, 9), 0.5)
     own = sampler_fields(report)
-    assert list(own) == ["removed_counts", "search"]  # seed is at the top level already
+    # seed and removed_counts are written at the top level of the report already
+    assert list(own) == ["search", "kept_share"]
     assert own["search"]["method"] == "exact"  # a nested dataclass becomes a dict
-    assert summary_line(own).startswith("removed_counts={0: 12}, search={method: 'exact'")
+    assert summary_line(own).startswith("search={method: 'exact'")
+    assert summary_line(own).endswith("kept_share=0.5")
     assert sampler_fields(SMOTEReport(1, True, {0: 3}, {})) == {}
 
 
