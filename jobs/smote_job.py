@@ -27,7 +27,7 @@ def _quiet_spark_submit_log() -> None:
         jvm.org.apache.spark.SparkConf(False).log()
         log4j = jvm.org.apache.logging.log4j
         log4j.core.config.Configurator.setRootLevel(log4j.Level.WARN)
-    except Exception:  # noqa: BLE001 - a quieter console is not worth failing the job
+    except Exception:  # a quieter console is not worth failing the job
         return
 
 
