@@ -7,6 +7,10 @@ cleaner's result on SMOTE's output with the same seed. The cleaner reads SMOTE's
 counts and feature layout instead of validating its output again, and keys rows by
 content (synthetic rows have no id, unless SMOTE gives them fresh ones).
 
+SMOTE's output is materialised once (:func:`spark_smote._checkpoint.materialized`):
+the cleaner reads it twice, in its keys pass and in the anti-join that drops the
+removed rows, and would otherwise run SMOTE's neighbour search and synthesis for each.
+
 The combination's parameters are two samplers. Label, features, id, seed and search
 settings are SMOTE's: the cleaner takes those it was not given from it, and one it was
 given that disagrees with SMOTE's is an error.
@@ -20,6 +24,7 @@ from typing import Any, ClassVar
 
 from pyspark.sql import DataFrame
 
+from spark_smote._checkpoint import materialized
 from spark_smote._cleaning import CleanerBase, CleaningReport
 from spark_smote._enn import EditedNearestNeighbours
 from spark_smote._errors import InvalidParameterError
@@ -226,6 +231,8 @@ class _Combination(SamplerBase[Any]):
         smote._on_phase = self._on_phase
         smote_prepared, smoted = smote._prepared_run(df)
         assert smote.report_ is not None
+        smoted = materialized(smoted)
+        smote._phase_done("neighbours and synthesis")
         counts = smote.report_.class_counts_after
         cleaner = params.cleaner()
         cleaner._class_targets(counts)
