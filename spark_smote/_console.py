@@ -7,9 +7,8 @@ by Spark as the context starts) and its progress bars are off
 (``spark.ui.showConsoleProgress``); pyspark's Python loggers and warnings are silenced,
 so a bad input ends in one line. ``--verbose`` leaves Spark's logging and progress bars
 as configured. Under spark-submit, which starts the driver JVM with Spark's default log
-profile before any Python runs, the SparkContext's first three INFO lines (Spark, OS and
-Java versions) come before ``spark.log.level`` applies; pass
-``--driver-java-options -Dlog4j2.configurationFile=...`` to silence those too.
+profile before any Python runs, ``jobs/smote_job.py`` lowers that profile to WARN before
+the SparkContext starts.
 Only the command line calls this module: a library user's logging is never touched.
 
 Changing the level of a session that is already running is possible on a classic
