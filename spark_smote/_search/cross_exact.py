@@ -8,7 +8,7 @@ The query rows are numbered densely and cut into query blocks of B rows; all row
 numbered (classes in ordinal order) and cut into reference blocks of B rows. Each
 (query block, reference block) pair is one group handed to an Arrow UDF, which keeps
 each query's k best references (:func:`~spark_smote._search.cross_kernels.block_top_k`);
-a query's lists from the reference blocks are then merged with Spark's array functions.
+a query's lists from the reference blocks are then merged in numpy (:func:`merge_lists`).
 No group holds more than 2B rows, whatever the data or its skew. Also used, with a
 seeded sample as the queries, as the ground truth the LSH tuning measures recall
 against.
@@ -27,8 +27,9 @@ at distance 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -41,6 +42,7 @@ from spark_smote._search.cross_kernels import (
     block_top_k,
     list_column,
     matrix_from_list_column,
+    merge_runs,
 )
 
 __all__ = [
@@ -124,31 +126,90 @@ def _top_k_udf(k: int, dimension: int, output_schema: pa.Schema) -> Callable[[pa
     return top_k_of_block_pair
 
 
-def merge_lists(candidates: DataFrame, k: int, keys: list[str] | None = None) -> DataFrame:
+def merge_lists(candidates: DataFrame, k: int) -> DataFrame:
     """Merge each query's candidate lists into its k best distinct neighbours (one shuffle).
 
-    ``candidates`` has the columns of :func:`candidate_schema` (plus ``keys`` beyond
-    class and index, if given), several rows per query. Empty slots (``PAD``) are
-    dropped; a candidate in several lists has the same distance in each and counts
-    once; the struct sort orders by (distance, class, index), as the kernels do.
+    ``candidates`` has the columns of :func:`candidate_schema`, several rows per query.
+    The rows of a query are brought together (hashed by query, sorted by it within each
+    task) and merged in numpy (:func:`~spark_smote._search.cross_kernels.merge_runs`):
+    empty slots (``PAD``) are dropped, a candidate in several lists counts once (it has
+    the same distance in each), the order is (distance, class, index). A task holds one
+    Arrow batch and one query's rows at a time, whatever the skew.
     """
-    group = [CLASS, IDX, *(keys or [])]
-    zipped = F.arrays_zip(
-        F.col(DIST).alias("d"), F.col(NBR_CLASS).alias("c"), F.col(NBR).alias("i")
-    )
-    pooled = F.flatten(F.collect_list(zipped))
-    found = F.filter(pooled, lambda s: s["i"] != F.lit(PAD))
-    best = F.slice(F.array_sort(F.array_distinct(found)), 1, k)
+    schema = candidate_schema()
+    merge = _merge_udf(k, to_arrow_schema(schema))
     return (
-        candidates.groupBy(*group)
-        .agg(best.alias("_smote_best"))
-        .select(
-            *group,
-            F.transform("_smote_best", lambda s: s["c"]).alias(NBR_CLASS),
-            F.transform("_smote_best", lambda s: s["i"]).alias(NBR),
-            F.transform("_smote_best", lambda s: s["d"]).alias(DIST),
-        )
+        candidates.repartition(CLASS, IDX)
+        .sortWithinPartitions(CLASS, IDX)
+        .select(*schema.names)
+        .mapInArrow(merge, schema)
     )
+
+
+def _padded(column: pa.Array, fill: float, dtype: str) -> np.ndarray:
+    """A list column as an (n, widest) matrix, shorter lists filled with ``fill``."""
+    values = column.flatten().to_numpy(zero_copy_only=False)
+    offsets = column.offsets.to_numpy()
+    lengths = np.diff(offsets)
+    width = int(lengths.max()) if len(lengths) else 0
+    if len(lengths) and (lengths == width).all():
+        return values.reshape(len(lengths), width).astype(dtype, copy=False)
+    matrix = np.full((len(lengths), width), fill, dtype)
+    matrix[np.arange(width) < lengths[:, None]] = values
+    return matrix
+
+
+def _merge_udf(
+    k: int, schema: pa.Schema
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Build the ``mapInArrow`` function merging runs of rows of the same query."""
+
+    def merged(rows: pa.Table) -> pa.RecordBatch:
+        rows = rows.combine_chunks()
+        classes = rows.column(CLASS).to_numpy()
+        idx = rows.column(IDX).to_numpy()
+        starts = np.flatnonzero(
+            np.concatenate([[True], (classes[1:] != classes[:-1]) | (idx[1:] != idx[:-1])])
+        )
+        lists = [rows.column(name).chunk(0) for name in (NBR_CLASS, NBR, DIST)]
+        nbr_class, nbr, dist = merge_runs(
+            starts,
+            _padded(lists[0], PAD, "int32"),
+            _padded(lists[1], PAD, "int64"),
+            _padded(lists[2], np.inf, "float64"),
+            k,
+        )
+        found = nbr != PAD
+        offsets = pa.array(np.concatenate([[0], np.cumsum(found.sum(axis=1))]), pa.int32())
+        columns = {
+            CLASS: pa.array(classes[starts], pa.int32()),
+            IDX: pa.array(idx[starts], pa.int64()),
+            NBR_CLASS: pa.ListArray.from_arrays(offsets, pa.array(nbr_class[found], pa.int32())),
+            NBR: pa.ListArray.from_arrays(offsets, pa.array(nbr[found], pa.int64())),
+            DIST: pa.ListArray.from_arrays(offsets, pa.array(dist[found], pa.float64())),
+        }
+        return pa.RecordBatch.from_arrays([columns[f] for f in schema.names], schema=schema)
+
+    def merge(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        pending: pa.Table | None = None
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            rows = pa.Table.from_batches([batch])
+            if pending is not None:
+                rows = pa.concat_tables([pending, rows])
+            classes = rows.column(CLASS).to_numpy()
+            idx = rows.column(IDX).to_numpy()
+            # The last query's run may go on in the next batch: hold it back.
+            last = np.flatnonzero((classes != classes[-1]) | (idx != idx[-1]))
+            cut = int(last[-1]) + 1 if len(last) else 0
+            if cut:
+                yield merged(rows.slice(0, cut))
+            pending = rows.slice(cut)
+        if pending is not None and pending.num_rows:
+            yield merged(pending)
+
+    return merge
 
 
 def exact_cross_neighbors(

@@ -8,7 +8,8 @@ all rows of all classes. The Spark plumbing (:mod:`spark_smote._search.cross_exa
   block of queries against a block of references and each query's k best, the query
   itself left out;
 - :func:`merge_candidates`: several candidate lists of one query merged into its k
-  best distinct neighbours;
+  best distinct neighbours; :func:`merge_runs` the same for queries whose lists arrive
+  as runs of consecutive rows;
 - :func:`lsh_codes` / :func:`project`: p-stable hash codes of rows, computed so that a
   row's codes never depend on the batch it arrives in;
 - :class:`SortedRun`: one LSH table's rows in key order, cut into overlapping chunks of
@@ -40,6 +41,7 @@ __all__ = [
     "lsh_codes",
     "matrix_from_list_column",
     "merge_candidates",
+    "merge_runs",
     "neighbor_distances",
     "project",
     "recall_at_k",
@@ -182,6 +184,51 @@ def merge_candidates(
             for a, pad in zip(out, pads, strict=True)
         ]
     return out[0].astype(np.int32), out[1].astype(np.int64), out[2]
+
+
+def merge_runs(
+    starts: np.ndarray,
+    classes: np.ndarray,
+    indices: np.ndarray,
+    distances: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Merge the candidate lists of queries whose lists are runs of consecutive rows.
+
+    Parameters
+    ----------
+    starts : ndarray (q,)
+        First row of each query's run, ascending; a run ends where the next begins.
+    classes, indices, distances : ndarray (n, m)
+        One candidate list per row, ``PAD`` / ``inf`` in empty slots.
+    k : int
+        Neighbours wanted.
+
+    Returns
+    -------
+    (classes, indices, distances) : ndarray (q, k)
+        Each query's k best distinct candidates, as :func:`merge_candidates` gives them.
+        Runs of the same length are merged together, in one vectorised call.
+
+    """
+    n, m = classes.shape
+    queries = len(starts)
+    lengths = np.diff(np.append(starts, n))
+    merged_classes = np.full((queries, k), PAD, np.int32)
+    merged_indices = np.full((queries, k), PAD, np.int64)
+    merged_distances = np.full((queries, k), np.inf)
+    for length in np.unique(lengths):
+        which = np.flatnonzero(lengths == length)
+        rows = starts[which, None] + np.arange(length)
+        flat = (len(which), int(length) * m)
+        found = merge_candidates(
+            classes[rows].reshape(flat),
+            indices[rows].reshape(flat),
+            distances[rows].reshape(flat),
+            k,
+        )
+        merged_classes[which], merged_indices[which], merged_distances[which] = found
+    return merged_classes, merged_indices, merged_distances
 
 
 def project(x: np.ndarray, directions: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ may be of any class:
    chunk, against every row of it, with exact distances. A huge bucket (a million
    identical rows included) is split; a small one is searched with its neighbours in key
    order (a multi-probe of adjacent cells). Chunks without queries are skipped;
-4. **merge**: each query's L lists are merged with Spark's array functions
+4. **merge**: each query's L lists are merged in numpy
    (:func:`~spark_smote._search.cross_exact.merge_lists`).
 
 **Tuning** (statistics only reach the driver): a seeded sample of the query rows gets

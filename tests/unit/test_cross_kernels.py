@@ -11,6 +11,7 @@ from spark_smote._search.cross_kernels import (
     block_top_k,
     lsh_codes,
     merge_candidates,
+    merge_runs,
     neighbor_distances,
     recall_at_k,
     sort_key_bytes,
@@ -99,6 +100,30 @@ def test_merge_candidates_drops_repeats_and_pads():
     assert c.tolist() == [[0, 1, PAD]]
     assert i.tolist() == [[3, 2, PAD]]
     assert d[0, :2].tolist() == [1.0, 1.0] and np.isinf(d[0, 2])
+
+
+def test_merge_runs_equals_merging_each_query_on_its_own():
+    # Queries with 1 to 4 lists each, lists of 3 candidates with repeats and pads.
+    rng = np.random.default_rng(8)
+    lengths = rng.integers(1, 5, size=40)
+    n = int(lengths.sum())
+    classes = rng.integers(0, 3, size=(n, 3)).astype(np.int32)
+    indices = rng.integers(0, 6, size=(n, 3)).astype(np.int64)
+    distances = (classes * 10 + indices).astype(np.float64) / 7.0
+    empty = rng.random((n, 3)) < 0.1
+    classes[empty], indices[empty], distances[empty] = PAD, PAD, np.inf
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    merged = merge_runs(starts, classes, indices, distances, 4)
+    for q, (start, length) in enumerate(zip(starts, lengths, strict=True)):
+        rows = slice(start, start + length)
+        alone = merge_candidates(
+            classes[rows].reshape(1, -1),
+            indices[rows].reshape(1, -1),
+            distances[rows].reshape(1, -1),
+            4,
+        )
+        for got, want in zip(merged, alone, strict=True):
+            assert np.array_equal(got[q], want[0])
 
 
 def test_lsh_codes_of_a_row_do_not_depend_on_its_batch():
