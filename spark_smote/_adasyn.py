@@ -33,7 +33,7 @@ from spark_smote._keys import CLASS, IDX, ClassPlan
 from spark_smote._plan import plan_search
 from spark_smote._random import STREAM_VARIANT_LAMBDA, STREAM_VARIANT_NEIGHBOR, uniform_column
 from spark_smote._sampler import PreparedInput, SamplerBase, function_form
-from spark_smote._search import find_neighbors
+from spark_smote._search import nearest_neighbors
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import assemble_output, original_rows
 from spark_smote._variant_draws import (
@@ -250,7 +250,7 @@ class ADASYN(SamplerBase[ADASYNParams], cli_name="adasyn"):
         own_sizes = {p.ordinal: p.n_rows for p in grown}
         own = points.where(F.col(CLASS).isin(list(own_sizes)))
         search_plan = plan_search(own_sizes, n, dimension, params.neighbor_search, self._limits())
-        neighbours, search = find_neighbors(own, search_plan, n, dimension, params.seed)
+        neighbours, search = nearest_neighbors(own, search_plan, n, dimension, params.seed)
         lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)
         resolved = draws.join(lists, on=[CLASS, BASE]).select(
             class_label(plans, label_type).alias("label"),

@@ -55,14 +55,18 @@ from spark_smote._search.kernels import (
     chunk_top_k,
     merge_tables,
 )
-from spark_smote._search.table import NBR, neighbor_table_columns, run_order
+from spark_smote._search.table import (
+    NBR,
+    SORT_KEY,
+    SORT_KEYS,
+    TABLE,
+    neighbor_table_columns,
+    run_order,
+)
 from spark_smote._search.tuning_rules import Tuning
 
 __all__ = ["search_per_table"]
 
-TABLE = "_smote_table"
-SORT_KEYS = "_smote_keys"
-SORT_KEY = "_smote_key"
 COARSE_KEYS = "_smote_coarses"
 COARSE_KEY = "_smote_coarse"
 XBYTES = "_smote_xbytes"
