@@ -63,7 +63,7 @@ from spark_smote._search.tuning import (
     statistics_for_numbering,
     tune_classes,
 )
-from spark_smote._search.tuning_rules import KNN_DISTANCES, KNN_INDICES, RANKS, LSHParams
+from spark_smote._search.tuning_rules import KNN_DISTANCES, KNN_INDICES, RANKS, LSHParams, Tuning
 from spark_smote._search.whole_class import SearchTaskStep, search_whole_classes
 
 __all__ = [
@@ -205,32 +205,24 @@ def _lsh_within_classes(
     sizes = plan.sizes_of(plan.lsh_classes)
     whole = {o: n for o, n in sizes.items() if o in plan.whole_classes}
     split = {o: n for o, n in sizes.items() if o not in whole}
-    found, tunings, hashes = [], {}, {}
+    found: list[DataFrame] = []
+    tunings: dict[int, Tuning] = {}
     for subset, is_whole in ((whole, True), (split, False)):
         if not subset:
             continue
         rows = of_classes(points, subset, sizes)
-        tuned, drawn = tune_classes(
+        tuned = tune_classes(
             rows, subset, k, dimension, seed, params, one_task=plan.one_task_tuning
         )
-        tunings.update(tuned)
-        hashes.update(drawn)
+        tunings.update(tuned.tunings)
         if is_whole:
             found.append(
-                search_whole_classes(
-                    rows, subset, tuned, drawn, k, dimension, max_parts=plan.max_tasks_per_class
-                )
+                search_whole_classes(rows, tuned, k, dimension, max_parts=plan.max_tasks_per_class)
             )
         else:
             found.append(
                 search_per_table(
-                    rows,
-                    subset,
-                    tuned,
-                    drawn,
-                    k,
-                    dimension,
-                    broadcast_rows=plan.broadcast_row_lookup,
+                    rows, tuned, k, dimension, broadcast_rows=plan.broadcast_row_lookup
                 )
             )
     complete = F.when(
@@ -269,7 +261,7 @@ def _search_with_step(
             "nearest_neighbors: a step in the search needs every class searched whole "
             f"(plan.whole_classes={sorted(plan.whole_classes)} of {sorted(sizes)})"
         )
-    tunings, hashes = tune_classes(
+    tuned = tune_classes(
         points,
         sizes,
         k,
@@ -283,9 +275,7 @@ def _search_with_step(
         points = points.drop(KNN_DISTANCES, KNN_INDICES, RANKS)
     found = search_whole_classes(
         points,
-        sizes,
-        tunings,
-        hashes,
+        tuned,
         k,
         dimension,
         step=step.step,
@@ -293,4 +283,4 @@ def _search_with_step(
         min_parts=plan.min_tasks_per_class,
         max_parts=plan.max_tasks_per_class,
     )
-    return found, lsh_report(tunings, sizes, k, params)
+    return found, lsh_report(tuned.tunings, sizes, k, params)

@@ -36,6 +36,7 @@ __all__ = [
     "SAMPLE_BLOCK_ROWS",
     "WIDTH_FACTORS",
     "LSHParams",
+    "TunedClasses",
     "Tuning",
     "base_width",
     "check_shared_fields",
@@ -197,6 +198,26 @@ class Tuning:
     sample_recall: float
     kth_distance_median: float
     recall_by_tables: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class TunedClasses:
+    """What the tuning hands an LSH search path, per class ordinal.
+
+    Attributes
+    ----------
+    sizes : mapping
+        Rows per class ordinal searched.
+    tunings : mapping
+        The parameters chosen per class.
+    hashes : mapping
+        The hash functions drawn per class.
+
+    """
+
+    sizes: Mapping[int, int]
+    tunings: Mapping[int, Tuning]
+    hashes: Mapping[int, ClassHash]
 
 
 def base_width(knn: np.ndarray) -> float:
