@@ -470,19 +470,13 @@ def make_plan(
         Rows per class ordinal to grow.
     new_rows : mapping
         Synthetic rows to add per class ordinal.
-    k : int
-        Neighbours per row.
-    dimension : int
-        Values per row the search compares (features and encoded categories).
-    method : {'auto', 'exact', 'lsh'}
-        The ``neighbor_search`` parameter.
+    k, dimension, method, limits
+        As for :func:`plan_search`.
     id_type : DataType or None
         The ``id_col`` type, None without one.
     carries_row_values : bool
         Synthetic rows take per-row values other than the features (categorical
         votes, pass-through columns): they are drawn in Spark from the neighbours table.
-    limits : PlanLimits, optional
-        Thresholds and switches (default: :meth:`PlanLimits.from_environment`).
 
     Returns
     -------

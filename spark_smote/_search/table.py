@@ -46,6 +46,27 @@ SORT_KEY = "_smote_key"
 SORT_KEYS = "_smote_keys"
 
 
+@dataclass
+class NeighborReport:
+    """What the neighbour phase did, per query class ordinal.
+
+    Attributes
+    ----------
+    method : dict
+        'exact' or 'lsh' per class ordinal.
+    parameters : dict
+        Method parameters per class ordinal (block size, or LSH width/tables/...).
+    cross : CrossReport or None
+        A search among all classes: what it did as a whole (one method for every
+        class, why, the measured recall); None for a search within each class.
+
+    """
+
+    method: dict[int, str] = field(default_factory=dict)
+    parameters: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cross: CrossReport | None = None
+
+
 @dataclass(frozen=True)
 class CrossReport:
     """What one search among all classes did, as a whole.
@@ -81,27 +102,6 @@ class CrossReport:
     parameters: dict[str, Any] = field(default_factory=dict)
     recall: float | None = None
     recall_sample: int = 0
-
-
-@dataclass
-class NeighborReport:
-    """What the neighbour phase did, per query class ordinal.
-
-    Attributes
-    ----------
-    method : dict
-        'exact' or 'lsh' per class ordinal.
-    parameters : dict
-        Method parameters per class ordinal (block size, or LSH width/tables/...).
-    cross : CrossReport or None
-        A search among all classes: what it did as a whole (one method for every
-        class, why, the measured recall); None for a search within each class.
-
-    """
-
-    method: dict[int, str] = field(default_factory=dict)
-    parameters: dict[int, dict[str, Any]] = field(default_factory=dict)
-    cross: CrossReport | None = None
 
 
 def neighbor_table_columns(points: DataFrame) -> list[str]:

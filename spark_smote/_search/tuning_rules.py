@@ -202,18 +202,7 @@ class Tuning:
 
 @dataclass(frozen=True)
 class TunedClasses:
-    """What the tuning hands an LSH search path, per class ordinal.
-
-    Attributes
-    ----------
-    sizes : mapping
-        Rows per class ordinal searched.
-    tunings : mapping
-        The parameters chosen per class.
-    hashes : mapping
-        The hash functions drawn per class.
-
-    """
+    """What the tuning hands an LSH search: per class ordinal, rows, parameters, hashes."""
 
     sizes: Mapping[int, int]
     tunings: Mapping[int, Tuning]
