@@ -28,14 +28,16 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError
-from spark_smote._features import check_feature_values
-from spark_smote._keys import CLASS, IDX, ClassPlan
+from spark_smote._keys import CLASS, IDX
 from spark_smote._plan import plan_search
 from spark_smote._random import STREAM_VARIANT_LAMBDA, STREAM_VARIANT_NEIGHBOR, uniform_column
-from spark_smote._sampler import PreparedInput, SamplerBase, function_form
+from spark_smote._sampler import (
+    GeneratorBase,
+    PreparedInput,
+    function_form,
+)
 from spark_smote._search import nearest_neighbors
-from spark_smote._strategy import resolve_sampling_strategy
-from spark_smote._synthesis import assemble_output, original_rows
+from spark_smote._synthesis import assemble_output
 from spark_smote._variant_draws import (
     BASE,
     NBR,
@@ -129,7 +131,7 @@ def row_counts(histogram: dict[int, int], n_new: int) -> GroupCounts:
     return GroupCounts(per_row, partial)
 
 
-class ADASYN(SamplerBase[ADASYNParams], cli_name="adasyn"):
+class ADASYN(GeneratorBase[ADASYNParams], cli_name="adasyn"):
     """ADASYN over-sampling of a Spark DataFrame (He et al., 2008).
 
     Each class to grow gets exactly the rows ``sampling_strategy`` asks for, shared
@@ -168,40 +170,16 @@ class ADASYN(SamplerBase[ADASYNParams], cli_name="adasyn"):
     """
 
     params_class = ADASYNParams
+    neighbors_param = "n_neighbors"
     report_: ADASYNReport | None
-
-    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
-        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
-        return resolve_sampling_strategy(self.params.sampling_strategy, class_counts)
-
-    def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
-        """Each class to grow needs ``n_neighbors + 1`` rows."""
-        n = self.params.n_neighbors
-        small = {p.label: p.n_rows for p in plans if p.n_new > 0 and p.n_rows <= n}
-        if small:
-            raise InvalidInputError(
-                f"n_neighbors={n}: classes to grow need at least n_neighbors + 1 = {n + 1} "
-                f"rows, but {small} have fewer. Lower n_neighbors to at most "
-                f"{max(min(small.values()) - 1, 1)} or leave those classes out with a dict "
-                "sampling_strategy."
-            )
 
     def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
         """Ratios from the cross-class search, exact per-row counts, then synthesis."""
         params = self.params
         grown = prepared.grown
-        report = ADASYNReport(
-            seed=params.seed,
-            seed_was_given=params.seed_was_given,
-            class_counts_before=dict(prepared.stats.class_counts),
-            synthetic_counts={p.label: p.n_new for p in grown},
-        )
-        self.report_ = report
-        self._phase_done("validation")
+        report = self._started_report(ADASYNReport, prepared)
         if not grown:
-            if prepared.values_deferred:
-                check_feature_values(df, prepared.layout)
-            return original_rows(df, prepared.schema, params)
+            return self._unchanged(df, prepared)
         plans = prepared.plans
         dimension = prepared.stats.dimension
         sizes = {p.ordinal: p.n_rows for p in plans}

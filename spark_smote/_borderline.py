@@ -31,7 +31,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError
-from spark_smote._features import check_feature_values
 from spark_smote._keys import CLASS, IDX, ClassPlan, lookup_side
 from spark_smote._plan import plan_search
 from spark_smote._random import (
@@ -41,9 +40,13 @@ from spark_smote._random import (
     STREAM_VARIANT_NEIGHBOR,
     uniform_column,
 )
-from spark_smote._sampler import PreparedInput, SamplerBase, function_form
+from spark_smote._sampler import (
+    GeneratorBase,
+    PreparedInput,
+    function_form,
+    refuse_small_classes,
+)
 from spark_smote._search import nearest_neighbors
-from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import assemble_output, original_rows
 from spark_smote._variant_draws import (
     BASE,
@@ -103,7 +106,7 @@ class BorderlineSMOTEReport(VariantReport):
 
 
 class BorderlineSMOTE(
-    SamplerBase[BorderlineSMOTEParams],
+    GeneratorBase[BorderlineSMOTEParams],
     cli_names={
         "borderline-1": {"kind": "borderline-1"},
         "borderline-2": {"kind": "borderline-2"},
@@ -156,10 +159,6 @@ class BorderlineSMOTE(
     params_class = BorderlineSMOTEParams
     report_: BorderlineSMOTEReport | None
 
-    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
-        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
-        return resolve_sampling_strategy(self.params.sampling_strategy, class_counts)
-
     def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
         """The neighbour counts must fit the data (imbalanced-learn would fail later)."""
         params = self.params
@@ -179,31 +178,21 @@ class BorderlineSMOTE(
                     f"at most {total - 1}."
                 )
             return
-        small = {p.label: p.n_rows for p in plans if p.n_new > 0 and p.n_rows <= k}
-        if small:
-            raise InvalidInputError(
-                f"k_neighbors={k}: with kind='borderline-1' classes to grow need at least "
-                f"k_neighbors + 1 = {k + 1} rows, but {small} have fewer. Lower k_neighbors "
-                f"to at most {max(min(small.values()) - 1, 1)}, use kind='borderline-2', or "
-                "leave those classes out with a dict sampling_strategy."
-            )
+        refuse_small_classes(
+            plans,
+            "k_neighbors",
+            k,
+            condition="with kind='borderline-1' ",
+            other_fixes=["use kind='borderline-2'"],
+        )
 
     def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
         """Danger set from the cross-class search, then SMOTE from its rows."""
         params = self.params
         grown = prepared.grown
-        report = BorderlineSMOTEReport(
-            seed=params.seed,
-            seed_was_given=params.seed_was_given,
-            class_counts_before=dict(prepared.stats.class_counts),
-            synthetic_counts={},
-        )
-        self.report_ = report
-        self._phase_done("validation")
+        report = self._started_report(BorderlineSMOTEReport, prepared, synthetic_counts={})
         if not grown:
-            if prepared.values_deferred:
-                check_feature_values(df, prepared.layout)
-            return original_rows(df, prepared.schema, params)
+            return self._unchanged(df, prepared)
         plans = prepared.plans
         dimension = prepared.stats.dimension
         sizes = {p.ordinal: p.n_rows for p in plans}

@@ -32,8 +32,8 @@ from pyspark.sql import functions as F
 from spark_smote._checkpoint import materialized
 from spark_smote._family_params import CleanerParams, cleaned_classes
 from spark_smote._faults import inject
-from spark_smote._features import BAD_ROW, checked_magnitude, feature_array, row_checks
-from spark_smote._keys import CLASS, ID, IDX, ClassPlan, X, build_points
+from spark_smote._features import feature_array
+from spark_smote._keys import CLASS, ID, IDX, ClassPlan, X, checked_points
 from spark_smote._params import SMOTEParams
 from spark_smote._plan import plan_search
 from spark_smote._sampler import PreparedInput, SamplerBase
@@ -239,21 +239,13 @@ class CleanerBase(SamplerBase[P]):
         every_class = [dataclasses.replace(p, n_new=1) for p in prepared.plans]
         # The keys phase reads only label_col and id_col of the parameters.
         key_params = params if key_by_id else dataclasses.replace(params, id_col=None)
-        checks = row_checks(prepared.layout) if prepared.values_deferred else {}
-        points = build_points(
+        return checked_points(
             df,
             every_class,
             prepared.layout,
             cast(SMOTEParams, key_params),
-            {p.ordinal: p.n_rows for p in prepared.plans},
-            checks=checks,
-            keep_flagged=BAD_ROW if checks else None,
+            check_values=prepared.values_deferred,
         )
-        points = materialized(inject(points, "keys"))
-        if checks:
-            checked_magnitude(points, df, prepared.layout)
-            points = points.drop(*checks)
-        return points
 
     def _measure_agreement(
         self,
@@ -284,9 +276,16 @@ class CleanerBase(SamplerBase[P]):
         dimension: int,
         cleaned: list[int],
     ) -> DataFrame:
-        """The sample rows exact search would remove (one exact search of the sample)."""
-        neighbors = exact_neighbors(points, sample, sizes, self._k(), dimension)
+        """The sample rows exact search would remove (one exact search of the rows)."""
+        rows = self._deciding_rows(points, sample, sizes, dimension)
+        neighbors = exact_neighbors(points, rows, sizes, self._k(), dimension)
         return self._removed(neighbors, cleaned).where(rows_in(sample))
+
+    def _deciding_rows(
+        self, points: DataFrame, sample: dict[int, list[int]], sizes: dict[int, int], dimension: int
+    ) -> dict[int, list[int]]:
+        """The rows whose neighbours decide the sample's removal: the sample itself."""
+        return sample
 
 
 def exact_neighbors(

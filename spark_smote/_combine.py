@@ -7,6 +7,10 @@ cleaner's result on SMOTE's output with the same seed. The cleaner reads SMOTE's
 counts and feature layout instead of validating its output again, and keys rows by
 content (synthetic rows have no id, unless SMOTE gives them fresh ones).
 
+SMOTE's output is materialised once (:func:`spark_smote._checkpoint.materialized`):
+the cleaner reads it twice, in its keys pass and in the anti-join that drops the
+removed rows, and would otherwise run SMOTE's neighbour search and synthesis for each.
+
 The combination's parameters are two samplers. Label, features, id, seed and search
 settings are SMOTE's: the cleaner takes those it was not given from it, and one it was
 given that disagrees with SMOTE's is an error.
@@ -16,10 +20,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from pyspark.sql import DataFrame
 
+from spark_smote._checkpoint import materialized
 from spark_smote._cleaning import CleanerBase, CleaningReport
 from spark_smote._enn import EditedNearestNeighbours
 from spark_smote._errors import InvalidParameterError
@@ -59,31 +64,36 @@ class CombinationParams(SamplerParams):
         cli="sampler",
     )
 
-    cleaner_name: ClassVar[str]
-    cleaner_class: ClassVar[type[CleanerBase[Any]]]
+    @classmethod
+    def cleaner_name(cls) -> str:
+        """The cleaner's parameter: the sampler-valued one besides ``smote``."""
+        return next(n for n, r in cls.rules().items() if r.cli == "sampler" and n != "smote")
 
     def _check_together(self) -> None:
         smote = self.smote.params
         for name in _INHERITED:
             object.__setattr__(self, name, getattr(smote, name))
         object.__setattr__(self, "seed_was_given", smote.seed_was_given)
-        given = getattr(self, self.cleaner_name)
+        cleaner_name = self.cleaner_name()
+        given = getattr(self, cleaner_name)
         if given is not None:
             for name in _SHARED:
                 mine, theirs = getattr(given.params, name), getattr(smote, name)
                 if name in given.given_params and mine != theirs:
                     raise InvalidParameterError(
-                        f"{self.cleaner_name}: {name}={mine!r} disagrees with smote's "
+                        f"{cleaner_name}: {name}={mine!r} disagrees with smote's "
                         f"{name}={theirs!r}; the cleaner runs on SMOTE's output with SMOTE's "
-                        f"settings. Drop {name} from the {self.cleaner_name} or make them equal."
+                        f"settings. Drop {name} from the {cleaner_name} or make them equal."
                     )
         super()._check_together()
 
     def cleaner(self) -> CleanerBase[Any]:
         """The cleaner to run: the given one or the default, with SMOTE's settings filled in."""
-        given = getattr(self, self.cleaner_name)
+        name = self.cleaner_name()
+        given = getattr(self, name)
         if given is None:
-            given = self.cleaner_class(sampling_strategy="all")
+            check = cast(NestedSampler, self.rules()[name].check)
+            given = check.kind(sampling_strategy="all")
         smote = self.smote.params
         # A seed SMOTE drew is handed on too: the cleaner's LSH then repeats with SMOTE.
         inherited = {n: getattr(smote, n) for n in _INHERITED if n not in given.given_params}
@@ -110,21 +120,23 @@ class CombinationParams(SamplerParams):
         return self.smote.params.generated_id_col
 
 
+def cleaner_parameter(kind: type[CleanerBase[Any]]) -> Any:
+    """The cleaner field of a combination: a ``kind``, by default one cleaning every class."""
+    return parameter(
+        None,
+        help=f"the cleaner (default {kind.__name__}(sampling_strategy='all'))",
+        check=NestedSampler(kind),
+        toml=(dict,),
+        cli="sampler",
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class SMOTETomekParams(CombinationParams):
     """Parameters of :class:`SMOTETomek`."""
 
     options_title: ClassVar[str] = "SMOTETomek parameters (--sampler smote-tomek)"
-    cleaner_name: ClassVar[str] = "tomek"
-    cleaner_class: ClassVar[type[CleanerBase[Any]]] = TomekLinks
-
-    tomek: TomekLinks | None = parameter(
-        None,
-        help="the cleaner (default TomekLinks(sampling_strategy='all'))",
-        check=NestedSampler(TomekLinks),
-        toml=(dict,),
-        cli="sampler",
-    )
+    tomek: TomekLinks | None = cleaner_parameter(TomekLinks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,16 +144,7 @@ class SMOTEENNParams(CombinationParams):
     """Parameters of :class:`SMOTEENN`."""
 
     options_title: ClassVar[str] = "SMOTEENN parameters (--sampler smote-enn)"
-    cleaner_name: ClassVar[str] = "enn"
-    cleaner_class: ClassVar[type[CleanerBase[Any]]] = EditedNearestNeighbours
-
-    enn: EditedNearestNeighbours | None = parameter(
-        None,
-        help="the cleaner (default EditedNearestNeighbours(sampling_strategy='all'))",
-        check=NestedSampler(EditedNearestNeighbours),
-        toml=(dict,),
-        cli="sampler",
-    )
+    enn: EditedNearestNeighbours | None = cleaner_parameter(EditedNearestNeighbours)
 
 
 @dataclass
@@ -226,6 +229,8 @@ class _Combination(SamplerBase[Any]):
         smote._on_phase = self._on_phase
         smote_prepared, smoted = smote._prepared_run(df)
         assert smote.report_ is not None
+        smoted = materialized(smoted)
+        smote._phase_done("neighbours and synthesis")
         counts = smote.report_.class_counts_after
         cleaner = params.cleaner()
         cleaner._class_targets(counts)
@@ -292,8 +297,7 @@ class SMOTEENN(_Combination, cli_name="smote-enn"):
     Parameters
     ----------
     smote : SMOTE, optional
-        The over-sampler run first; its label, features, id, seed and search settings
-        are the combination's. Default ``SMOTE()``.
+        As for :class:`SMOTETomek`.
     enn : EditedNearestNeighbours, optional
         The cleaner; default ``EditedNearestNeighbours(sampling_strategy='all')``.
         Settings it is not given are SMOTE's; a label, features or id setting that
@@ -302,7 +306,7 @@ class SMOTEENN(_Combination, cli_name="smote-enn"):
     Attributes
     ----------
     report_ : CombinedReport
-        SMOTE's report and the cleaner's: rows added, rows removed, counts after.
+        As for :class:`SMOTETomek`.
 
     """
 

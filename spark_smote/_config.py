@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spark_smote._errors import InvalidParameterError
+from spark_smote._errors import InvalidParameterError, parsed_file
 
 __all__ = ["JobConfig", "load_config"]
 
@@ -84,17 +84,14 @@ def load_config(path: str | Path | None) -> JobConfig:
             spark={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "8"},
         )
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidParameterError(
-            f"--config {path}: no such file. Pass an existing TOML file such as conf/local.toml."
-        ) from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise InvalidParameterError(
-            f"--config {path}: not a readable TOML file ({error}). Fix the syntax or pass "
-            "another file."
-        ) from None
+    data = parsed_file(
+        path,
+        tomllib.loads,
+        tomllib.TOMLDecodeError,
+        subject=f"--config {path}",
+        missing_fix="Pass an existing TOML file such as conf/local.toml.",
+        unreadable="not a readable TOML file ({error}). Fix the syntax or pass another file.",
+    )
     sampler_keys = _sampler_keys()
     tables = ["job", *sampler_keys, "spark"]
     unknown = sorted(set(data) - set(tables))

@@ -1,15 +1,24 @@
 """Command line: what the job prints and how quiet Spark is.
 
 ``spark-smote`` and ``jobs/smote_job.py`` print, in order: the configuration and the
-seed, one line per phase, the result. Spark's own log is set to WARN before the
-session starts (``spark.log.level``, applied by Spark as the context starts) and its
-progress bars are off (``spark.ui.showConsoleProgress``); pyspark's Python loggers and
-warnings are silenced, so a bad input ends in one line. ``--verbose`` leaves Spark's
-logging and progress bars as configured. Under spark-submit, which starts the driver
-JVM with Spark's default log profile before any Python runs, the SparkContext's first
-three INFO lines (Spark, OS and Java versions) come before ``spark.log.level`` applies;
-pass ``--driver-java-options -Dlog4j2.configurationFile=...`` to silence those too.
+seed, one line per phase, what the sampler did (:func:`print_run_summary`), the result.
+Spark's own log is set to WARN before the session starts (``spark.log.level``, applied
+by Spark as the context starts) and its progress bars are off
+(``spark.ui.showConsoleProgress``); pyspark's Python loggers and warnings are silenced,
+so a bad input ends in one line. ``--verbose`` leaves Spark's logging and progress bars
+as configured. Under spark-submit, which starts the driver JVM with Spark's default log
+profile before any Python runs, ``jobs/smote_job.py`` lowers that profile to WARN before
+the SparkContext starts.
 Only the command line calls this module: a library user's logging is never touched.
+
+Changing the level of a session that is already running is possible on a classic
+session only (``SparkContext.setLogLevel``): ``spark.log.level`` is a static setting,
+which ``spark.conf.set`` refuses on classic and Connect sessions alike
+(``CANNOT_MODIFY_CONFIG``), and a Spark Connect client has no SparkContext and no call
+that sets the server's log level. So a Connect session gets its level from the
+builder's settings alone (the job's own local server does, see
+:func:`spark_smote._job.build_session`), and the two functions below that adjust a
+running session do so on classic sessions and leave Connect sessions as they are.
 """
 
 from __future__ import annotations
@@ -18,14 +27,19 @@ import argparse
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
+
+from spark_smote._report import sampler_fields, summary_line
 
 __all__ = [
     "QUIET_SPARK_SETTINGS",
     "add_console_arguments",
     "configure_console",
     "error",
+    "format_counts",
+    "print_run_summary",
     "quiet_session",
     "say",
     "spark_log_silenced",
@@ -66,12 +80,9 @@ def configure_console(verbose: bool) -> None:
 
 
 def quiet_session(spark: object, verbose: bool) -> None:
-    """Keep a session that was already running (spark-submit, Databricks) at WARN."""
-    if verbose:
-        return
-    context = getattr(spark, "sparkContext", None) if _is_classic(spark) else None
-    if context is not None:
-        context.setLogLevel("WARN")
+    """Keep a classic session that was already running at WARN (see the module notes)."""
+    if not verbose:
+        _set_classic_log_level(spark, "WARN")
 
 
 @contextmanager
@@ -81,18 +92,54 @@ def spark_log_silenced(spark: object, verbose: bool) -> Iterator[None]:
     A file Spark cannot read fails a task, which Spark logs at ERROR with its Java stack
     trace before the job reports the problem in one line; the job's line says it all.
     """
-    context = None if verbose or not _is_classic(spark) else getattr(spark, "sparkContext", None)
-    if context is not None:
-        context.setLogLevel("OFF")
+    silenced = not verbose and _set_classic_log_level(spark, "OFF")
     try:
         yield
     finally:
-        if context is not None:
-            context.setLogLevel("WARN")
+        if silenced:
+            _set_classic_log_level(spark, "WARN")
 
 
-def _is_classic(spark: object) -> bool:
-    return not type(spark).__module__.startswith("pyspark.sql.connect")
+def _set_classic_log_level(spark: object, level: str) -> bool:
+    """Set a running classic session's log level; False (nothing done) over Connect."""
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return False
+    context = getattr(spark, "sparkContext", None)
+    if context is None:
+        return False
+    context.setLogLevel(level)
+    return True
+
+
+def format_counts(counts: Mapping[Any, int]) -> str:
+    """``label: count`` pairs, for the console."""
+    return ", ".join(f"{label!r}: {n}" for label, n in counts.items())
+
+
+def print_run_summary(report: Any, sampler_name: str) -> None:
+    """What the sampler decided and did, one line each, from its ``report_``.
+
+    Features and the columns synthetic rows leave null (generators that report them),
+    counts before, rows added or removed, the LSH agreement of a cleaner, each search,
+    and the fields of the sampler's own report in one line.
+    """
+    say(f"features: {', '.join(getattr(report, 'features', None) or ['(all numeric)'])}")
+    if getattr(report, "columns_left_null", None) is not None:
+        left_null = ", ".join(report.columns_left_null) or "(none)"
+        say(f"columns left null in synthetic rows: {left_null}")
+    say(f"classes before: {format_counts(report.class_counts_before)}")
+    if report.synthetic_counts or not hasattr(report, "removed_counts"):
+        say(f"synthetic rows: {format_counts(report.synthetic_counts)}")
+    if hasattr(report, "removed_counts"):
+        say(f"rows removed: {format_counts(report.removed_counts)}")
+    if getattr(report, "lsh_agreement", None) is not None:
+        say(f"LSH agreement with exact search: {report.lsh_agreement:.4f}")
+    for label, method in report.neighbor_method.items():
+        parameters = report.neighbor_parameters[label]
+        say(f"neighbours of class {label!r}: {method} {parameters}")
+    own_fields = sampler_fields(report)
+    if own_fields:
+        say(f"{sampler_name} report: {summary_line(own_fields)}")
 
 
 def say(message: str) -> None:

@@ -55,30 +55,18 @@ class EditedNearestNeighbours(CleanerBase[ENNParams], cli_name="enn"):
 
     Parameters
     ----------
-    label_col : str, default 'label'
-        Class label column.
-    features : None, list of str, or str, default None
-        As :class:`spark_smote.SMOTE`'s.
+    label_col, features, sampling_strategy, seed, neighbor_search, id_col
+        As for :class:`spark_smote.TomekLinks`.
     n_neighbors : int, default 3
         Neighbours that vote (``--enn-neighbors`` on the command line).
     kind_sel : {'all', 'mode'}, default 'all'
         'all': remove a row when any neighbour has another class; 'mode': when the most
         frequent neighbour class (ties to the smallest label) is another.
-    sampling_strategy : str or list, default 'auto'
-        Classes cleaned: 'auto' (= 'not minority'), 'majority', 'not minority',
-        'not majority', 'all', or a list of classes.
-    seed : int, optional
-        Seed of the LSH hashing and of the LSH agreement sample.
-    neighbor_search : {'auto', 'exact', 'lsh'}, default 'auto'
-        'auto': exact search up to 10,000 rows in all, LSH above.
-    id_col : str, optional
-        A unique row id: the stable key of each row (else its label and features).
 
     Attributes
     ----------
     report_ : CleaningReport
-        Rows removed per class, counts after, the search and (LSH) its agreement with
-        exact search.
+        As for :class:`spark_smote.TomekLinks`.
 
     Examples
     --------

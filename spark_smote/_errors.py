@@ -7,6 +7,11 @@ already catch those keep working.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 __all__ = [
     "ColumnNotFoundError",
     "ColumnTypeError",
@@ -14,6 +19,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidParameterError",
     "OutputPathError",
+    "parsed_file",
 ]
 
 
@@ -48,3 +54,33 @@ class InvalidFeatureValuesError(InvalidInputError):
 
 class OutputPathError(ValueError):
     """The output path collides with the input or with existing data."""
+
+
+def parsed_file(
+    path: str | os.PathLike[str],
+    parse: Callable[[str], Any],
+    parse_error: type[Exception],
+    *,
+    subject: str,
+    missing_fix: str,
+    unreadable: str,
+) -> Any:
+    """``parse`` of the UTF-8 text of a local file; its failures as parameter errors.
+
+    The errors read ``"{subject}: no such file. {missing_fix}"`` and
+    ``"{subject}: {unreadable}"`` with the reason in place of ``{error}``.
+
+    Raises
+    ------
+    InvalidParameterError
+        The file is missing, cannot be read or decoded, or ``parse`` raises
+        ``parse_error``.
+
+    """
+    try:
+        return parse(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InvalidParameterError(f"{subject}: no such file. {missing_fix}") from None
+    except (OSError, UnicodeDecodeError, parse_error) as error:
+        reason = unreadable.format(error=error)
+        raise InvalidParameterError(f"{subject}: {reason}") from None

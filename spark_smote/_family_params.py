@@ -18,13 +18,12 @@ from typing import Any, ClassVar
 
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._params import (
-    STRATEGY_NAMES,
-    Choice,
     GeneratorParams,
     SamplerParams,
     SamplingStrategy,
-    int_at_least,
-    over_sampling_strategy,
+    choice_parameter,
+    count_parameter,
+    over_sampling_parameter,
     parameter,
 )
 from spark_smote._strategy import _match_class
@@ -124,24 +123,15 @@ class ENNParams(CleanerParams):
 
     options_title: ClassVar[str] = "EditedNearestNeighbours parameters (--sampler enn)"
 
-    n_neighbors: int = parameter(
-        3,
-        help="neighbours that vote on each row of a cleaned class",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
-        option="enn-neighbors",
+    n_neighbors: int = count_parameter(
+        3, help="neighbours that vote on each row of a cleaned class", option="enn-neighbors"
     )
-    kind_sel: str = parameter(
+    kind_sel: str = choice_parameter(
         "all",
+        ("all", "mode"),
         help="remove a row unless all (all) or most (mode) of its neighbours share its class",
-        check=Choice(
-            ("all", "mode"),
-            note="('all': remove a row when any neighbour has another class; 'mode': "
-            "when the most common neighbour class, ties to the smallest, is another).",
-        ),
-        toml=(str,),
-        cli="choice",
+        note="('all': remove a row when any neighbour has another class; 'mode': "
+        "when the most common neighbour class, ties to the smallest, is another).",
     )
 
 
@@ -151,13 +141,7 @@ class RandomOverSamplerParams(GeneratorParams):
 
     options_title: ClassVar[str] = "RandomOverSampler parameters (--sampler random)"
 
-    sampling_strategy: SamplingStrategy = parameter(
-        "auto",
-        help=f"{' | '.join(STRATEGY_NAMES)} | 0.5 | '{{\"1\": 900}}'",
-        check=over_sampling_strategy,
-        toml=(str, float, dict),
-        cli="strategy",
-    )
+    sampling_strategy: SamplingStrategy = over_sampling_parameter()
     shrinkage: Shrinkage = parameter(
         None,
         help="smoothed bootstrap: noise of shrinkage x class std x bandwidth, a float or "

@@ -31,7 +31,15 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._arrow import binary_rows, matrix_from_list_column
-from spark_smote._features import FeatureLayout, feature_array
+from spark_smote._checkpoint import materialized
+from spark_smote._faults import inject
+from spark_smote._features import (
+    BAD_ROW,
+    FeatureLayout,
+    checked_magnitude,
+    feature_array,
+    row_checks,
+)
 from spark_smote._order import order_ties, ordered_bits
 from spark_smote._params import SamplerParams
 from spark_smote._plan import PlanLimits
@@ -45,9 +53,11 @@ __all__ = [
     "ClassPlan",
     "X",
     "build_points",
+    "checked_points",
     "class_order",
     "keyed_rows",
     "lookup_side",
+    "materialized_points",
     "numbered_in_tasks",
     "order_key",
     "place_by_position",
@@ -395,6 +405,62 @@ def build_points(
         .withColumn(IDX, F.col(_OFFSET) + F.row_number().over(numbered) - F.lit(1))
         .select(*keep)
     )
+
+
+def materialized_points(
+    points: DataFrame, df: DataFrame, layout: FeatureLayout, checks: Mapping[str, Column]
+) -> tuple[DataFrame, float | None]:
+    """Materialise a points table once and finish the value check it carries.
+
+    The later phases read the points several times (search, tuning, synthesis). With
+    ``checks`` (:func:`spark_smote._features.row_checks`) the flagged rows raise here
+    and the check columns are dropped.
+
+    Returns
+    -------
+    tuple
+        The materialised points, and the largest feature magnitude (None without
+        ``checks``).
+
+    Raises
+    ------
+    InvalidFeatureValuesError
+        A row of the input holds a null, NaN or infinite feature value.
+
+    """
+    points = materialized(inject(points, "keys"))
+    if not checks:
+        return points, None
+    largest = checked_magnitude(points, df, layout)
+    return points.drop(*checks), largest
+
+
+def checked_points(
+    df: DataFrame,
+    plans: Sequence[ClassPlan],
+    layout: FeatureLayout,
+    params: SamplerParams,
+    *,
+    check_values: bool,
+    carried: Mapping[str, Column] | None = None,
+) -> DataFrame:
+    """The points table of the classes grown in ``plans``, materialised.
+
+    With ``check_values`` the feature values of every input row are checked in the
+    same pass (the validation deferred them); ``carried`` as for :func:`build_points`.
+    """
+    checks = row_checks(layout) if check_values else {}
+    points = build_points(
+        df,
+        plans,
+        layout,
+        params,
+        {p.ordinal: p.n_rows for p in plans},
+        carried=carried,
+        checks=checks,
+        keep_flagged=BAD_ROW if checks else None,
+    )
+    return materialized_points(points, df, layout, checks)[0]
 
 
 # Groups of the rows with no class (rows of other classes kept for the value check

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from spark_smote._errors import InvalidParameterError, OutputPathError
+from spark_smote._errors import InvalidParameterError, OutputPathError, parsed_file
 
 __all__ = ["config_format", "load_config_file", "save_config"]
 
@@ -60,16 +60,14 @@ def load_config_file(path: str | os.PathLike[str], sampler: str) -> dict[str, An
         parameters in it.
 
     """
-    try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InvalidParameterError(
-            f"path={str(path)!r}: no such file. Pass a file written by {sampler}.save()."
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidParameterError(
-            f"path={str(path)!r}: not a saved {sampler} configuration ({error})."
-        ) from None
+    document = parsed_file(
+        path,
+        json.loads,
+        json.JSONDecodeError,
+        subject=f"path={str(path)!r}",
+        missing_fix=f"Pass a file written by {sampler}.save().",
+        unreadable=f"not a saved {sampler} configuration ({{error}}).",
+    )
     found = document.get("format") if isinstance(document, dict) else None
     if (
         isinstance(found, str)

@@ -1,7 +1,9 @@
 """Phase 0: each sampler's parameters, declared once, with their rules as data.
 
 A sampler's parameters are a frozen dataclass. Every field that is a parameter is made
-with :func:`parameter`, which stores a :class:`Rule` in the field's metadata: the check
+with :func:`parameter` (or a common form of it: :func:`count_parameter`,
+:func:`choice_parameter`, :func:`flag_parameter`, :func:`over_sampling_parameter`),
+which stores a :class:`Rule` in the field's metadata: the check
 that accepts (and normalises, e.g. a list to a tuple) or refuses a value, the help
 text, the TOML types of its config key, the form of its command-line option and its
 Spark ML spelling. From that one declaration :mod:`spark_smote._sampler` derives the
@@ -42,6 +44,10 @@ __all__ = [
     "SMOTEParams",
     "SamplerParams",
     "SamplingStrategy",
+    "choice_parameter",
+    "count_parameter",
+    "flag_parameter",
+    "over_sampling_parameter",
     "parameter",
     "resolve_keywords",
 ]
@@ -286,6 +292,23 @@ def over_sampling_parameter() -> Any:
     )
 
 
+def count_parameter(default: int, *, help: str, option: str | None = None) -> Any:
+    """A field counting neighbours: an int >= 1, in TOML and on the command line."""
+    return parameter(
+        default, help=help, check=int_at_least(1), toml=(int,), cli="int", option=option
+    )
+
+
+def choice_parameter(default: str, values: tuple[str, ...], *, help: str, note: str = "") -> Any:
+    """A field taking one of ``values`` (``note`` explains them in the error)."""
+    return parameter(default, help=help, check=Choice(values, note=note), toml=(str,), cli="choice")
+
+
+def flag_parameter(*, help: str) -> Any:
+    """A switch, off by default: a bool in TOML, a flag on the command line."""
+    return parameter(False, help=help, check=boolean, toml=(bool,), cli="flag")
+
+
 # --- declarations ------------------------------------------------------------------
 
 
@@ -321,12 +344,10 @@ class SamplerParams:
         toml=(int,),
         cli="int",
     )
-    neighbor_search: NeighborSearch = parameter(
+    neighbor_search: NeighborSearch = choice_parameter(
         "auto",
+        NEIGHBOR_SEARCH_METHODS,
         help="how neighbours are found (auto: exact for small classes)",
-        check=Choice(NEIGHBOR_SEARCH_METHODS),
-        toml=(str,),
-        cli="choice",
     )
     id_col: str | None = parameter(
         None,
@@ -432,13 +453,7 @@ class GeneratorParams(SamplerParams):
         check=optional_column_name,
         toml=(str,),
     )
-    provenance: bool = parameter(
-        False,
-        help="add " + ", ".join(PROVENANCE_COLUMNS),
-        check=boolean,
-        toml=(bool,),
-        cli="flag",
-    )
+    provenance: bool = flag_parameter(help="add " + ", ".join(PROVENANCE_COLUMNS))
 
     def _check_together(self) -> None:
         super()._check_together()
@@ -470,12 +485,8 @@ class SMOTEParams(GeneratorParams):
 
     options_title: ClassVar[str] = "SMOTE parameters (--sampler smote)"
 
-    k_neighbors: int = parameter(
-        5,
-        help="neighbours per row; a class to grow needs k_neighbors + 1 rows",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
+    k_neighbors: int = count_parameter(
+        5, help="neighbours per row; a class to grow needs k_neighbors + 1 rows"
     )
     sampling_strategy: SamplingStrategy = over_sampling_parameter()
     categorical: tuple[str, ...] = parameter(
@@ -485,24 +496,14 @@ class SMOTEParams(GeneratorParams):
         toml=(list,),
         cli="names",
     )
-    non_feature_fill: NonFeatureFill = parameter(
+    non_feature_fill: NonFeatureFill = choice_parameter(
         "null",
+        NON_FEATURE_FILLS,
         help="values of synthetic rows in other columns: null, base or nearest",
-        check=Choice(
-            NON_FEATURE_FILLS,
-            note="('null': synthetic rows leave other columns null, 'base': copy the base "
-            "row's values, 'nearest': copy the nearer of base and neighbour).",
-        ),
-        toml=(str,),
-        cli="choice",
+        note="('null': synthetic rows leave other columns null, 'base': copy the base "
+        "row's values, 'nearest': copy the nearer of base and neighbour).",
     )
-    synthetic_ids: bool = parameter(
-        False,
-        help="give synthetic rows fresh ids in id_col",
-        check=boolean,
-        toml=(bool,),
-        cli="flag",
-    )
+    synthetic_ids: bool = flag_parameter(help="give synthetic rows fresh ids in id_col")
 
     def _check_together(self) -> None:
         super()._check_together()

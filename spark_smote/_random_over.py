@@ -28,23 +28,28 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_smote._checkpoint import materialized
 from spark_smote._family_params import RandomOverSamplerParams, shrinkage_by_class
 from spark_smote._faults import inject
-from spark_smote._features import (
-    BAD_ROW,
-    INTEGRAL_TYPES,
-    FeatureLayout,
-    check_feature_values,
-    checked_magnitude,
-    row_checks,
+from spark_smote._features import INTEGRAL_TYPES, FeatureLayout
+from spark_smote._keys import (
+    CLASS,
+    ID,
+    IDX,
+    SIZE,
+    ClassPlan,
+    X,
+    checked_points,
+    task_count,
 )
-from spark_smote._keys import CLASS, ID, IDX, SIZE, ClassPlan, X, build_points, task_count
-from spark_smote._params import PROVENANCE_COLUMNS, SMOTEParams
+from spark_smote._params import SMOTEParams
 from spark_smote._random import STREAM_BASE, uniform_column
-from spark_smote._sampler import PreparedInput, SamplerBase, function_form, require_spark_dataframe
-from spark_smote._strategy import resolve_sampling_strategy
-from spark_smote._synthesis import original_rows
+from spark_smote._sampler import (
+    GeneratorBase,
+    PreparedInput,
+    function_form,
+    require_spark_dataframe,
+)
+from spark_smote._synthesis import opt_in_columns, original_rows
 
 __all__ = [
     "RandomOverSampler",
@@ -123,7 +128,7 @@ def bandwidth_factor(n_rows: int, dimension: int) -> float:
     return float((4 / ((dimension + 2) * n_rows)) ** (1 / (dimension + 4)))
 
 
-class RandomOverSampler(SamplerBase[RandomOverSamplerParams], cli_name="random"):
+class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random"):
     """Random over-sampling with replacement, optionally smoothed (imbalanced-learn's).
 
     Each class chosen by ``sampling_strategy`` is grown to the exact size asked by
@@ -170,10 +175,6 @@ class RandomOverSampler(SamplerBase[RandomOverSamplerParams], cli_name="random")
     params_class = RandomOverSamplerParams
     report_: RandomOverSamplerReport | None
 
-    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
-        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
-        return resolve_sampling_strategy(self.params.sampling_strategy, class_counts)
-
     def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
         """A shrinkage dict must name every class to grow (and only present classes)."""
         counts = {p.label: p.n_rows for p in plans}
@@ -183,36 +184,23 @@ class RandomOverSampler(SamplerBase[RandomOverSamplerParams], cli_name="random")
         params = self.params
         grown = prepared.grown
         counts = prepared.stats.class_counts
-        report = RandomOverSamplerReport(
-            seed=params.seed,
-            seed_was_given=params.seed_was_given,
-            class_counts_before=dict(counts),
-            synthetic_counts={p.label: p.n_new for p in grown},
+        report = self._started_report(
+            RandomOverSamplerReport,
+            prepared,
             shrinkage=shrinkage_by_class(params.shrinkage, [p.label for p in grown], counts),
         )
-        self.report_ = report
-        self._phase_done("validation")
         key_params = cast(SMOTEParams, params)
         if not grown:
-            if prepared.values_deferred:
-                check_feature_values(df, prepared.layout)
-            return original_rows(df, prepared.schema, key_params)
-        checks = row_checks(prepared.layout) if prepared.values_deferred else {}
+            return self._unchanged(df, prepared)
         row = F.struct(*[F.col(name) for name in prepared.schema.names])
-        points = build_points(
+        points = checked_points(
             df,
             grown,
             prepared.layout,
             key_params,
-            {p.ordinal: p.n_rows for p in grown},
+            check_values=prepared.values_deferred,
             carried={_ROW: row},
-            checks=checks,
-            keep_flagged=BAD_ROW if checks else None,
         )
-        points = materialized(inject(points, "keys"))
-        if checks:
-            checked_magnitude(points, df, prepared.layout)
-            points = points.drop(*checks)
         self._phase_done("keys")
         scales: dict[int, list[float]] = {}
         if report.shrinkage is not None:
@@ -336,18 +324,14 @@ def _added_columns(
             if isinstance(fld.dataType, INTEGRAL_TYPES):
                 value = F.round(value)
         columns.append(value.cast(fld.dataType).alias(name))
-    if params.synthetic_col is not None:
-        columns.append(F.lit(True).alias(params.synthetic_col))
-    if params.provenance:
-        id_type = schema[params.id_col].dataType if params.id_col is not None else T.LongType()
-        base_id = F.col(ID) if params.id_col is not None else F.lit(None)
-        base_name, neighbor_name, lambda_name = PROVENANCE_COLUMNS
-        columns += [
-            base_id.cast(id_type).alias(base_name),
-            F.lit(None).cast(id_type).alias(neighbor_name),
-            F.lit(None).cast("double").alias(lambda_name),
-        ]
-    return columns
+    return columns + opt_in_columns(
+        schema,
+        params,
+        synthetic=True,
+        base_id=F.col(ID) if params.id_col is not None else F.lit(None),
+        neighbor_id=F.lit(None),
+        step=F.lit(None).cast("double"),
+    )
 
 
 @function_form(RandomOverSampler)

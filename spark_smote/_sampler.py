@@ -13,6 +13,10 @@ parameters (checked when the sampler was built)
 -> class-size checks (the sampler's ``_check_classes``)
 => :class:`PreparedInput`, handed to the sampler's ``_fit_resample``
 
+The samplers that add rows derive from :class:`GeneratorBase`, which adds what they
+share: imbalanced-learn's over-sampling strategy, the opening of their report, the
+class-size rule of their neighbour counts and the output when no class grows.
+
 Samplers register under a command-line name (``class SMOTE(..., cli_name="smote")``):
 ``spark-smote --sampler NAME`` picks the class, and its parameters become options. A
 sampler with several forms registers one name per form with the parameters that name
@@ -25,34 +29,39 @@ import inspect
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar, cast
 
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from spark_smote._errors import InvalidParameterError
+from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._faults import inject
 from spark_smote._features import (
     FeatureLayout,
     InputStats,
+    check_feature_values,
     collect_input_stats,
     resolve_layout,
     values_checked_with_keys,
 )
 from spark_smote._keys import ClassPlan
 from spark_smote._ml import load_config_file, save_config
-from spark_smote._params import SamplerParams, resolve_keywords
+from spark_smote._params import GeneratorParams, SamplerParams, resolve_keywords
 from spark_smote._plan import PlanLimits
+from spark_smote._strategy import resolve_sampling_strategy
+from spark_smote._synthesis import original_rows
 from spark_smote._warmup import start_python_workers
 
 __all__ = [
     "SAMPLERS",
+    "GeneratorBase",
     "NestedSampler",
     "PreparedInput",
     "SamplerBase",
     "function_form",
+    "refuse_small_classes",
     "registered_samplers",
     "require_spark_dataframe",
     "sampler_preset",
@@ -61,6 +70,8 @@ __all__ = [
 logger = logging.getLogger("spark_smote")
 
 P = TypeVar("P", bound=SamplerParams)
+G = TypeVar("G", bound=GeneratorParams)
+Report = TypeVar("Report")
 Function = TypeVar("Function", bound=Callable[..., Any])
 
 # Every sampler class by its command-line name; filled as sampler modules are imported.
@@ -325,6 +336,92 @@ class SamplerBase(Generic[P]):
             self._on_phase(phase, seconds if self.report_ is not None else 0.0)
 
 
+class GeneratorBase(SamplerBase[G]):
+    """Base of the samplers that add rows (SMOTE, its variants, RandomOverSampler).
+
+    ``sampling_strategy`` has imbalanced-learn's over-sampling meaning (rows to add per
+    class, exact counts). A subclass's ``_fit_resample`` opens its report with
+    :meth:`_started_report` and returns :meth:`_unchanged` when no class grows.
+    """
+
+    # The parameter that counts the same-class neighbours a synthetic row interpolates
+    # towards: each class to grow needs one row more (None: the sampler has no such rule).
+    neighbors_param: ClassVar[str | None] = None
+
+    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
+        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
+        # Every generator declares a sampling_strategy, each where its options list it.
+        strategy = cast(Any, self.params).sampling_strategy
+        return resolve_sampling_strategy(strategy, class_counts)
+
+    def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
+        """Each class to grow needs one row more than ``neighbors_param`` says."""
+        if self.neighbors_param is not None:
+            n = getattr(self.params, self.neighbors_param)
+            refuse_small_classes(plans, self.neighbors_param, n)
+
+    def _started_report(
+        self, report_class: Callable[..., Report], prepared: PreparedInput, **fields: Any
+    ) -> Report:
+        """The run's report, set as ``report_``; closes the validation phase.
+
+        The fields every generator's report has (seed, counts before, rows added per
+        class, which ``fields`` may override) are filled here; ``fields`` adds the
+        sampler's own.
+        """
+        params = self.params
+        opening: dict[str, Any] = {
+            "seed": params.seed,
+            "seed_was_given": params.seed_was_given,
+            "class_counts_before": dict(prepared.stats.class_counts),
+            "synthetic_counts": {p.label: p.n_new for p in prepared.grown},
+        }
+        report = report_class(**{**opening, **fields})
+        self.report_ = report
+        self._phase_done("validation")
+        return report
+
+    def _unchanged(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
+        """The output when no class grows: the input rows, their values checked."""
+        if prepared.values_deferred:
+            check_feature_values(df, prepared.layout)
+        return original_rows(df, prepared.schema, self.params)
+
+
+def refuse_small_classes(
+    plans: Sequence[ClassPlan],
+    name: str,
+    n: int,
+    *,
+    condition: str = "",
+    other_fixes: Sequence[str] = (),
+) -> None:
+    """Refuse classes to grow that have no more rows than ``name``'s ``n`` neighbours.
+
+    ``condition`` says when the rule applies (e.g. "with kind='borderline-1' ");
+    ``other_fixes`` are fixes besides a lower ``name`` and a dict strategy.
+
+    Raises
+    ------
+    InvalidInputError
+        Names the classes and their sizes, the largest ``n`` that fits, and the fixes.
+
+    """
+    small = {p.label: p.n_rows for p in plans if p.n_new > 0 and p.n_rows <= n}
+    if not small:
+        return
+    smallest = min(small.values())
+    lower = f"Lower {name} to at most {max(smallest - 1, 1)}"
+    if smallest == 1:
+        lower += " (a class of one row cannot be interpolated)"
+    fixes = [lower, *other_fixes, "leave those classes out with a dict sampling_strategy"]
+    listed = " or ".join(fixes) if len(fixes) == 2 else ", ".join(fixes[:-1]) + ", or " + fixes[-1]
+    raise InvalidInputError(
+        f"{name}={n}: {condition}classes to grow need at least {name} + 1 = {n + 1} rows, "
+        f"but {small} have fewer. {listed}."
+    )
+
+
 @dataclass(frozen=True)
 class NestedSampler:
     """Check of a sampler-valued parameter (SMOTEENN's ``smote`` and ``enn``).
@@ -412,7 +509,7 @@ def registered_samplers() -> dict[str, type[SamplerBase[Any]]]:
     """Every sampler class defined so far, by command-line name.
 
     A sampler registers itself when its module is imported; the command line imports
-    every public sampler first (:func:`spark_smote.cli.load_samplers`), so that this base
+    every public sampler first (:func:`spark_smote._job.load_samplers`), so that this base
     module never imports the later modules that build on it.
     """
     return dict(SAMPLERS)

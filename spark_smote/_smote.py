@@ -31,7 +31,6 @@ from spark_smote._categorical import (
     fit_encoding,
 )
 from spark_smote._checkpoint import materialized
-from spark_smote._errors import InvalidInputError
 from spark_smote._extras import (
     NEIGHBOR_PASS,
     PASS,
@@ -46,8 +45,6 @@ from spark_smote._features import (
     BAD_ROW,
     FeatureLayout,
     InputStats,
-    check_feature_values,
-    checked_magnitude,
     row_checks,
     values_checked_with_keys,
 )
@@ -56,6 +53,7 @@ from spark_smote._keys import (
     build_points,
     class_table,
     keyed_rows,
+    materialized_points,
     numbered_in_tasks,
     spread_points,
 )
@@ -63,8 +61,8 @@ from spark_smote._nullability import columns_left_null, with_input_nullability
 from spark_smote._params import SMOTEParams
 from spark_smote._plan import RunPlan, make_plan
 from spark_smote._sampler import (
+    GeneratorBase,
     PreparedInput,
-    SamplerBase,
     function_form,
     require_spark_dataframe,
 )
@@ -74,13 +72,11 @@ from spark_smote._search import (
     nearest_neighbors,
     statistics_for_numbering,
 )
-from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import (
     assemble_output,
     draw_in_search,
     draw_synthetic,
     drawn_rows,
-    original_rows,
 )
 
 __all__ = ["SMOTE", "SMOTEReport", "smote"]
@@ -140,7 +136,7 @@ class SMOTEReport:
         }
 
 
-class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
+class SMOTE(GeneratorBase[SMOTEParams], cli_name="smote"):
     """SMOTE over-sampling of a Spark DataFrame (Chawla et al., 2002).
 
     Each class chosen by ``sampling_strategy`` is grown to the exact size asked by
@@ -223,35 +219,22 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
     """
 
     params_class = SMOTEParams
+    neighbors_param = "k_neighbors"
     report_: SMOTEReport | None
-
-    def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
-        """Rows to add per class: imbalanced-learn's over-sampling semantics."""
-        return resolve_sampling_strategy(self.params.sampling_strategy, class_counts)
-
-    def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
-        """Each class to grow needs ``k_neighbors + 1`` rows."""
-        _check_class_sizes(list(plans), self.params.k_neighbors)
 
     def _fit_resample(self, df: DataFrame, prepared: PreparedInput) -> DataFrame:
         """Report what the strategy decided, then grow the classes it names."""
         params = self.params
         grown = prepared.grown
-        report = SMOTEReport(
-            seed=params.seed,
-            seed_was_given=params.seed_was_given,
-            class_counts_before=dict(prepared.stats.class_counts),
-            synthetic_counts={p.label: p.n_new for p in grown},
+        _warn_identifier_like(prepared.stats.identifier_like)
+        report = self._started_report(
+            SMOTEReport,
+            prepared,
             features=list(prepared.layout.columns),
             columns_left_null=columns_left_null(prepared.schema, prepared.layout, params),
         )
-        self.report_ = report
-        _warn_identifier_like(prepared.stats.identifier_like)
-        self._phase_done("validation")
         if not grown:
-            if prepared.values_deferred:
-                check_feature_values(df, prepared.layout)
-            return original_rows(df, prepared.schema, params)
+            return self._unchanged(df, prepared)
         resampled = self._resample_classes(
             df, prepared.schema, prepared.layout, prepared.stats, grown, report
         )
@@ -340,11 +323,8 @@ class SMOTE(SamplerBase[SMOTEParams], cli_name="smote"):
             )
             if plan.spread_points:
                 points = spread_points(points, sum(sizes.values()))
-        points = materialized(inject(points, "keys"))
-        largest_magnitude = stats.largest_magnitude
-        if checks:
-            largest_magnitude = checked_magnitude(points, df, layout)
-            points = points.drop(*checks)
+        points, checked_largest = materialized_points(points, df, layout, checks)
+        largest_magnitude = stats.largest_magnitude if checked_largest is None else checked_largest
         self._phase_done("keys")
         if plan.draws_in_search:
             step, step_schema = draw_in_search(grown, params, id_type)
@@ -433,18 +413,6 @@ def _warn_identifier_like(columns: tuple[str, ...]) -> None:
         )
         logger.warning(message)
         warnings.warn(message, UserWarning, stacklevel=4)
-
-
-def _check_class_sizes(plans: list[ClassPlan], k: int) -> None:
-    small = {p.label: p.n_rows for p in plans if p.n_new > 0 and p.n_rows <= k}
-    if small:
-        smallest = min(small.values())
-        raise InvalidInputError(
-            f"k_neighbors={k}: classes to grow need at least k_neighbors + 1 = {k + 1} rows, "
-            f"but {small} have fewer. Lower k_neighbors to at most {max(smallest - 1, 1)}"
-            + (" " if smallest > 1 else " (a class of one row cannot be interpolated) ")
-            + "or leave those classes out with a dict sampling_strategy."
-        )
 
 
 @function_form(SMOTE)

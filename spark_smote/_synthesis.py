@@ -64,6 +64,7 @@ __all__ = [
     "draw_in_search",
     "draw_synthetic",
     "drawn_rows",
+    "opt_in_columns",
     "original_rows",
 ]
 
@@ -354,20 +355,46 @@ def _id_type(schema: T.StructType, params: GeneratorParams) -> T.DataType:
     return schema[params.id_col].dataType if params.id_col is not None else T.LongType()
 
 
-def original_rows(df: DataFrame, schema: T.StructType, params: GeneratorParams) -> DataFrame:
-    """The input rows, unchanged, with the opt-in columns set for original rows."""
-    columns: list[Column] = [F.col(f.name) for f in schema.fields]
+def opt_in_columns(
+    schema: T.StructType,
+    params: GeneratorParams,
+    *,
+    synthetic: bool,
+    base_id: Column,
+    neighbor_id: Column,
+    step: Column,
+) -> list[Column]:
+    """The columns the output adds after the input's, those the parameters ask for.
+
+    ``synthetic_col`` holds ``synthetic``; the provenance columns hold ``base_id`` and
+    ``neighbor_id`` (cast to the id column's type) and ``step`` (a double).
+    """
+    columns: list[Column] = []
     if params.synthetic_col is not None:
-        columns.append(F.lit(False).alias(params.synthetic_col))
+        columns.append(F.lit(synthetic).alias(params.synthetic_col))
     if params.provenance:
         id_type = _id_type(schema, params)
         base_name, neighbor_name, lambda_name = PROVENANCE_COLUMNS
         columns += [
-            F.lit(None).cast(id_type).alias(base_name),
-            F.lit(None).cast(id_type).alias(neighbor_name),
-            F.lit(None).cast("double").alias(lambda_name),
+            base_id.cast(id_type).alias(base_name),
+            neighbor_id.cast(id_type).alias(neighbor_name),
+            step.alias(lambda_name),
         ]
-    return df.select(*columns)
+    return columns
+
+
+def original_rows(df: DataFrame, schema: T.StructType, params: GeneratorParams) -> DataFrame:
+    """The input rows, unchanged, with the opt-in columns set for original rows."""
+    nothing = F.lit(None)
+    added = opt_in_columns(
+        schema,
+        params,
+        synthetic=False,
+        base_id=nothing,
+        neighbor_id=nothing,
+        step=nothing.cast("double"),
+    )
+    return df.select(*[F.col(f.name) for f in schema.fields], *added)
 
 
 def _synthetic_value(
@@ -447,14 +474,12 @@ def assemble_output(
         ).alias(f.name)
         for f in schema.fields
     ]
-    if params.synthetic_col is not None:
-        columns.append(F.lit(True).alias(params.synthetic_col))
-    if params.provenance:
-        id_type = _id_type(schema, params)
-        base_name, neighbor_name, lambda_name = PROVENANCE_COLUMNS
-        columns += [
-            F.col(_BASE_ID).cast(id_type).alias(base_name),
-            F.col(_NEIGHBOR_ID).cast(id_type).alias(neighbor_name),
-            F.col(_LAMBDA).alias(lambda_name),
-        ]
+    columns += opt_in_columns(
+        schema,
+        params,
+        synthetic=True,
+        base_id=F.col(_BASE_ID),
+        neighbor_id=F.col(_NEIGHBOR_ID),
+        step=F.col(_LAMBDA),
+    )
     return original_rows(df, schema, params).unionByName(synthetic.select(*columns))

@@ -14,7 +14,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_smote._cleaning import CleanerBase, exact_neighbors, neighbor_keys, rows_in
+from spark_smote._cleaning import CleanerBase, exact_neighbors, neighbor_keys
 from spark_smote._errors import InvalidInputError
 from spark_smote._family_params import TomekLinksParams
 from spark_smote._keys import CLASS, IDX
@@ -102,21 +102,14 @@ class TomekLinks(CleanerBase[TomekLinksParams], cli_name="tomek"):
         )
         return candidates.join(back, on=[CLASS, IDX, _OTHER_CLASS, _OTHER]).select(CLASS, IDX)
 
-    def _exactly_removed(
-        self,
-        points: DataFrame,
-        sample: dict[int, list[int]],
-        sizes: dict[int, int],
-        dimension: int,
-        cleaned: list[int],
-    ) -> DataFrame:
-        """Exact links of the sample: the sample's nearest rows, then theirs."""
-        first = exact_neighbors(points, sample, sizes, 1, dimension)
-        rows = neighbor_keys(first)
+    def _deciding_rows(
+        self, points: DataFrame, sample: dict[int, list[int]], sizes: dict[int, int], dimension: int
+    ) -> dict[int, list[int]]:
+        """A link needs both rows' nearest: the sample and its nearest rows (exact)."""
+        rows = neighbor_keys(exact_neighbors(points, sample, sizes, 1, dimension))
         for ordinal, indices in sample.items():
             rows[ordinal] = sorted({*rows.get(ordinal, []), *indices})
-        both = exact_neighbors(points, rows, sizes, 1, dimension)
-        return self._removed(both, cleaned).where(rows_in(sample))
+        return rows
 
 
 @function_form(TomekLinks)

@@ -13,12 +13,11 @@ from typing import ClassVar
 from spark_smote._params import (
     BORDERLINE_KINDS,
     BorderlineKind,
-    Choice,
     GeneratorParams,
     SamplingStrategy,
-    int_at_least,
+    choice_parameter,
+    count_parameter,
     over_sampling_parameter,
-    parameter,
 )
 
 __all__ = ["ADASYNParams", "BorderlineSMOTEParams"]
@@ -30,30 +29,18 @@ class BorderlineSMOTEParams(GeneratorParams):
 
     options_title: ClassVar[str] = "Borderline-SMOTE parameters (--sampler borderline-1|2)"
 
-    k_neighbors: int = parameter(
-        5,
-        help="neighbours a synthetic row's neighbour is drawn from",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
+    k_neighbors: int = count_parameter(
+        5, help="neighbours a synthetic row's neighbour is drawn from"
     )
-    m_neighbors: int = parameter(
-        10,
-        help="neighbours (of every class) that decide whether a row is in danger",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
+    m_neighbors: int = count_parameter(
+        10, help="neighbours (of every class) that decide whether a row is in danger"
     )
-    kind: BorderlineKind = parameter(
+    kind: BorderlineKind = choice_parameter(
         "borderline-1",
+        BORDERLINE_KINDS,
         help="borderline-1: neighbours of the row's own class; borderline-2: of every class",
-        check=Choice(
-            BORDERLINE_KINDS,
-            note="('borderline-1' interpolates towards the row's own class only, "
-            "'borderline-2' towards every class, at most half-way to another class).",
-        ),
-        toml=(str,),
-        cli="choice",
+        note="('borderline-1' interpolates towards the row's own class only, "
+        "'borderline-2' towards every class, at most half-way to another class).",
     )
     sampling_strategy: SamplingStrategy = over_sampling_parameter()
 
@@ -64,12 +51,9 @@ class ADASYNParams(GeneratorParams):
 
     options_title: ClassVar[str] = "ADASYN parameters (--sampler adasyn)"
 
-    n_neighbors: int = parameter(
+    n_neighbors: int = count_parameter(
         5,
         help="neighbours that weigh a row (of every class) and that it interpolates towards "
         "(of its class)",
-        check=int_at_least(1),
-        toml=(int,),
-        cli="int",
     )
     sampling_strategy: SamplingStrategy = over_sampling_parameter()

@@ -1,8 +1,9 @@
 """Command line: ``spark-smote`` / ``python -m spark_smote`` / ``jobs/smote_job.py``.
 
 Parses the arguments, merges them over the configuration file, checks every
-parameter and path before starting Spark, builds the session (the only place in the
-project that does), runs :class:`spark_smote.SMOTE` and writes the result atomically.
+parameter and path before starting Spark, builds the session
+(:func:`spark_smote._job.build_session`), runs the chosen sampler, prints what it did
+(:mod:`spark_smote._console`) and writes the result atomically.
 Exit status: 0 on success, 2 on bad input or parameters (nothing written), 1 on any
 other failure (nothing written).
 """
@@ -11,20 +12,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import spark_smote
-from spark_smote._config import WRITE_MODES, JobConfig, load_config
+from spark_smote._config import WRITE_MODES, JobConfig
 from spark_smote._console import (
-    QUIET_SPARK_SETTINGS,
     add_console_arguments,
     configure_console,
     error,
+    format_counts,
+    print_run_summary,
     quiet_session,
     say,
     spark_log_silenced,
@@ -39,41 +39,50 @@ from spark_smote._io import (
     parse_key_values,
     read_input,
 )
+from spark_smote._job import build_session, load_job_config, load_samplers, on_databricks
 from spark_smote._output import check_paths, local_path, write_atomic
 from spark_smote._params import STRATEGY_NAMES, Rule, SamplerParams
 from spark_smote._report import (
     REPORT_NAME,
     build_report,
     exact_search_only,
-    sampler_fields,
-    summary_line,
     write_report,
 )
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
 from spark_smote._warmup import start_python_workers
 
-__all__ = ["build_parser", "load_job_config", "load_samplers", "main", "parse_sampling_strategy"]
+__all__ = [
+    "build_parser",
+    "build_session",
+    "load_job_config",
+    "load_samplers",
+    "main",
+    "on_databricks",
+    "parse_sampling_strategy",
+]
 
 DEFAULT_CONFIG = Path("conf") / "local.toml"
 DEFAULT_SAMPLER = "smote"
 
 
-def _json(text: str, option: str, example: str) -> Any:
+def _json(text: str, option: str, example: str, expected: type) -> Any:
+    """The JSON object or list (``expected``) an option's text holds."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidParameterError(
             f"{option} {text!r}: not valid JSON ({error.msg}). Write {example}."
         ) from None
+    if not isinstance(value, expected):
+        kind = "object" if expected is dict else "list"
+        raise InvalidParameterError(f"{option} {text!r}: expected a JSON {kind}.")
+    return value
 
 
 def parse_number_or_map(text: str, option: str) -> float | dict[str, float]:
     """Turn an option's text into a float or a JSON object (``--shrinkage``)."""
     if text.lstrip().startswith("{"):
-        value = _json(text, option, "a dict as '{\"1\": 0.5}'")
-        if not isinstance(value, dict):
-            raise InvalidParameterError(f"{option} {text!r}: expected a JSON object.")
-        return value
+        return _json(text, option, "a dict as '{\"1\": 0.5}'", dict)
     try:
         return float(text)
     except ValueError:
@@ -95,21 +104,9 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int] | list[An
     if text in STRATEGY_NAMES or text in CLEANING_STRATEGY_NAMES:
         return text
     if text.lstrip().startswith("["):
-        value = _json(text, "--sampling-strategy", "a list as '[0, 2]'")
-        if not isinstance(value, list):
-            raise InvalidParameterError(f"--sampling-strategy {text!r}: expected a JSON list.")
-        return value
+        return _json(text, "--sampling-strategy", "a list as '[0, 2]'", list)
     if text.lstrip().startswith("{"):
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InvalidParameterError(
-                f"--sampling-strategy {text!r}: not valid JSON ({error.msg}). Write a dict "
-                "as '{\"1\": 900}'."
-            ) from None
-        if not isinstance(value, dict):
-            raise InvalidParameterError(f"--sampling-strategy {text!r}: expected a JSON object.")
-        return value
+        return _json(text, "--sampling-strategy", "a dict as '{\"1\": 900}'", dict)
     try:
         return float(text)
     except ValueError:
@@ -118,18 +115,6 @@ def parse_sampling_strategy(text: str) -> str | float | dict[str, int] | list[An
             f"{list(STRATEGY_NAMES)}, a float such as 0.5, or a JSON dict such as "
             "'{\"1\": 900}'."
         ) from None
-
-
-def load_samplers() -> None:
-    """Import every public sampler, so that each registers its command-line name."""
-    for name in spark_smote.__all__:
-        getattr(spark_smote, name)
-
-
-def load_job_config(path: str | Path | None) -> JobConfig:
-    """The job configuration at ``path``, every public sampler's table known."""
-    load_samplers()
-    return load_config(path)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,52 +322,6 @@ def _check_matplotlib() -> None:
         ) from None
 
 
-def _launched_by_spark_submit() -> bool:
-    return "PYSPARK_GATEWAY_PORT" in os.environ
-
-
-def on_databricks() -> bool:
-    """Whether the job runs on Databricks (a wheel task or a notebook's driver)."""
-    return "DATABRICKS_RUNTIME_VERSION" in os.environ
-
-
-def build_session(
-    config: JobConfig, master: str | None, remote: str | None, *, verbose: bool = True
-) -> Any:
-    """Create the job's SparkSession (classic, or Spark Connect with ``remote``).
-
-    On Databricks (without ``--master``/``--remote``) the cluster's session is used as
-    it is: no master and no settings are imposed, and the job does not stop it. Unless
-    ``verbose``, Spark logs at WARN and shows no progress bars (the configuration file
-    can say otherwise). A local Connect server (``--remote local[...]``) listens on
-    127.0.0.1 only: it serves this job alone.
-    """
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    if on_databricks() and master is None and remote is None:
-        return SparkSession.builder.getOrCreate()
-
-    builder = SparkSession.builder.appName(config.app_name)
-    if remote is not None:
-        builder = builder.remote(remote)
-    elif master is not None:
-        builder = builder.master(master)
-    elif config.master is not None and not _launched_by_spark_submit():
-        builder = builder.master(config.master)
-    settings = dict(config.spark) if verbose else {**QUIET_SPARK_SETTINGS, **config.spark}
-    if remote is not None and remote.startswith("local"):
-        settings.setdefault("spark.connect.grpc.binding.address", "127.0.0.1")
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    return builder.getOrCreate()
-
-
-def _format_counts(counts: dict[Any, int]) -> str:
-    return ", ".join(f"{label!r}: {n}" for label, n in counts.items())
-
-
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the job; return the exit status (raises nothing for bad input)."""
     args = build_parser().parse_args(argv)
@@ -472,23 +411,7 @@ def _resample_and_write(
         return 2
     report = sampler.report_
     assert report is not None
-    say(f"features: {', '.join(getattr(report, 'features', None) or ['(all numeric)'])}")
-    if getattr(report, "columns_left_null", None) is not None:
-        left_null = ", ".join(report.columns_left_null) or "(none)"
-        say(f"columns left null in synthetic rows: {left_null}")
-    say(f"classes before: {_format_counts(report.class_counts_before)}")
-    if report.synthetic_counts or not hasattr(report, "removed_counts"):
-        say(f"synthetic rows: {_format_counts(report.synthetic_counts)}")
-    if hasattr(report, "removed_counts"):
-        say(f"rows removed: {_format_counts(report.removed_counts)}")
-    if getattr(report, "lsh_agreement", None) is not None:
-        say(f"LSH agreement with exact search: {report.lsh_agreement:.4f}")
-    for label, method in report.neighbor_method.items():
-        parameters = report.neighbor_parameters[label]
-        say(f"neighbours of class {label!r}: {method} {parameters}")
-    own_fields = sampler_fields(report)
-    if own_fields:
-        say(f"{type(sampler).__name__} report: {summary_line(own_fields)}")
+    print_run_summary(report, type(sampler).__name__)
     published: dict[str, Any] = {}
 
     def finish(folder: Path | None) -> None:
@@ -542,7 +465,7 @@ def _resample_and_write(
         )
         if not local:
             finish(None)
-    say(f"classes after:  {_format_counts(report.class_counts_after)}")
+    say(f"classes after:  {format_counts(report.class_counts_after)}")
     if args.table is not None or local_path(args.output) is None:
         if not args.no_report:
             document_text = json.dumps(published.get("document"))
