@@ -151,7 +151,7 @@ def run_timing(cache: Path, method: str) -> None:
     from spark_smote._features import collect_input_stats, resolve_layout
     from spark_smote._keys import ClassPlan, build_points, spread_points
     from spark_smote._plan import plan_search
-    from spark_smote._search import find_neighbors
+    from spark_smote._search import nearest_neighbors
     from spark_smote._strategy import resolve_sampling_strategy
 
     spark = session()
@@ -185,7 +185,7 @@ def run_timing(cache: Path, method: str) -> None:
     points.count()
     started = time.monotonic()
     plan = plan_search(sizes, 5, stats.dimension, method)
-    neighbors, _ = find_neighbors(points, plan, 5, stats.dimension, 1)
+    neighbors, _ = nearest_neighbors(points, plan, 5, stats.dimension, 1)
     neighbors.write.format("noop").mode("overwrite").save()
     phase = time.monotonic() - started
     print(
@@ -256,7 +256,7 @@ def run_threshold(cache: Path) -> None:
 
     from spark_smote._keys import CLASS, IDX, SIZE, X
     from spark_smote._plan import plan_search
-    from spark_smote._search import find_neighbors
+    from spark_smote._search import nearest_neighbors
 
     spark = session()
     df = spark.read.parquet(str(susy_like(cache))).filter("label = 1")
@@ -274,7 +274,7 @@ def run_threshold(cache: Path) -> None:
         for method in ("exact", "lsh"):
             started = time.monotonic()
             plan = plan_search({0: n}, 5, SUSY_FEATURES, method)
-            neighbors, _ = find_neighbors(points, plan, 5, SUSY_FEATURES, 1)
+            neighbors, _ = nearest_neighbors(points, plan, 5, SUSY_FEATURES, 1)
             neighbors.write.format("noop").mode("overwrite").save()
             times.append(time.monotonic() - started)
         points.unpersist()

@@ -36,7 +36,7 @@ from spark_smote._sampler import (
     PreparedInput,
     function_form,
 )
-from spark_smote._search import find_neighbors
+from spark_smote._search import nearest_neighbors
 from spark_smote._synthesis import assemble_output
 from spark_smote._variant_draws import (
     BASE,
@@ -228,7 +228,7 @@ class ADASYN(GeneratorBase[ADASYNParams], cli_name="adasyn"):
         own_sizes = {p.ordinal: p.n_rows for p in grown}
         own = points.where(F.col(CLASS).isin(list(own_sizes)))
         search_plan = plan_search(own_sizes, n, dimension, params.neighbor_search, self._limits())
-        neighbours, search = find_neighbors(own, search_plan, n, dimension, params.seed)
+        neighbours, search = nearest_neighbors(own, search_plan, n, dimension, params.seed)
         lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)
         resolved = draws.join(lists, on=[CLASS, BASE]).select(
             class_label(plans, label_type).alias("label"),

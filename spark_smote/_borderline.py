@@ -46,7 +46,7 @@ from spark_smote._sampler import (
     function_form,
     refuse_small_classes,
 )
-from spark_smote._search import find_neighbors
+from spark_smote._search import nearest_neighbors
 from spark_smote._synthesis import assemble_output, original_rows
 from spark_smote._variant_draws import (
     BASE,
@@ -315,7 +315,7 @@ class BorderlineSMOTE(
         search_plan = plan_search(
             sizes, params.k_neighbors, dimension, params.neighbor_search, self._limits()
         )
-        neighbours, search = find_neighbors(
+        neighbours, search = nearest_neighbors(
             own, search_plan, params.k_neighbors, dimension, params.seed
         )
         lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)

@@ -6,7 +6,7 @@ validation of :mod:`spark_smote._sampler`:
 keys        every row of every class numbered in its class (:mod:`spark_smote._keys`),
             keyed by ``id_col`` or else by content (the features): the stable row key
 -> search   each query row's k nearest rows of any class, with their classes
-            (:func:`spark_smote._search.cross.cross_class_neighbors`); ties at equal
+            (:func:`spark_smote._search.nearest_neighbors`); ties at equal
             distance go to the smaller (class, index), so to the stable key
 -> select   the rows to drop, as (class, index): the sampler's own rule
             (:meth:`CleanerBase._removed`), materialised, counted per class
@@ -35,8 +35,9 @@ from spark_smote._faults import inject
 from spark_smote._features import feature_array
 from spark_smote._keys import CLASS, ID, IDX, ClassPlan, X, checked_points
 from spark_smote._params import SMOTEParams
+from spark_smote._plan import plan_search
 from spark_smote._sampler import PreparedInput, SamplerBase
-from spark_smote._search.cross import CrossReport, cross_class_neighbors
+from spark_smote._search import CrossReport, nearest_neighbors
 from spark_smote._search.cross_exact import NBR, NBR_CLASS, exact_cross_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
@@ -207,22 +208,24 @@ class CleanerBase(SamplerBase[P]):
         self._phase_done("keys")
         ordinals = [p.ordinal for p in prepared.plans if p.label in cleaned]
         sizes = {p.ordinal: p.n_rows for p in prepared.plans}
-        neighbors, search = cross_class_neighbors(
-            points.select(CLASS, IDX, X),
+        plan = plan_search(
+            sizes,
+            self._k(),
+            prepared.stats.dimension,
+            params.neighbor_search,
+            reference="all",
             query_classes=self._query_classes(ordinals),
-            k=self._k(),
-            dimension=prepared.stats.dimension,
-            sizes=sizes,
-            seed=params.seed,
-            method=params.neighbor_search,
         )
-        report.search = search
+        neighbors, search = nearest_neighbors(
+            points.select(CLASS, IDX, X), plan, self._k(), prepared.stats.dimension, params.seed
+        )
+        report.search = search.cross
         removed = self._removed(inject(neighbors, "neighbors"), ordinals)
         removed = materialized(removed.select(CLASS, IDX))
         by_ordinal = {r[CLASS]: int(r["count"]) for r in removed.groupBy(CLASS).count().collect()}
         report.removed_counts = {p.label: by_ordinal.get(p.ordinal, 0) for p in prepared.plans}
         self._phase_done("neighbour search and selection")
-        if search.method == "lsh":
+        if "lsh" in search.method.values():
             self._measure_agreement(points, removed, ordinals, sizes, prepared, report)
             self._phase_done("LSH agreement")
         id_col = params.id_col if key_by_id else None

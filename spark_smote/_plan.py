@@ -12,6 +12,10 @@ computes the tuning statistics), whether the search's tasks draw the synthetic r
 (the fused path), and whether lookups broadcast or shuffle. None of these choices
 changes a result: every path gives the same rows, bit for bit.
 
+The samplers that search among all classes (Borderline-SMOTE's danger set, ADASYN's
+ratios, the cleaners) build their search's plan with :func:`plan_search` too, with
+``reference='all'``: one method for every query class, exact or LSH by the total rows.
+
 The thresholds live in :class:`PlanLimits`; its switches turn each performance special
 case off, for measuring what it buys. Tests build a plan (or limits) directly and hand
 it to the phases. Besides its fields a private setting reads the environment: the
@@ -25,15 +29,18 @@ applies where the workers inherit the driver's environment, as in local mode).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 
 from pyspark.sql import types as T
 
+from spark_smote._errors import InvalidParameterError
 from spark_smote._features import INTEGRAL_TYPES
 
 __all__ = [
     "DISABLE_VARIABLE",
+    "METHODS",
+    "REFERENCES",
     "PlanLimits",
     "RunPlan",
     "SearchPlan",
@@ -52,6 +59,12 @@ _SWITCHES = (
     "warm-up",
     "python-daemon",
 )
+
+# The ``neighbor_search`` values, and the references a search may look its neighbours up
+# in: the query row's own class, or all rows of all classes.
+METHODS = ("auto", "exact", "lsh")
+REFERENCES = ("own", "all")
+_LIMIT_NAME = "(PlanLimits.auto_exact_max_rows)"
 
 # id types Arrow sorts as Spark's window does, so one numpy task can number rows by them.
 _SORTABLE_ID_TYPES = (
@@ -83,7 +96,8 @@ class PlanLimits:
         Under ``neighbor_search='auto'`` classes up to this many rows are searched
         exactly: exact search costs O(n^2 d), and up to 10,000 rows of 18 features it
         costs at most a fraction of a second more than LSH (``python
-        jobs/recall_benchmark.py threshold``), while giving the exact neighbours.
+        jobs/recall_benchmark.py threshold``), while giving the exact neighbours. A
+        search among all classes compares the total rows with it.
     whole_class_bytes : int
         LSH classes whose features take up to this many bytes are searched whole: each
         search task holds the class (about 3x its features in memory), which stays
@@ -104,6 +118,9 @@ class PlanLimits:
     exact_block_rows : int, optional
         Rows per block of the exact search; None: 2048, fewer for wide rows
         (:func:`exact_block_rows`).
+    cross_exact_block_rows : int
+        Rows per block of the exact search among all classes: a group holds a query
+        block and a reference block, and its distances (B x B float64) take 8 MB.
     rows_per_index_bucket : int
         The keys phase numbers a class larger than this in several parallel buckets.
     broadcast_lookup_bytes : int
@@ -127,6 +144,7 @@ class PlanLimits:
     max_tasks_per_class: int = 4
     draws_per_search_task: int = 8_000_000
     exact_block_rows: int | None = None
+    cross_exact_block_rows: int = 1024
     rows_per_index_bucket: int = 200_000
     broadcast_lookup_bytes: int = 64 << 20
     case_max_classes: int = 64
@@ -148,15 +166,24 @@ class PlanLimits:
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """How the neighbour search runs, per class ordinal.
+    """Which rows the neighbour search answers, among which rows, by which method.
 
     Attributes
     ----------
     class_sizes : dict
-        Rows per class ordinal searched.
+        Rows per class ordinal whose rows are queries (every row of the class).
     exact_classes, whole_classes, per_table_classes : frozenset of int
         The classes searched exactly, by LSH with each task holding the class, and by
         LSH over per-table copies. Together they are ``class_sizes``' keys.
+    reference : {'own', 'all'}
+        Where a query's neighbours are looked up: 'own', among the other rows of its
+        class; 'all', among all rows of every class of ``reference_sizes``, with their
+        classes (one method for every query class, never the whole-class search).
+    reference_sizes : dict
+        With ``reference='all'``: rows per class ordinal of every class of the points
+        table; empty with 'own'.
+    reason : str
+        Why these methods: the asked ``neighbor_search``, or the rule 'auto' applied.
     one_task_tuning : frozenset of int
         Classes of ``whole_classes`` tuned by one task holding the class; the other
         LSH classes are tuned by jobs over blocks of the class.
@@ -176,6 +203,9 @@ class SearchPlan:
     exact_classes: frozenset[int] = frozenset()
     whole_classes: frozenset[int] = frozenset()
     per_table_classes: frozenset[int] = frozenset()
+    reference: str = "own"
+    reference_sizes: Mapping[int, int] = field(default_factory=dict)
+    reason: str = ""
     one_task_tuning: frozenset[int] = frozenset()
     statistics_on_points: bool = False
     exact_block_rows: int = 2048
@@ -203,6 +233,27 @@ class SearchPlan:
         ):
             raise ValueError(
                 "SearchPlan: statistics on the points need every class tuned in one task"
+            )
+        if self.reference not in REFERENCES:
+            raise ValueError(
+                f"SearchPlan: reference={self.reference!r}, must be one of {list(REFERENCES)}"
+            )
+        if self.reference == "all":
+            self._check_all_classes()
+        elif self.reference_sizes:
+            raise ValueError("SearchPlan: reference_sizes go with reference='all' only")
+
+    def _check_all_classes(self) -> None:
+        """Among all classes: query classes of the reference, one search for them all."""
+        if any(self.reference_sizes.get(o) != n for o, n in self.class_sizes.items()):
+            raise ValueError(
+                f"SearchPlan: the query classes {dict(self.class_sizes)} must be classes "
+                f"of reference_sizes {dict(self.reference_sizes)}, of the same sizes"
+            )
+        if self.whole_classes or (self.exact_classes and self.per_table_classes):
+            raise ValueError(
+                "SearchPlan: a search among all classes runs one search for every query "
+                "class, exact or LSH over per-table copies"
             )
 
     @property
@@ -266,13 +317,17 @@ def plan_search(
     dimension: int,
     method: str,
     limits: PlanLimits | None = None,
+    *,
+    reference: str = "own",
+    query_classes: Collection[int] | None = None,
 ) -> SearchPlan:
     """The neighbour search's plan for classes of these sizes.
 
     Parameters
     ----------
     class_sizes : mapping
-        Rows per class ordinal.
+        Rows per class ordinal: the classes searched, or with ``reference='all'``
+        every class of the points table.
     k : int
         Neighbours per row.
     dimension : int
@@ -281,10 +336,32 @@ def plan_search(
         The ``neighbor_search`` parameter.
     limits : PlanLimits, optional
         Thresholds and switches (default: :meth:`PlanLimits.from_environment`).
+    reference : {'own', 'all'}
+        Neighbours among the other rows of the query's class, or among all rows of
+        all classes (one method for every query class: 'auto' compares the total
+        rows with ``limits.auto_exact_max_rows``).
+    query_classes : collection of int, optional
+        The class ordinals whose rows are queries; None: every class.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``method`` unknown; with ``reference='all'``, ``k`` out of range or
+        ``query_classes`` naming no class of ``class_sizes``.
 
     """
     limits = limits or PlanLimits.from_environment()
-    sizes = dict(class_sizes)
+    if method not in METHODS:
+        raise InvalidParameterError(
+            f"neighbor_search={method!r}: must be one of {list(METHODS)}; 'auto' picks "
+            f"exact search up to {limits.auto_exact_max_rows} rows and LSH above."
+        )
+    if reference not in REFERENCES:
+        raise ValueError(f"reference={reference!r}: must be one of {list(REFERENCES)}")
+    chosen = _query_classes(class_sizes, query_classes)
+    if reference == "all":
+        return _plan_all_classes(class_sizes, chosen, k, method, limits)
+    sizes = {o: n for o, n in class_sizes.items() if o in chosen}
     if method == "exact":
         lsh: set[int] = set()
     else:
@@ -309,11 +386,68 @@ def plan_search(
         exact_classes=frozenset(set(sizes) - lsh),
         whole_classes=frozenset(whole),
         per_table_classes=frozenset(lsh - whole),
+        reason=_reason(method, limits),
         one_task_tuning=frozenset(one_task),
         exact_block_rows=block_rows,
         max_tasks_per_class=limits.max_tasks_per_class,
         broadcast_row_lookup=sum(sizes[o] for o in lsh - whole) * (dimension + 4) * 8
         <= limits.broadcast_lookup_bytes,
+    )
+
+
+def _reason(method: str, limits: PlanLimits, rows: int | None = None) -> str:
+    """Why the methods: the asked one, or the rule 'auto' applied (to ``rows`` in all)."""
+    if method != "auto":
+        return f"asked: neighbor_search={method!r}"
+    limit = limits.auto_exact_max_rows
+    if rows is None:
+        return f"auto: classes of up to {limit} rows exact, larger ones by LSH " + _LIMIT_NAME
+    relation = "<=" if rows <= limit else ">"
+    return f"auto: {rows} rows {relation} {limit} " + _LIMIT_NAME
+
+
+def _query_classes(sizes: Mapping[int, int], query_classes: Collection[int] | None) -> set[int]:
+    """The query class ordinals, checked against the classes of ``sizes``."""
+    if query_classes is None:
+        return set(sizes)
+    chosen = {int(c) for c in query_classes}
+    unknown = sorted(c for c in chosen if c not in sizes)
+    if unknown:
+        raise InvalidParameterError(
+            f"query_classes={unknown}: no such class ordinal in the points table "
+            f"(present: {sorted(sizes)}). Pass ordinals of present classes, or None for all."
+        )
+    if not chosen:
+        raise InvalidParameterError(
+            "query_classes=[]: no query rows. Pass at least one class ordinal, or None for "
+            "every row."
+        )
+    return chosen
+
+
+def _plan_all_classes(
+    sizes: Mapping[int, int], chosen: set[int], k: int, method: str, limits: PlanLimits
+) -> SearchPlan:
+    """The plan of a search among all rows of all classes: one method, by total rows."""
+    rows = sum(sizes.values())
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise InvalidParameterError(f"k={k!r}: must be an integer >= 1, e.g. 5.")
+    if k > rows - 1:
+        raise InvalidParameterError(
+            f"k={k}: each row needs k neighbours among the other rows of all classes, "
+            f"but the input has {rows} rows (at most k = {rows - 1}). Lower k to at most "
+            f"{rows - 1}, or add rows."
+        )
+    exact = method == "exact" or (method == "auto" and rows <= limits.auto_exact_max_rows)
+    queries = frozenset(chosen)
+    return SearchPlan(
+        class_sizes={o: n for o, n in sizes.items() if o in queries},
+        exact_classes=queries if exact else frozenset(),
+        per_table_classes=frozenset() if exact else queries,
+        reference="all",
+        reference_sizes=dict(sizes),
+        reason=_reason(method, limits, rows),
+        exact_block_rows=limits.cross_exact_block_rows,
     )
 
 
@@ -336,19 +470,13 @@ def make_plan(
         Rows per class ordinal to grow.
     new_rows : mapping
         Synthetic rows to add per class ordinal.
-    k : int
-        Neighbours per row.
-    dimension : int
-        Values per row the search compares (features and encoded categories).
-    method : {'auto', 'exact', 'lsh'}
-        The ``neighbor_search`` parameter.
+    k, dimension, method, limits
+        As for :func:`plan_search`.
     id_type : DataType or None
         The ``id_col`` type, None without one.
     carries_row_values : bool
         Synthetic rows take per-row values other than the features (categorical
         votes, pass-through columns): they are drawn in Spark from the neighbours table.
-    limits : PlanLimits, optional
-        Thresholds and switches (default: :meth:`PlanLimits.from_environment`).
 
     Returns
     -------

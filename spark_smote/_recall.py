@@ -21,11 +21,12 @@ from pyspark.sql import functions as F
 from spark_smote._errors import InvalidInputError, InvalidParameterError
 from spark_smote._keys import CLASS, IDX, X, build_points, spread_points
 from spark_smote._params import SamplingStrategy
+from spark_smote._plan import plan_search
 from spark_smote._sampler import require_spark_dataframe
 from spark_smote._search import (
     NBR,
     LSHParams,
-    lsh_neighbors,
+    nearest_neighbors,
     sample_exact_neighbors,
     sample_indices,
 )
@@ -170,8 +171,9 @@ def neighbor_recall(
     points = build_points(df, grown, layout, params, sizes)
     points = spread_points(points, sum(sizes.values())).persist()
     try:
-        neighbors, search = lsh_neighbors(
-            points, sizes, params.k_neighbors, stats.dimension, params.seed, params=lsh_params
+        plan = plan_search(sizes, params.k_neighbors, stats.dimension, "lsh")
+        neighbors, search = nearest_neighbors(
+            points, plan, params.k_neighbors, stats.dimension, params.seed, lsh_params=lsh_params
         )
         indices = sample_indices(sizes, sample_size, params.seed, purpose=1)
         hits = _sample_hits(points, neighbors, indices, params.k_neighbors, stats.dimension)

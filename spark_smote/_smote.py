@@ -69,7 +69,7 @@ from spark_smote._sampler import (
 from spark_smote._search import (
     NeighborReport,
     StepInSearch,
-    find_neighbors,
+    nearest_neighbors,
     statistics_for_numbering,
 )
 from spark_smote._synthesis import (
@@ -328,7 +328,7 @@ class SMOTE(GeneratorBase[SMOTEParams], cli_name="smote"):
         self._phase_done("keys")
         if plan.draws_in_search:
             step, step_schema = draw_in_search(grown, params, id_type)
-            drawn, search = find_neighbors(
+            drawn, search = nearest_neighbors(
                 points,
                 plan.search,
                 params.k_neighbors,
@@ -379,7 +379,7 @@ class SMOTE(GeneratorBase[SMOTEParams], cli_name="smote"):
         """The neighbours table, then the synthetic rows drawn from it in Spark."""
         params = self.params
         search_points = points.drop(*carried) if carried else points
-        neighbors, search = find_neighbors(
+        neighbors, search = nearest_neighbors(
             search_points, plan.search, params.k_neighbors, search_dimension, params.seed
         )
         neighbors = inject(neighbors, "neighbors")

@@ -54,10 +54,10 @@ from spark_smote._keys import (
     task_count,
 )
 from spark_smote._params import GeneratorParams
-from spark_smote._plan import PlanLimits
-from spark_smote._search.cross import NBR, NBR_CLASS, CrossReport, cross_class_neighbors
-from spark_smote._search.cross_exact import exact_cross_neighbors
-from spark_smote._search.cross_lsh import CrossLSHParams, sample_queries
+from spark_smote._plan import PlanLimits, plan_search
+from spark_smote._search import NBR, NBR_CLASS, CrossLSHParams, CrossReport, nearest_neighbors
+from spark_smote._search.cross_exact import sample_condition, sample_cross_neighbors
+from spark_smote._search.cross_lsh import sample_queries
 from spark_smote._smote import SMOTEReport
 from spark_smote._synthesis import CHUNKS_PER_TASK, DRAWS_PER_CHUNK, LAMBDA
 
@@ -249,16 +249,13 @@ def other_class_counts(
 
     """
     width = max(m, k or 0)
-    found, report = cross_class_neighbors(
-        points,
-        query_classes=query_classes,
-        k=width,
-        dimension=dimension,
-        sizes=sizes,
-        seed=seed,
-        method=method,
-        lsh_params=VARIANT_LSH_PARAMS if lsh_params is None else lsh_params,
+    plan = plan_search(
+        sizes, width, dimension, method, reference="all", query_classes=query_classes
     )
+    params = VARIANT_LSH_PARAMS if lsh_params is None else lsh_params
+    found, search = nearest_neighbors(points, plan, width, dimension, seed, lsh_params=params)
+    report = search.cross
+    assert report is not None  # a search among all classes reports as a whole
     columns: list[Column | str] = [CLASS, IDX, _other_count(F.col(NBR_CLASS), m).alias(OTHER)]
     if k is not None:
         columns += [F.slice(NBR_CLASS, 1, k).alias(NBR_CLASS), F.slice(NBR, 1, k).alias(NBR)]
@@ -295,19 +292,9 @@ def _classification_agreement(
     """Share of a seeded sample of query rows classified alike by LSH and exact search."""
     query_sizes = {c: sizes[c] for c in query_classes}
     sample = sample_queries(query_sizes, AGREEMENT_SAMPLE_ROWS, seed, _AGREEMENT_STREAM_KEY)
-    # One long per (class, index): class ordinals and indices stay below 2**31.
-    keys = [(c << 32) | i for c, rows in sample.items() for i in rows]
-    in_sample = ((F.col(CLASS).cast("long") * F.lit(1 << 32)) + F.col(IDX)).isin(keys)
-    exact = exact_cross_neighbors(
-        points,
-        sizes=sizes,
-        k=width,
-        dimension=dimension,
-        query=in_sample,
-        query_block=F.lit(0),
-        query_blocks=1,
-    ).select(CLASS, IDX, _other_count(F.col(NBR_CLASS), m).alias("exact"))
-    pairs = table.where(in_sample).select(CLASS, IDX, F.col(OTHER).alias("lsh"))
+    exact = sample_cross_neighbors(points, sample, sizes=sizes, k=width, dimension=dimension)
+    exact = exact.select(CLASS, IDX, _other_count(F.col(NBR_CLASS), m).alias("exact"))
+    pairs = table.where(sample_condition(sample)).select(CLASS, IDX, F.col(OTHER).alias("lsh"))
     rows = pairs.join(exact, on=[CLASS, IDX]).select("lsh", "exact").collect()
     same = sum(classify(int(r["lsh"])) == classify(int(r["exact"])) for r in rows)
     return (same / len(rows) if rows else 1.0), len(rows)

@@ -7,10 +7,21 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import InvalidParameterError
-from spark_smote._search.cross import CrossLSHParams, cross_class_neighbors
+from spark_smote._plan import plan_search
+from spark_smote._search import CrossLSHParams, nearest_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
 pytestmark = pytest.mark.e2e
+
+
+def cross_class_neighbors(
+    points, *, query_classes, k, dimension, sizes, seed, method, lsh_params=None
+):
+    """The search among all classes, through its plan and the one entry point."""
+    plan = plan_search(sizes, k, dimension, method, reference="all", query_classes=query_classes)
+    found, report = nearest_neighbors(points, plan, k, dimension, seed, lsh_params=lsh_params)
+    assert set(report.method) == set(plan.class_sizes)
+    return found, report.cross
 
 
 def points_table(spark, x, y, partitions=2):

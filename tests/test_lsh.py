@@ -14,7 +14,7 @@ from spark_smote._arrow import binary_rows
 from spark_smote._keys import CLASS, IDX, SIZE, X, place_by_position
 from spark_smote._plan import PlanLimits, SearchPlan, plan_search
 from spark_smote._random import STREAM_LSH, numpy_generator
-from spark_smote._search import NBR, exact_neighbors, lsh_neighbors
+from spark_smote._search import NBR, nearest_neighbors
 from spark_smote._search.hashing import draw_hash, table_keys, table_projections
 from spark_smote._search.kernels import blobs_to_candidates
 from spark_smote._search.table import run_order
@@ -84,8 +84,9 @@ def test_lsh_recall_and_schema_match_exact(spark, search_path) -> None:  # type:
     x = clusters(800, 8)
     points = points_of(spark, x)
     plan = lsh_plan(len(x), 8, search_path)
-    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 8, seed=3, plan=plan)
-    exact, _ = exact_neighbors(points, {0: len(x)}, K, 8, 2048)
+    neighbors, report = nearest_neighbors(points, plan, K, 8, seed=3)
+    exact_plan = plan_search({0: len(x)}, K, 8, "exact")
+    exact, _ = nearest_neighbors(points, exact_plan, K, 8, seed=3)
     assert neighbors.schema == exact.schema
     found = neighbour_lists(neighbors)
     assert_valid(found, len(x), K)
@@ -218,7 +219,7 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
     params = LSHParams(bucket_cap=128, sample_size=50)
 
     def run(plan: SearchPlan):  # type: ignore[no-untyped-def]
-        neighbors, report = lsh_neighbors(points, sizes, K, 5, seed=4, params=params, plan=plan)
+        neighbors, report = nearest_neighbors(points, plan, K, 5, seed=4, lsh_params=params)
         return sorted(tuple(r) for r in neighbors.collect()), report.parameters, neighbors.schema
 
     per_table = run(SearchPlan(sizes, per_table_classes=frozenset(sizes)))
@@ -276,7 +277,7 @@ def test_tuning_recall_is_the_recall_of_the_search_on_its_sample(spark, search_p
     points = points_of(spark, x)
     params = LSHParams(bucket_cap=64, sample_size=60)
     plan = lsh_plan(len(x), 6, search_path)
-    neighbors, report = lsh_neighbors(points, {0: len(x)}, K, 6, seed=3, params=params, plan=plan)
+    neighbors, report = nearest_neighbors(points, plan, K, 6, seed=3, lsh_params=params)
     found = neighbour_lists(neighbors)
     sample = tuning.sample_indices({0: len(x)}, 60, 3, purpose=0)[0]
     estimated = report.parameters[0]["estimated_recall"]
@@ -289,8 +290,8 @@ def test_identical_rows_split_into_bounded_buckets(spark, search_path) -> None: 
     x = np.ones((400, 3))
     params = LSHParams(bucket_cap=48)
     plan = lsh_plan(400, 3, search_path)
-    neighbors, report = lsh_neighbors(
-        points_of(spark, x), {0: 400}, K, 3, seed=1, params=params, plan=plan
+    neighbors, report = nearest_neighbors(
+        points_of(spark, x), plan, K, 3, seed=1, lsh_params=params
     )
     found = neighbour_lists(neighbors)
     assert_valid(found, 400, K)
@@ -301,9 +302,7 @@ def test_rows_in_tiny_buckets_are_completed_to_k(spark, search_path) -> None:  #
     x = clusters(300, 4, seed=2)
     params = LSHParams(bucket_width=1e-6, hashes_per_table=4, tables=1, bucket_cap=48)
     plan = lsh_plan(300, 4, search_path)
-    neighbors, _ = lsh_neighbors(
-        points_of(spark, x), {0: 300}, K, 4, seed=1, params=params, plan=plan
-    )
+    neighbors, _ = nearest_neighbors(points_of(spark, x), plan, K, 4, seed=1, lsh_params=params)
     assert_valid(neighbour_lists(neighbors), 300, K)
 
 
@@ -311,7 +310,7 @@ def test_duplicates_are_neighbours_at_distance_zero(spark, search_path) -> None:
     base = clusters(200, 3, seed=4)
     x = np.concatenate([base, base[:50]])
     plan = lsh_plan(len(x), 3, search_path)
-    neighbors, _ = lsh_neighbors(points_of(spark, x), {0: len(x)}, K, 3, seed=5, plan=plan)
+    neighbors, _ = nearest_neighbors(points_of(spark, x), plan, K, 3, seed=5)
     found = neighbour_lists(neighbors)
     assert_valid(found, len(x), K)
     assert recall_of(x, found, K) >= 0.9

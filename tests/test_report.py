@@ -20,7 +20,7 @@ from spark_smote._report import (
     sampler_fields,
     summary_line,
 )
-from spark_smote._search.cross import CrossReport
+from spark_smote._search import CrossReport
 from spark_smote._smote import SMOTEReport
 from tests._reliability import run_command
 

@@ -1,36 +1,41 @@
-"""Phase 4, the neighbour search: the k nearest same-class rows of every minority row.
+"""Phase 4, the neighbour search: the k nearest rows of query rows among reference rows.
 
 input -> features -> strategy -> plan -> keys -> **neighbour search** -> synthesis -> output
 
-One entry point, :func:`find_neighbors`, takes the points table of
-:mod:`spark_smote._keys` and the search part of the run's plan
-(:class:`spark_smote._plan.SearchPlan`) and returns the neighbours table of
-:mod:`spark_smote._search.table`, or, with a :class:`StepInSearch`, what a later
-phase's step makes of each class in the search's own tasks. Per class the plan
-chooses one path; all give bounded UDF groups whatever the skew, collect no data rows
-on the driver, and use DataFrame calls and Arrow UDFs only (Spark Connect safe):
+One entry point, :func:`nearest_neighbors`, takes the points table of
+:mod:`spark_smote._keys` and the search's plan (:class:`spark_smote._plan.SearchPlan`,
+made by :func:`spark_smote._plan.plan_search` from the sizes and ``neighbor_search``).
+The plan says the query classes, the reference their neighbours are looked up in, and
+the method of each class:
 
-- :mod:`~spark_smote._search.exact`: blocked all-pairs search (ground truth);
-- :mod:`~spark_smote._search.whole_class`: LSH, each task holding its class;
-- :mod:`~spark_smote._search.per_table`: LSH over per-table copies sorted by Spark.
+- reference 'own', the other rows of the query's class (SMOTE, and the
+  interpolation partners of Borderline-SMOTE and ADASYN). The result is the
+  neighbours table of :mod:`spark_smote._search.table`, or, with a
+  :class:`StepInSearch`, what a later phase's step makes of each class in the
+  search's own tasks. Per class the plan chooses one path:
 
-The cross-class question (the k nearest rows among all rows of all classes, with
-their labels: Borderline-SMOTE, ADASYN and the cleaners) has its own entry point,
-:func:`spark_smote._search.cross.cross_class_neighbors`, exact
-(:mod:`~spark_smote._search.cross_exact`) or by LSH
-(:mod:`~spark_smote._search.cross_lsh`), over the numpy kernels of
-:mod:`~spark_smote._search.cross_kernels`.
+  - :mod:`~spark_smote._search.exact`: blocked all-pairs search (ground truth);
+  - :mod:`~spark_smote._search.whole_class`: LSH, each task holding its class;
+  - :mod:`~spark_smote._search.per_table`: LSH over per-table copies sorted by Spark.
 
-Both LSH paths find the same neighbours, bit for bit, with parameters tuned per class
-from a seeded sample (:mod:`~spark_smote._search.tuning`,
-:mod:`~spark_smote._search.tuning_rules`); the measured sample recall is reported. The
-numpy work is in :mod:`~spark_smote._search.kernels` and
-:mod:`~spark_smote._search.hashing`, which import no Spark.
+- reference 'all', every row of every class, with the neighbours' classes
+  (Borderline-SMOTE's danger set, ADASYN's ratios, the cleaners): one method for
+  every query class (:mod:`~spark_smote._search.cross`), exact
+  (:mod:`~spark_smote._search.cross_exact`) or by LSH
+  (:mod:`~spark_smote._search.cross_lsh`), over the numpy kernels of
+  :mod:`~spark_smote._search.cross_kernels`. The result is the cross neighbours table.
+
+Every path gives bounded UDF groups whatever the skew, collects no data rows on the
+driver, and uses DataFrame calls and Arrow UDFs only (Spark Connect safe). The LSH
+paths tune their parameters from a seeded sample (:mod:`~spark_smote._search.tuning`,
+:mod:`~spark_smote._search.tuning_rules`) and report the recall measured on it; the
+two same-class LSH paths find the same neighbours, bit for bit. The numpy work is in
+:mod:`~spark_smote._search.kernels` and :mod:`~spark_smote._search.hashing`, which
+import no Spark.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -38,10 +43,19 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_smote._keys import CLASS, IDX
-from spark_smote._plan import SearchPlan, plan_search
+from spark_smote._plan import SearchPlan
+from spark_smote._search.cross import search_all_classes
+from spark_smote._search.cross_exact import DIST, NBR_CLASS
+from spark_smote._search.cross_lsh import CrossLSHParams
 from spark_smote._search.exact import exact_neighbors
 from spark_smote._search.per_table import search_per_table
-from spark_smote._search.table import NBR, NeighborReport, neighbor_table_columns, of_classes
+from spark_smote._search.table import (
+    NBR,
+    CrossReport,
+    NeighborReport,
+    neighbor_table_columns,
+    of_classes,
+)
 from spark_smote._search.tuning import (
     lsh_report,
     sample_exact_neighbors,
@@ -49,18 +63,20 @@ from spark_smote._search.tuning import (
     statistics_for_numbering,
     tune_classes,
 )
-from spark_smote._search.tuning_rules import KNN_DISTANCES, KNN_INDICES, RANKS, LSHParams
+from spark_smote._search.tuning_rules import KNN_DISTANCES, KNN_INDICES, RANKS, LSHParams, Tuning
 from spark_smote._search.whole_class import SearchTaskStep, search_whole_classes
 
 __all__ = [
+    "DIST",
     "NBR",
+    "NBR_CLASS",
+    "CrossLSHParams",
+    "CrossReport",
     "LSHParams",
     "NeighborReport",
     "SearchTaskStep",
     "StepInSearch",
-    "exact_neighbors",
-    "find_neighbors",
-    "lsh_neighbors",
+    "nearest_neighbors",
     "sample_exact_neighbors",
     "sample_indices",
     "statistics_for_numbering",
@@ -84,75 +100,96 @@ class StepInSearch:
     schema: T.StructType
 
 
-def find_neighbors(
+def nearest_neighbors(
     points: DataFrame,
     plan: SearchPlan,
     k: int,
     dimension: int,
     seed: int,
     *,
-    lsh_params: LSHParams | None = None,
+    lsh_params: LSHParams | CrossLSHParams | None = None,
     step: StepInSearch | None = None,
 ) -> tuple[DataFrame, NeighborReport]:
-    """The k nearest same-class neighbours of every point, by the plan's paths.
+    """The k nearest rows of every row of the plan's query classes, as the plan says.
 
     Parameters
     ----------
     points : DataFrame
-        The points table (see :mod:`spark_smote._keys`); read several times, so pass a
+        The points table (see :mod:`spark_smote._keys`): of the query classes, or of
+        every class when the plan's reference is 'all'. Read several times, so pass a
         materialised one.
     plan : SearchPlan
-        Which path each class takes (:func:`spark_smote._plan.plan_search`).
+        The query classes, the reference and each class's method
+        (:func:`spark_smote._plan.plan_search`).
     k : int
-        Neighbours per row; every class must have more than k rows.
+        Neighbours per row; each query needs more than k rows in its reference.
     dimension : int
         Values per row compared (features and encoded categories).
     seed : int
         The run's seed; LSH hash functions and tuning samples derive from it.
-    lsh_params : LSHParams, optional
-        Overrides of the LSH search; unset fields are tuned per class.
+    lsh_params : LSHParams or CrossLSHParams, optional
+        Overrides of the LSH search (:class:`LSHParams` within each class,
+        :class:`CrossLSHParams` among all classes); unset fields are tuned.
     step : StepInSearch, optional
         Run this step in the search's tasks and return its rows instead of the
-        neighbours table; every class must be searched whole.
+        neighbours table; every class must be searched whole (reference 'own').
 
     Returns
     -------
     (DataFrame, NeighborReport)
-        The neighbours table (or ``step``'s rows) and, per class, the method and its
-        parameters: for LSH ``bucket_width``, ``hashes_per_table``, ``tables``,
-        ``bucket_cap``, ``estimated_recall`` (measured on the tuning sample, -1 when
-        not tuned), ``recall_by_tables``, ``kth_distance_median``, ``sample_size``;
-        for exact ``block_rows`` and ``blocks``.
+        Reference 'own': the neighbours table (or ``step``'s rows); reference 'all':
+        the cross neighbours table (:mod:`spark_smote._search.cross_exact`). And per
+        query class the method and its parameters: for LSH within a class
+        ``bucket_width``, ``hashes_per_table``, ``tables``, ``bucket_cap``,
+        ``estimated_recall`` (measured on the tuning sample, -1 when not tuned),
+        ``recall_by_tables``, ``kth_distance_median``, ``sample_size``; for exact
+        ``block_rows`` and ``blocks``; among all classes the search's parameters,
+        and the whole search's :class:`CrossReport` in ``cross``.
 
     Raises
     ------
     InvalidParameterError
-        Invalid ``lsh_params``.
+        Invalid ``lsh_params``, before any Spark job.
+    TypeError
+        ``lsh_params`` of the other reference's kind.
 
     Notes
     -----
-    Tuning runs small Spark jobs at call time; the returned DataFrame is lazy.
+    LSH tuning runs small Spark jobs at call time; the returned DataFrame is lazy.
 
     """
+    if plan.reference == "all":
+        if lsh_params is not None and not isinstance(lsh_params, CrossLSHParams):
+            raise TypeError(
+                f"lsh_params={lsh_params!r}: a search among all classes takes "
+                "CrossLSHParams; pass CrossLSHParams(...) or None."
+            )
+        found, cross = search_all_classes(points, plan, k, dimension, seed, lsh_params)
+        report = NeighborReport(
+            method={o: cross.method for o in plan.class_sizes},
+            parameters={o: cross.parameters for o in plan.class_sizes},
+            cross=cross,
+        )
+        return found, report
+    if isinstance(lsh_params, CrossLSHParams):
+        raise TypeError(
+            f"lsh_params={lsh_params!r}: a search within each class takes LSHParams; "
+            "pass LSHParams(...) or None."
+        )
+    params = (lsh_params or LSHParams()).checked(k)
     if step is not None:
-        return _search_with_step(points, plan, k, dimension, seed, step, lsh_params)
+        return _search_with_step(points, plan, k, dimension, seed, step, params)
     exact = plan.sizes_of(plan.exact_classes)
     lsh = plan.sizes_of(plan.lsh_classes)
     if not lsh:
         return exact_neighbors(points, exact, k, dimension, plan.exact_block_rows)
     if not exact:
-        return lsh_neighbors(points, lsh, k, dimension, seed, params=lsh_params, plan=plan)
+        return _lsh_within_classes(points, plan, k, dimension, seed, params)
     exact_part, exact_report = exact_neighbors(
         points.filter(F.col(CLASS).isin(list(exact))), exact, k, dimension, plan.exact_block_rows
     )
-    lsh_part, lsh_search = lsh_neighbors(
-        points.filter(F.col(CLASS).isin(list(lsh))),
-        lsh,
-        k,
-        dimension,
-        seed,
-        params=lsh_params,
-        plan=plan,
+    lsh_part, lsh_search = _lsh_within_classes(
+        points.filter(F.col(CLASS).isin(list(lsh))), plan, k, dimension, seed, params
     )
     report = NeighborReport(
         method={**exact_report.method, **lsh_search.method},
@@ -161,52 +198,31 @@ def find_neighbors(
     return exact_part.unionByName(lsh_part), report
 
 
-def lsh_neighbors(
-    points: DataFrame,
-    sizes: Mapping[int, int],
-    k: int,
-    dimension: int,
-    seed: int,
-    *,
-    params: LSHParams | None = None,
-    plan: SearchPlan | None = None,
+def _lsh_within_classes(
+    points: DataFrame, plan: SearchPlan, k: int, dimension: int, seed: int, params: LSHParams
 ) -> tuple[DataFrame, NeighborReport]:
-    """Approximate k nearest neighbours within each class of ``sizes`` by LSH.
-
-    Parameters as for :func:`find_neighbors`; ``plan`` (default: the plan of
-    ``neighbor_search='lsh'`` for these sizes) says which classes are searched whole
-    and which are tuned in one task. Returns the neighbours table and the report.
-    """
-    params = (params or LSHParams()).checked(k)
-    plan = plan or plan_search(sizes, k, dimension, "lsh")
+    """The plan's LSH classes, each searched within itself: whole or per table."""
+    sizes = plan.sizes_of(plan.lsh_classes)
     whole = {o: n for o, n in sizes.items() if o in plan.whole_classes}
     split = {o: n for o, n in sizes.items() if o not in whole}
-    found, tunings, hashes = [], {}, {}
+    found: list[DataFrame] = []
+    tunings: dict[int, Tuning] = {}
     for subset, is_whole in ((whole, True), (split, False)):
         if not subset:
             continue
         rows = of_classes(points, subset, sizes)
-        tuned, drawn = tune_classes(
+        tuned = tune_classes(
             rows, subset, k, dimension, seed, params, one_task=plan.one_task_tuning
         )
-        tunings.update(tuned)
-        hashes.update(drawn)
+        tunings.update(tuned.tunings)
         if is_whole:
             found.append(
-                search_whole_classes(
-                    rows, subset, tuned, drawn, k, dimension, max_parts=plan.max_tasks_per_class
-                )
+                search_whole_classes(rows, tuned, k, dimension, max_parts=plan.max_tasks_per_class)
             )
         else:
             found.append(
                 search_per_table(
-                    rows,
-                    subset,
-                    tuned,
-                    drawn,
-                    k,
-                    dimension,
-                    broadcast_rows=plan.broadcast_row_lookup,
+                    rows, tuned, k, dimension, broadcast_rows=plan.broadcast_row_lookup
                 )
             )
     complete = F.when(
@@ -236,14 +252,16 @@ def _search_with_step(
     dimension: int,
     seed: int,
     step: StepInSearch,
-    lsh_params: LSHParams | None,
+    params: LSHParams,
 ) -> tuple[DataFrame, NeighborReport]:
     """Search every class whole, each task handing its answers to ``step``."""
-    params = (lsh_params or LSHParams()).checked(k)
     sizes = dict(plan.class_sizes)
     if plan.whole_classes != set(sizes):
-        raise ValueError("find_neighbors: a step in the search needs every class searched whole")
-    tunings, hashes = tune_classes(
+        raise ValueError(
+            "nearest_neighbors: a step in the search needs every class searched whole "
+            f"(plan.whole_classes={sorted(plan.whole_classes)} of {sorted(sizes)})"
+        )
+    tuned = tune_classes(
         points,
         sizes,
         k,
@@ -257,9 +275,7 @@ def _search_with_step(
         points = points.drop(KNN_DISTANCES, KNN_INDICES, RANKS)
     found = search_whole_classes(
         points,
-        sizes,
-        tunings,
-        hashes,
+        tuned,
         k,
         dimension,
         step=step.step,
@@ -267,4 +283,4 @@ def _search_with_step(
         min_parts=plan.min_tasks_per_class,
         max_parts=plan.max_tasks_per_class,
     )
-    return found, lsh_report(tunings, sizes, k, params)
+    return found, lsh_report(tuned.tunings, sizes, k, params)

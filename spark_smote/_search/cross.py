@@ -1,157 +1,42 @@
-"""Entry point of the cross-class neighbour search: validation, method choice, report.
+"""The search among all classes: exact or LSH as the plan says, and its report.
 
-Phase 4 (neighbour engine), for the samplers that need each query row's nearest rows
-among all rows of all classes, with the neighbours' classes: Borderline-SMOTE's danger
-set and borderline-2's neighbours, ADASYN's ratios, ENN and Tomek links. Input is the
-points table of every class (:mod:`spark_smote._keys`); output the cross neighbours
-table (:mod:`spark_smote._search.cross_exact`), by exact search or by LSH
+Phase 4 (neighbour engine), behind :func:`spark_smote._search.nearest_neighbors` when
+the plan's reference is 'all' (:func:`spark_smote._plan.plan_search`): for the samplers
+that need each query row's nearest rows among all rows of all classes, with the
+neighbours' classes (Borderline-SMOTE's danger set and borderline-2's neighbours,
+ADASYN's ratios, ENN and Tomek links). Input is the points table of every class
+(:mod:`spark_smote._keys`); output the cross neighbours table
+(:mod:`spark_smote._search.cross_exact`), by exact search or by LSH
 (:mod:`spark_smote._search.cross_lsh`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_smote._errors import InvalidParameterError
 from spark_smote._keys import CLASS
-from spark_smote._search.cross_exact import (
-    DIST,
-    EXACT_BLOCK_ROWS,
-    NBR,
-    NBR_CLASS,
-    class_position,
-    exact_cross_neighbors,
-)
+from spark_smote._plan import SearchPlan
+from spark_smote._search.cross_exact import class_position, exact_cross_neighbors
 from spark_smote._search.cross_lsh import CrossLSHParams, lsh_cross_neighbors
+from spark_smote._search.table import CrossReport
 
-__all__ = [
-    "AUTO_EXACT_MAX_ROWS",
-    "DIST",
-    "NBR",
-    "NBR_CLASS",
-    "CrossLSHParams",
-    "CrossReport",
-    "cross_class_neighbors",
-]
-
-# Under method="auto", inputs of up to this many rows (all classes) use the exact search:
-# its work, queries x rows x d, stays under 1e8 distances (seconds); it is the same size
-# at which the same-class search switches to LSH.
-AUTO_EXACT_MAX_ROWS = 10_000
-_METHODS = ("exact", "lsh", "auto")
+__all__ = ["search_all_classes"]
 
 
-@dataclass(frozen=True)
-class CrossReport:
-    """What one cross-class search did.
-
-    Attributes
-    ----------
-    method : str
-        'exact' or 'lsh'.
-    reason : str
-        Why that method (the asked method, or the rule ``auto`` applied).
-    k : int
-        Neighbours per query.
-    queries : int
-        Query rows.
-    rows : int
-        Reference rows (all rows of all classes).
-    parameters : dict
-        Exact: block rows and block counts. LSH: bucket width, tables, hashes per
-        table, bucket cap, the sample's median k-th distance and recall by tables.
-    recall : float or None
-        LSH only: recall@k of the search's output against exact search, measured on
-        ``recall_sample`` seeded query rows. None for exact search (recall 1).
-    recall_sample : int
-        Query rows the recall was measured on.
-
-    """
-
-    method: str
-    reason: str
-    k: int
-    queries: int
-    rows: int
-    parameters: dict[str, Any] = field(default_factory=dict)
-    recall: float | None = None
-    recall_sample: int = 0
-
-
-def _check(
-    query_classes: Collection[int] | None,
-    k: int,
-    sizes: Mapping[int, int],
-    method: str,
-) -> list[int]:
-    """Validate the arguments; return the query classes, sorted."""
-    if method not in _METHODS:
-        raise InvalidParameterError(
-            f"neighbor_search={method!r}: must be one of {list(_METHODS)}; 'auto' picks "
-            f"exact search up to {AUTO_EXACT_MAX_ROWS} rows and LSH above."
-        )
-    rows = sum(sizes.values())
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise InvalidParameterError(f"k={k!r}: must be an integer >= 1, e.g. 5.")
-    if k > rows - 1:
-        raise InvalidParameterError(
-            f"k={k}: each row needs k neighbours among the other rows of all classes, "
-            f"but the input has {rows} rows (at most k = {rows - 1}). Lower k to at most "
-            f"{rows - 1}, or add rows."
-        )
-    chosen = sorted(sizes) if query_classes is None else sorted({int(c) for c in query_classes})
-    unknown = [c for c in chosen if c not in sizes]
-    if unknown:
-        raise InvalidParameterError(
-            f"query_classes={sorted(unknown)}: no such class ordinal in the points table "
-            f"(present: {sorted(sizes)}). Pass ordinals of present classes, or None for all."
-        )
-    if not chosen:
-        raise InvalidParameterError(
-            "query_classes=[]: no query rows. Pass at least one class ordinal, or None for "
-            "every row."
-        )
-    return chosen
-
-
-def cross_class_neighbors(
+def search_all_classes(
     points: DataFrame,
-    *,
-    query_classes: Collection[int] | None,
+    plan: SearchPlan,
     k: int,
     dimension: int,
-    sizes: Mapping[int, int],
     seed: int,
-    method: str,
-    lsh_params: CrossLSHParams | None = None,
+    params: CrossLSHParams | None,
 ) -> tuple[DataFrame, CrossReport]:
-    """The k nearest rows among all rows of all classes, for each query row.
+    """The k nearest rows among all rows of all classes, for each row of a query class.
 
-    Parameters
-    ----------
-    points : DataFrame
-        The points table of every class: ``_smote_class`` (int), ``_smote_idx`` (long,
-        0 .. n_c - 1 in its class), ``_smote_x`` (array<double>), as
-        :func:`spark_smote._keys.build_points` gives for plans of every class.
-    query_classes : collection of int or None
-        Class ordinals whose rows are queries; None: every row.
-    k : int
-        Neighbours per query; at most the total rows minus one.
-    dimension : int
-        Features per row.
-    sizes : mapping
-        Rows per class ordinal, for every class of ``points``.
-    seed : int
-        Seed of the LSH hash functions and of the recall sample.
-    method : {'exact', 'lsh', 'auto'}
-        'auto': exact up to ``AUTO_EXACT_MAX_ROWS`` rows in all, LSH above.
-    lsh_params : CrossLSHParams, optional
-        LSH settings; default: everything tuned.
+    Parameters as for :func:`spark_smote._search.nearest_neighbors`, with a plan of
+    ``reference='all'``; ``params`` (default: everything tuned) are checked against
+    ``k`` before any Spark job when LSH runs.
 
     Returns
     -------
@@ -162,12 +47,6 @@ def cross_class_neighbors(
         ties by (neighbour class, neighbour index); the row itself never, its exact
         duplicates at distance 0. Lazy. And what was done.
 
-    Raises
-    ------
-    InvalidParameterError
-        ``method``, ``k``, ``query_classes`` or an LSH parameter out of range, before
-        any Spark job runs.
-
     Notes
     -----
     Distances are ``sqrt`` of the sum of squared differences in float64 in both methods,
@@ -175,67 +54,39 @@ def cross_class_neighbors(
     jobs (statistics only) before returning.
 
     """
-    chosen = _check(query_classes, k, sizes, method)
-    rows = sum(sizes.values())
-    query_sizes = {c: sizes[c] for c in chosen}
-    queries = sum(query_sizes.values())
-    if method == "auto":
-        picked = "exact" if rows <= AUTO_EXACT_MAX_ROWS else "lsh"
-        relation = "<=" if picked == "exact" else ">"
-        reason = f"auto: {rows} rows {relation} {AUTO_EXACT_MAX_ROWS} (AUTO_EXACT_MAX_ROWS)"
-    else:
-        picked, reason = method, f"asked: neighbor_search={method!r}"
-    params = (lsh_params or CrossLSHParams()).checked(k) if picked == "lsh" else None
-    every_row = len(chosen) == len(sizes)
-    query = F.lit(True) if every_row else F.col(CLASS).isin(chosen)
-    if picked == "exact":
+    sizes, query_sizes = plan.reference_sizes, plan.class_sizes
+    rows, queries = sum(sizes.values()), sum(query_sizes.values())
+    every_row = len(query_sizes) == len(sizes)
+    query = F.lit(True) if every_row else F.col(CLASS).isin(sorted(query_sizes))
+    if plan.exact_classes:
+        block_rows = plan.exact_block_rows
         offsets, first = {}, 0
-        for ordinal in chosen:
+        for ordinal in sorted(query_sizes):
             offsets[ordinal] = first
             first += query_sizes[ordinal]
-        block = F.floor(class_position(offsets) / F.lit(EXACT_BLOCK_ROWS))
-        query_blocks = -(-queries // EXACT_BLOCK_ROWS)
+        query_blocks = -(-queries // block_rows)
         result = exact_cross_neighbors(
             points,
             sizes=sizes,
             k=k,
             dimension=dimension,
             query=query,
-            query_block=block,
+            query_block=F.floor(class_position(offsets) / F.lit(block_rows)),
             query_blocks=query_blocks,
+            block_rows=block_rows,
         )
-        report = CrossReport(
-            "exact",
-            reason,
-            k,
-            queries,
-            rows,
-            {
-                "block_rows": EXACT_BLOCK_ROWS,
-                "query_blocks": query_blocks,
-                "reference_blocks": -(-rows // EXACT_BLOCK_ROWS),
-            },
+        method, recall, recall_sample = "exact", None, 0
+        parameters = {
+            "block_rows": block_rows,
+            "query_blocks": query_blocks,
+            "reference_blocks": -(-rows // block_rows),
+        }
+    else:
+        checked = (params or CrossLSHParams()).checked(k)
+        result, tuning = lsh_cross_neighbors(
+            points, plan, query=query, k=k, dimension=dimension, seed=seed, params=checked
         )
-        return result, report
-    assert params is not None
-    result, tuning = lsh_cross_neighbors(
-        points,
-        query=query,
-        query_sizes=query_sizes,
-        sizes=sizes,
-        k=k,
-        dimension=dimension,
-        seed=seed,
-        params=params,
-    )
-    report = CrossReport(
-        "lsh",
-        reason,
-        k,
-        queries,
-        rows,
-        tuning.as_dict(),
-        recall=tuning.recall,
-        recall_sample=tuning.sample_queries,
-    )
+        method, recall, recall_sample = "lsh", tuning.recall, tuning.sample_queries
+        parameters = tuning.as_dict()
+    report = CrossReport(method, plan.reason, k, queries, rows, parameters, recall, recall_sample)
     return result, report

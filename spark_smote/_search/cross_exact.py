@@ -27,7 +27,7 @@ at distance 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +54,8 @@ __all__ = [
     "class_position",
     "exact_cross_neighbors",
     "merge_lists",
+    "sample_condition",
+    "sample_cross_neighbors",
 ]
 
 NBR_CLASS = "_smote_nbr_class"
@@ -239,7 +241,7 @@ def exact_cross_neighbors(
         Boolean: whether a row is a query.
     query_block : Column
         A query row's block, in ``0 .. query_blocks - 1``, each block at most
-        ``block_rows`` queries (see :func:`spark_smote._search.cross.cross_class_neighbors`).
+        ``block_rows`` queries (see :func:`spark_smote._search.cross.search_all_classes`).
     query_blocks : int
         Number of query blocks.
     block_rows : int
@@ -285,3 +287,38 @@ def exact_cross_neighbors(
     if ref_blocks == 1:
         return candidates
     return merge_lists(candidates, k)
+
+
+def sample_condition(sample: Mapping[int, Sequence[int]]) -> Column:
+    """Whether a row is in ``sample`` (class ordinal -> indices), as one SQL expression."""
+    terms = [
+        f"({CLASS} = {int(o)} AND {IDX} IN ({', '.join(str(int(i)) for i in rows)}))"
+        for o, rows in sorted(sample.items())
+        if rows
+    ]
+    return F.expr(" OR ".join(terms)) if terms else F.lit(False)
+
+
+def sample_cross_neighbors(
+    points: DataFrame,
+    sample: Mapping[int, Sequence[int]],
+    *,
+    sizes: Mapping[int, int],
+    k: int,
+    dimension: int,
+) -> DataFrame:
+    """The exact cross neighbours of a seeded sample of rows, in one query block.
+
+    The ground truth the LSH search's recall and the samplers' agreement with exact
+    search are measured against; arguments as for :func:`exact_cross_neighbors`.
+    """
+    query = sample_condition(sample)
+    return exact_cross_neighbors(
+        points,
+        sizes=sizes,
+        k=k,
+        dimension=dimension,
+        query=query,
+        query_block=F.lit(0),
+        query_blocks=1,
+    )

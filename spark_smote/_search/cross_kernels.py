@@ -11,7 +11,8 @@ all rows of all classes. The Spark plumbing (:mod:`spark_smote._search.cross_exa
   best distinct neighbours; :func:`merge_runs` the same for queries whose lists arrive
   as runs of consecutive rows;
 - :func:`lsh_codes` / :func:`project`: p-stable hash codes of rows, computed so that a
-  row's codes never depend on the batch it arrives in;
+  row's codes never depend on the batch it arrives in (their sort keys are
+  :func:`spark_smote._search.hashing.sort_keys`, as the same-class search's);
 - :class:`SortedRun`: one LSH table's rows in key order, cut into overlapping chunks of
   bounded size as they stream in;
 - :func:`recall_at_k`: the share of true neighbours a search found;
@@ -45,7 +46,6 @@ __all__ = [
     "neighbor_distances",
     "project",
     "recall_at_k",
-    "sort_key_bytes",
 ]
 
 # Class and index of an empty slot in a candidate list (its distance is +inf).
@@ -270,45 +270,6 @@ def lsh_codes(
     np.floor(codes, out=codes)
     np.clip(codes, -(2.0**62), 2.0**62, out=codes)
     return codes.astype(np.int64), np.ascontiguousarray(projected[:, :, m])
-
-
-def _ordered_bits(values: np.ndarray) -> np.ndarray:
-    """float64 as uint64 whose unsigned order is the values' order (-0.0 before 0.0)."""
-    sign = np.uint64(1 << 63)
-    bits = np.ascontiguousarray(values, np.float64).view(np.uint64)
-    return np.where((bits & sign) != 0, ~bits, bits | sign)
-
-
-def sort_key_bytes(
-    codes: np.ndarray, splits: np.ndarray, classes: np.ndarray, idx: np.ndarray
-) -> np.ndarray:
-    """Byte strings ordering rows by (codes..., split, class, index) in every table.
-
-    Parameters
-    ----------
-    codes : ndarray (n, tables, m) of int64
-        Bucket codes.
-    splits : ndarray (n, tables) of float64
-        Split values, the order inside a bucket.
-    classes, idx : ndarray (n,) of int
-        The rows' keys, the final tie-break: the order is total.
-
-    Returns
-    -------
-    ndarray (n, tables, 8 (m + 3)) of uint8
-        Big-endian words, signs flipped, so a byte-wise (unsigned) comparison, as
-        Spark sorts binary values, follows the order above. The first ``8 m`` bytes are
-        the row's bucket.
-
-    """
-    n, tables, m = codes.shape
-    sign = np.uint64(1 << 63)
-    words = np.empty((n, tables, m + 3), np.uint64)
-    words[:, :, :m] = codes.view(np.uint64) ^ sign
-    words[:, :, m] = _ordered_bits(splits)
-    words[:, :, m + 1] = (classes.astype(np.int64).view(np.uint64) ^ sign)[:, None]
-    words[:, :, m + 2] = (idx.astype(np.int64).view(np.uint64) ^ sign)[:, None]
-    return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * (m + 3))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ may be of any class:
    (:func:`~spark_smote._search.cross_exact.merge_lists`).
 
 **Tuning** (statistics only reach the driver): a seeded sample of the query rows gets
-its exact k nearest rows (:func:`~spark_smote._search.cross_exact.exact_cross_neighbors`).
+its exact k nearest rows (:func:`~spark_smote._search.cross_exact.sample_cross_neighbors`).
 The median k-th distance w0 sets the candidate widths 4 w0, then 8 w0; for a width, the
 search of steps 1-3 runs with ``max_tables`` tables, computing distances for the sampled
 queries only. A table's lists do not depend on the other tables nor on which queries get
@@ -41,7 +41,6 @@ by the total sort order: the output is the same, bit for bit, for any partitioni
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -55,14 +54,16 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._errors import InvalidParameterError
 from spark_smote._keys import CLASS, IDX, X, place_by_position, task_count
+from spark_smote._plan import SearchPlan
 from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
 from spark_smote._search.cross_exact import (
     DIST,
     NBR,
     NBR_CLASS,
     candidate_schema,
-    exact_cross_neighbors,
     merge_lists,
+    sample_condition,
+    sample_cross_neighbors,
 )
 from spark_smote._search.cross_kernels import (
     SortedRun,
@@ -72,14 +73,15 @@ from spark_smote._search.cross_kernels import (
     matrix_from_list_column,
     merge_candidates,
     recall_at_k,
-    sort_key_bytes,
 )
+from spark_smote._search.hashing import sort_keys
+from spark_smote._search.table import SORT_KEY, SORT_KEYS, TABLE
+from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width, check_shared_fields
 
 __all__ = ["CrossLSHParams", "CrossLSHTuning", "lsh_cross_neighbors", "sample_queries"]
 
-_TABLE = "_smote_table"
-_KEY = "_smote_key"
-_KEYS = "_smote_keys"
+# A copy's bucket (its sort key's leading bytes), whether it is a query, whether it
+# gets distances, whether its bucket holds a query.
 _BUCKET = "_smote_bucket"
 _QUERY = "_smote_query"
 _ANSWER = "_smote_answer"
@@ -88,9 +90,6 @@ _HIT = "_smote_hit"
 # Key of the cross-class hash functions' and sample's random streams, above every class
 # ordinal, so they are independent of the per-class streams of the same-class search.
 _CROSS_STREAM_KEY = 1 << 31
-# Candidate bucket widths, as multiples of the sample's median k-th neighbour distance,
-# tried in order (the same-class search found 4 best or level on every data set).
-_WIDTH_FACTORS = (4.0, 8.0)
 # Up to this many (table, query bucket) pairs the query buckets are broadcast to the
 # filter join (about 60 bytes each: a few MB); above, both sides are shuffled.
 _BROADCAST_QUERY_BUCKETS = 200_000
@@ -138,32 +137,13 @@ class CrossLSHParams:
             A value outside its range, naming the field, the value and the fix.
 
         """
-        width = self.bucket_width
-        if width is not None and not (math.isfinite(width) and width > 0):
-            raise InvalidParameterError(
-                f"CrossLSHParams.bucket_width={width!r}: must be a positive finite number "
-                "(feature units), or None to tune it from a sample."
-            )
-        for name in ("tables", "hashes_per_table", "sample_size", "max_tables"):
-            value = getattr(self, name)
-            if value is None and name == "tables":
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidParameterError(
-                    f"CrossLSHParams.{name}={value!r}: must be an integer >= 1"
-                    + (", or None to tune it." if name == "tables" else ".")
-                )
+        check_shared_fields("CrossLSHParams", self)
         cap = self.bucket_cap
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 4 * (k + 1):
             raise InvalidParameterError(
                 f"CrossLSHParams.bucket_cap={cap!r}: must be an integer >= 4 * (k + 1) = "
                 f"{4 * (k + 1)} so every chunk holds k neighbours of its queries; raise it "
                 "or lower k."
-            )
-        if not 0.0 < self.target_recall < 1.0:
-            raise InvalidParameterError(
-                f"CrossLSHParams.target_recall={self.target_recall!r}: must lie in (0, 1), "
-                "e.g. 0.97."
             )
         return replace(self, bucket_cap=cap + cap % 2)
 
@@ -231,16 +211,6 @@ def sample_queries(
     return chosen
 
 
-def _sample_condition(indices: Mapping[int, list[int]]) -> Column:
-    """``class = o AND idx IN (...)`` for every class, as one parsed SQL expression."""
-    terms = [
-        f"({CLASS} = {int(o)} AND {IDX} IN ({', '.join(str(int(i)) for i in rows)}))"
-        for o, rows in sorted(indices.items())
-        if rows
-    ]
-    return F.expr(" OR ".join(terms)) if terms else F.lit(False)
-
-
 def _hash_udf(
     directions: np.ndarray, shifts: np.ndarray, width: float, dimension: int, schema: pa.Schema
 ) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
@@ -256,13 +226,13 @@ def _hash_udf(
             idx = batch.column(IDX).to_numpy()
             x = matrix_from_list_column(batch.column(X), dimension).astype(np.float64)
             codes, splits = lsh_codes(x, directions, shifts, width)
-            keys = sort_key_bytes(codes, splits, classes, idx)
+            keys = sort_keys(codes, splits, classes, idx)
             flat = pa.Array.from_buffers(
                 pa.binary(keys.shape[2]), n * tables, [None, pa.py_buffer(keys.tobytes())]
             )
             offsets = pa.array(np.arange(n + 1, dtype=np.int32) * np.int32(tables))
             columns = {name: batch.column(name) for name in (CLASS, IDX, X, _QUERY, _ANSWER)}
-            columns[_KEYS] = pa.ListArray.from_arrays(offsets, flat.cast(pa.binary()))
+            columns[SORT_KEYS] = pa.ListArray.from_arrays(offsets, flat.cast(pa.binary()))
             yield pa.RecordBatch.from_arrays([columns[f] for f in schema.names], schema=schema)
 
     return hash_rows
@@ -284,7 +254,7 @@ def _search_udf(
                 chunk.classes[q], chunk.idx[q], chunk.x[q], chunk.classes, chunk.idx, chunk.x, k
             )
             columns = {
-                _TABLE: pa.array(np.full(len(q), table, np.int32)),
+                TABLE: pa.array(np.full(len(q), table, np.int32)),
                 CLASS: pa.array(chunk.classes[q], pa.int32()),
                 IDX: pa.array(chunk.idx[q], pa.int64()),
                 NBR_CLASS: list_column(nbr_class, pa.int32()),
@@ -299,7 +269,7 @@ def _search_udf(
         for batch in batches:
             if batch.num_rows == 0:
                 continue
-            tables = batch.column(_TABLE).to_numpy()
+            tables = batch.column(TABLE).to_numpy()
             classes = batch.column(CLASS).to_numpy()
             idx = batch.column(IDX).to_numpy()
             x = matrix_from_list_column(batch.column(X), dimension).astype(np.float64)
@@ -346,7 +316,7 @@ def _table_candidates(
             T.StructField(X, T.ArrayType(T.DoubleType())),
             T.StructField(_QUERY, T.BooleanType()),
             T.StructField(_ANSWER, T.BooleanType()),
-            T.StructField(_KEYS, T.ArrayType(T.BinaryType())),
+            T.StructField(SORT_KEYS, T.ArrayType(T.BinaryType())),
         ]
     )
     hash_rows = _hash_udf(directions, shifts, width, dimension, to_arrow_schema(hashed_schema))
@@ -359,13 +329,13 @@ def _table_candidates(
             answer.alias(_ANSWER),
         )
         .mapInArrow(hash_rows, hashed_schema)
-        .select(CLASS, IDX, X, _QUERY, _ANSWER, F.posexplode(_KEYS).alias(_TABLE, _KEY))
-        .withColumn(_BUCKET, F.substring(F.col(_KEY), 1, 8 * hashes))
+        .select(CLASS, IDX, X, _QUERY, _ANSWER, F.posexplode(SORT_KEYS).alias(TABLE, SORT_KEY))
+        .withColumn(_BUCKET, F.substring(F.col(SORT_KEY), 1, 8 * hashes))
     )
     if restricted:
         hits = (
             copies.where(F.col(_QUERY))
-            .select(_TABLE, _BUCKET)
+            .select(TABLE, _BUCKET)
             .distinct()
             .withColumn(_HIT, F.lit(True))
         )
@@ -373,28 +343,19 @@ def _table_candidates(
             hits = F.broadcast(hits)
         # Anchors: the k + 1 first rows of each class stay in every table, so a table
         # never has fewer than k + 1 rows (a chunk then always has k for each query).
-        copies = copies.join(hits, on=[_TABLE, _BUCKET], how="left").where(
+        copies = copies.join(hits, on=[TABLE, _BUCKET], how="left").where(
             F.col(_HIT).isNotNull() | (F.col(IDX) <= F.lit(k))
         )
     searched_schema = T.StructType(
-        [T.StructField(_TABLE, T.IntegerType()), *candidate_schema().fields]
+        [T.StructField(TABLE, T.IntegerType()), *candidate_schema().fields]
     )
     search = _search_udf(k, dimension, cap // 2, to_arrow_schema(searched_schema))
     return (
-        place_by_position(copies, task_count(points, tables, 1), F.col(_TABLE))
-        .sortWithinPartitions(_TABLE, _KEY)
-        .select(_TABLE, CLASS, IDX, X, _ANSWER)
+        place_by_position(copies, task_count(points, tables, 1), F.col(TABLE))
+        .sortWithinPartitions(TABLE, SORT_KEY)
+        .select(TABLE, CLASS, IDX, X, _ANSWER)
         .mapInArrow(search, searched_schema)
     )
-
-
-def _median_kth(distances: np.ndarray) -> float:
-    """Median k-th neighbour distance of the sample (of its nonzero distances if need be)."""
-    kth = distances[:, -1] if distances.size else np.zeros(0)
-    for values in (kth, kth[kth > 0], distances[distances > 0]):
-        if values.size and float(np.median(values)) > 0:
-            return float(np.median(values))
-    return 1.0
 
 
 def _recall_curve(
@@ -409,7 +370,7 @@ def _recall_curve(
     distances = np.full(shape, np.inf)
     for row in rows:
         at = position[int(row[CLASS]), int(row[IDX])]
-        table = int(row[_TABLE])
+        table = int(row[TABLE])
         classes[at, table] = row[NBR_CLASS]
         indices[at, table] = row[NBR]
         distances[at, table] = row[DIST]
@@ -429,10 +390,9 @@ def _recall_curve(
 
 def lsh_cross_neighbors(
     points: DataFrame,
+    plan: SearchPlan,
     *,
     query: Column,
-    query_sizes: Mapping[int, int],
-    sizes: Mapping[int, int],
     k: int,
     dimension: int,
     seed: int,
@@ -444,12 +404,11 @@ def lsh_cross_neighbors(
     ----------
     points : DataFrame
         The points table of every class.
+    plan : SearchPlan
+        A plan of ``reference='all'``: its query classes (``class_sizes``) and every
+        class of ``points`` (``reference_sizes``).
     query : Column
-        Boolean: whether a row is a query.
-    query_sizes : mapping
-        Query rows per class ordinal (the classes ``query`` selects, whole).
-    sizes : mapping
-        Rows per class ordinal, every class of ``points``.
+        Boolean: whether a row is a query (of the plan's query classes).
     k, dimension, seed : int
         Neighbours per query, features per row, the run's seed.
     params : CrossLSHParams
@@ -468,27 +427,21 @@ def lsh_cross_neighbors(
     and one shuffle of the L candidate lists per query.
 
     """
+    query_sizes, sizes = plan.class_sizes, plan.reference_sizes
     restricted = sum(query_sizes.values()) < sum(sizes.values())
     queries = sum(query_sizes.values())
     most_tables = params.tables if params.tables is not None else params.max_tables
     directions, shifts = _draw_hash(seed, dimension, params.hashes_per_table, most_tables)
     sample = sample_queries(query_sizes, params.sample_size, seed)
-    in_sample = _sample_condition(sample)
-    truth_rows = exact_cross_neighbors(
-        points,
-        sizes=sizes,
-        k=k,
-        dimension=dimension,
-        query=in_sample,
-        query_block=F.lit(0),
-        query_blocks=1,
-    ).collect()
+    in_sample = sample_condition(sample)
+    truth_search = sample_cross_neighbors(points, sample, sizes=sizes, k=k, dimension=dimension)
+    truth_rows = truth_search.collect()
     truth = {(int(r[CLASS]), int(r[IDX])): np.array(r[DIST], np.float64) for r in truth_rows}
-    base = _median_kth(np.array(list(truth.values())).reshape(len(truth), k))
+    base = base_width(np.array(list(truth.values())).reshape(len(truth), k))
     widths = (
         [params.bucket_width]
         if params.bucket_width is not None
-        else [base * factor for factor in _WIDTH_FACTORS]
+        else [base * factor for factor in WIDTH_FACTORS]
     )
     best: tuple[float, int, np.ndarray] | None = None
     for width in widths:
@@ -542,5 +495,5 @@ def lsh_cross_neighbors(
         k=k,
         dimension=dimension,
         cap=params.bucket_cap,
-    ).drop(_TABLE)
+    ).drop(TABLE)
     return merge_lists(candidates, k), tuning

@@ -200,8 +200,8 @@ def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.
     return order_ties(key, order, lambda rows: [idx[rows], split_bits[rows]])
 
 
-def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """Byte strings whose unsigned byte order is the order ``(codes..., split, index)``.
+def sort_keys(codes: np.ndarray, splits: np.ndarray, *row_keys: np.ndarray) -> np.ndarray:
+    """Byte strings whose unsigned byte order is the order ``(codes..., split, *row_keys)``.
 
     Parameters
     ----------
@@ -209,23 +209,26 @@ def sort_keys(codes: np.ndarray, splits: np.ndarray, idx: np.ndarray) -> np.ndar
         Bucket codes of each row in each table.
     splits : ndarray (n, tables) of float64
         Split values (the order inside a bucket).
-    idx : ndarray (n,) of int64
-        Row indices (the final tie-break).
+    *row_keys : ndarray (n,) of int
+        The final tie-breaks, most significant first: the row index within a class,
+        or (class, index) in the search among all classes; the order is total.
 
     Returns
     -------
-    ndarray (n, tables, 8 * (m + 2)) of uint8
+    ndarray (n, tables, 8 * (m + 1 + len(row_keys))) of uint8
         Big-endian, sign-flipped integers and order-preserving float bits, so Spark
         sorts the keys as binary (``memcmp``) in the order :func:`np.lexsort` gives.
+        The first ``8 m`` bytes are the row's bucket.
 
     """
     n, tables, m = codes.shape
     sign = np.uint64(1 << 63)
-    words = np.empty((n, tables, m + 2), np.uint64)
+    words = np.empty((n, tables, m + 1 + len(row_keys)), np.uint64)
     words[:, :, :m] = codes.view(np.uint64) ^ sign
     words[:, :, m] = ordered_bits(splits)
-    words[:, :, m + 1] = (idx.astype(np.int64).view(np.uint64) ^ sign)[:, None]
-    return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * (m + 2))
+    for position, key in enumerate(row_keys, start=m + 1):
+        words[:, :, position] = (key.astype(np.int64).view(np.uint64) ^ sign)[:, None]
+    return words.astype(">u8").view(np.uint8).reshape(n, tables, 8 * words.shape[2])
 
 
 def coarse_keys(

@@ -108,14 +108,39 @@ def block_top_k(
     arrive in (a shuffle delivers a group's rows in any order).
 
     """
+    n_query, n_ref = len(query_x), len(ref_x)
+    # Queries and references in index order: the fast ranking's ties then go to the
+    # smaller index whatever order the rows arrived in.
     query_order = np.argsort(query_idx, kind="stable")
     ref_order = np.argsort(ref_idx, kind="stable")
-    neighbors, distances = _top_k_in_index_order(
-        query_x[query_order], query_idx[query_order], ref_x[ref_order], ref_idx[ref_order], k
+    query_x, query_idx = query_x[query_order], query_idx[query_order]
+    ref_x, ref_idx = ref_x[ref_order], ref_idx[ref_order]
+    _, q_pos, r_pos = np.intersect1d(query_idx, ref_idx, assume_unique=True, return_indices=True)
+    if len(q_pos) not in (0, n_query):
+        raise ValueError("block_top_k: either all or no queries may be among the references")
+    available = n_ref - (1 if len(q_pos) else 0)
+    m = min(k, available)
+    if n_query == 0 or m <= 0:
+        return np.empty((n_query, 0), np.int64), np.empty((n_query, 0), np.float64)
+    approx = (
+        np.einsum("ij,ij->i", query_x, query_x)[:, None]
+        + np.einsum("ij,ij->i", ref_x, ref_x)[None, :]
+        - 2.0 * (query_x @ ref_x.T)
     )
+    approx[q_pos, r_pos] = np.inf
+    keep = min(n_ref, m + RERANK_MARGIN + (1 if len(q_pos) else 0))
+    if keep < n_ref:
+        candidates = _smallest_first_by_position(approx, keep)
+    else:
+        candidates = np.broadcast_to(np.arange(n_ref), (n_query, n_ref))
+    exact = candidate_distances(query_x, ref_x, candidates)
+    candidate_idx = ref_idx[candidates]
+    exact[candidate_idx == query_idx[:, None]] = np.inf
+    order = np.lexsort((candidate_idx, exact), axis=1)[:, :m]
+    rows = np.arange(n_query)[:, None]
     restore = np.empty_like(query_order)
-    restore[query_order] = np.arange(len(query_order))
-    return neighbors[restore], distances[restore]
+    restore[query_order] = np.arange(n_query)
+    return candidate_idx[rows, order][restore], exact[rows, order][restore]
 
 
 def _smallest_first_by_position(values: np.ndarray, keep: int) -> np.ndarray:
@@ -158,40 +183,6 @@ def candidate_distances(
     diff = np.take(ref_x, candidates, axis=0)
     diff -= query_x[:, None, :]
     return np.einsum("ijk,ijk->ij", diff, diff)
-
-
-def _top_k_in_index_order(
-    query_x: np.ndarray,
-    query_idx: np.ndarray,
-    ref_x: np.ndarray,
-    ref_idx: np.ndarray,
-    k: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    n_query, n_ref = len(query_x), len(ref_x)
-    _, q_pos, r_pos = np.intersect1d(query_idx, ref_idx, assume_unique=True, return_indices=True)
-    if len(q_pos) not in (0, n_query):
-        raise ValueError("block_top_k: either all or no queries may be among the references")
-    available = n_ref - (1 if len(q_pos) else 0)
-    m = min(k, available)
-    if n_query == 0 or m <= 0:
-        return np.empty((n_query, 0), np.int64), np.empty((n_query, 0), np.float64)
-    approx = (
-        np.einsum("ij,ij->i", query_x, query_x)[:, None]
-        + np.einsum("ij,ij->i", ref_x, ref_x)[None, :]
-        - 2.0 * (query_x @ ref_x.T)
-    )
-    approx[q_pos, r_pos] = np.inf
-    keep = min(n_ref, m + RERANK_MARGIN + (1 if len(q_pos) else 0))
-    if keep < n_ref:
-        candidates = _smallest_first_by_position(approx, keep)
-    else:
-        candidates = np.broadcast_to(np.arange(n_ref), (n_query, n_ref))
-    exact = candidate_distances(query_x, ref_x, candidates)
-    candidate_idx = ref_idx[candidates]
-    exact[candidate_idx == query_idx[:, None]] = np.inf
-    order = np.lexsort((candidate_idx, exact), axis=1)[:, :m]
-    rows = np.arange(n_query)[:, None]
-    return candidate_idx[rows, order], exact[rows, order]
 
 
 def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -55,14 +55,18 @@ from spark_smote._search.kernels import (
     chunk_top_k,
     merge_tables,
 )
-from spark_smote._search.table import NBR, neighbor_table_columns, run_order
-from spark_smote._search.tuning_rules import Tuning
+from spark_smote._search.table import (
+    NBR,
+    SORT_KEY,
+    SORT_KEYS,
+    TABLE,
+    neighbor_table_columns,
+    run_order,
+)
+from spark_smote._search.tuning_rules import TunedClasses
 
 __all__ = ["search_per_table"]
 
-TABLE = "_smote_table"
-SORT_KEYS = "_smote_keys"
-SORT_KEY = "_smote_key"
 COARSE_KEYS = "_smote_coarses"
 COARSE_KEY = "_smote_coarse"
 XBYTES = "_smote_xbytes"
@@ -281,19 +285,13 @@ def _merge_udf(
 
 
 def search_per_table(
-    points: DataFrame,
-    sizes: Mapping[int, int],
-    tunings: Mapping[int, Tuning],
-    hashes: Mapping[int, ClassHash],
-    k: int,
-    dimension: int,
-    *,
-    broadcast_rows: bool,
+    points: DataFrame, tuned: TunedClasses, k: int, dimension: int, *, broadcast_rows: bool
 ) -> DataFrame:
     """The per-table search: L copies of each row, one shuffle and sort, one merge.
 
     Returns the neighbours table (class, index, features, id if any, neighbours).
     """
+    sizes, tunings = tuned.sizes, tuned.tunings
     tables = {o: tunings[o].tables for o in sizes}
     carried = neighbor_table_columns(points)
     hashed_schema = T.StructType(
@@ -306,7 +304,7 @@ def search_per_table(
         ]
     )
     hash_rows = _hash_udf(
-        hashes,
+        tuned.hashes,
         {o: t.width for o, t in tunings.items()},
         tables,
         dimension,

@@ -9,7 +9,8 @@ one row per point::
                                 nearest first (ties by index); exact duplicates of the
                                 row count as neighbours at distance 0, the row itself never
 
-and a :class:`NeighborReport` per class. Also the helpers the Spark paths share.
+and a :class:`NeighborReport` per class (with a :class:`CrossReport` when the search
+looked among all classes). Also the helpers the Spark paths share.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from spark_smote._keys import CLASS, ID, X
 __all__ = [
     "DIST",
     "NBR",
+    "SORT_KEY",
+    "SORT_KEYS",
+    "TABLE",
+    "CrossReport",
     "NeighborReport",
     "neighbor_table_columns",
     "of_classes",
@@ -34,11 +39,16 @@ __all__ = [
 
 NBR = "_smote_nbr"
 DIST = "_smote_dist"
+# The LSH searches' per-table copies: the table of a copy, a row's sort key in one
+# table, and its sort keys in every table before they are exploded into copies.
+TABLE = "_smote_table"
+SORT_KEY = "_smote_key"
+SORT_KEYS = "_smote_keys"
 
 
 @dataclass
 class NeighborReport:
-    """What the neighbour phase did, per class ordinal.
+    """What the neighbour phase did, per query class ordinal.
 
     Attributes
     ----------
@@ -46,11 +56,52 @@ class NeighborReport:
         'exact' or 'lsh' per class ordinal.
     parameters : dict
         Method parameters per class ordinal (block size, or LSH width/tables/...).
+    cross : CrossReport or None
+        A search among all classes: what it did as a whole (one method for every
+        class, why, the measured recall); None for a search within each class.
 
     """
 
     method: dict[int, str] = field(default_factory=dict)
     parameters: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cross: CrossReport | None = None
+
+
+@dataclass(frozen=True)
+class CrossReport:
+    """What one search among all classes did, as a whole.
+
+    Attributes
+    ----------
+    method : str
+        'exact' or 'lsh'.
+    reason : str
+        Why that method (the asked method, or the rule ``auto`` applied).
+    k : int
+        Neighbours per query.
+    queries : int
+        Query rows.
+    rows : int
+        Reference rows (all rows of all classes).
+    parameters : dict
+        Exact: block rows and block counts. LSH: bucket width, tables, hashes per
+        table, bucket cap, the sample's median k-th distance and recall by tables.
+    recall : float or None
+        LSH only: recall@k of the search's output against exact search, measured on
+        ``recall_sample`` seeded query rows. None for exact search (recall 1).
+    recall_sample : int
+        Query rows the recall was measured on.
+
+    """
+
+    method: str
+    reason: str
+    k: int
+    queries: int
+    rows: int
+    parameters: dict[str, Any] = field(default_factory=dict)
+    recall: float | None = None
+    recall_sample: int = 0
 
 
 def neighbor_table_columns(points: DataFrame) -> list[str]:

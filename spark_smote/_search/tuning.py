@@ -43,6 +43,7 @@ from spark_smote._search.tuning_rules import (
     SAMPLE_BLOCK_ROWS,
     WIDTH_FACTORS,
     LSHParams,
+    TunedClasses,
     Tuning,
     base_width,
     choose_parameters,
@@ -378,7 +379,7 @@ def tune_classes(
     *,
     one_task: Collection[int] = (),
     statistics_on_points: bool = False,
-) -> tuple[dict[int, Tuning], dict[int, ClassHash]]:
+) -> TunedClasses:
     """Run the tuning job(s) and choose width and tables per class.
 
     The classes of ``one_task`` take one job holding each class in one task
@@ -393,7 +394,7 @@ def tune_classes(
     if params.bucket_width is not None and params.tables is not None:  # params.untuned
         cap = params.bucket_cap if params.bucket_cap is not None else DEFAULT_CAP
         fixed = Tuning(params.bucket_width, cap, params.tables, -1.0, -1.0)
-        return dict.fromkeys(sizes, fixed), hashes
+        return TunedClasses(sizes, dict.fromkeys(sizes, fixed), hashes)
     indices = sample_indices(sizes, params.sample_size, seed, purpose=0)
     in_one_task = set(sizes) if statistics_on_points else set(one_task) & set(sizes)
     in_blocks = [o for o in sizes if o not in in_one_task]
@@ -468,7 +469,7 @@ def tune_classes(
             bases[ordinal],
             tuple(round(float(v), 4) for v in curves[width, cap]),
         )
-    return tunings, hashes
+    return TunedClasses(sizes, tunings, hashes)
 
 
 def lsh_report(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -35,8 +36,10 @@ __all__ = [
     "SAMPLE_BLOCK_ROWS",
     "WIDTH_FACTORS",
     "LSHParams",
+    "TunedClasses",
     "Tuning",
     "base_width",
+    "check_shared_fields",
     "choose_parameters",
     "class_statistics",
     "recall_by_tables",
@@ -63,6 +66,59 @@ CAP_CHOICES = (1024, 2048, 4096)
 _TABLE_ROW_COST = 3000
 # The cap when width and tables are both fixed (nothing is sampled to choose one).
 DEFAULT_CAP = 2048
+
+
+class _SharedFields(Protocol):
+    """The fields the same-class and the cross-class LSH parameters share."""
+
+    @property
+    def bucket_width(self) -> float | None: ...
+    @property
+    def hashes_per_table(self) -> int: ...
+    @property
+    def tables(self) -> int | None: ...
+    @property
+    def target_recall(self) -> float: ...
+    @property
+    def sample_size(self) -> int: ...
+    @property
+    def max_tables(self) -> int: ...
+
+
+# The counts both LSH parameter classes take, and the fix an error about each names.
+_COUNT_FIXES = (
+    ("hashes_per_table", "; the default is 4."),
+    ("tables", ", or None to tune it."),
+    ("sample_size", "; the default is 256."),
+    ("max_tables", "; the default is 16."),
+)
+
+
+def check_shared_fields(owner: str, params: _SharedFields) -> None:
+    """Check the fields both LSH searches take (all but ``bucket_cap``).
+
+    Raises
+    ------
+    InvalidParameterError
+        A value outside its range, naming ``owner.field``, the value and the fix.
+
+    """
+    width = params.bucket_width
+    if width is not None and not (math.isfinite(width) and width > 0):
+        raise InvalidParameterError(
+            f"{owner}.bucket_width={width!r}: must be a positive finite number (feature "
+            "units), or None to tune it from a sample."
+        )
+    for name, fix in _COUNT_FIXES:
+        value = getattr(params, name)
+        if value is None and name == "tables":
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InvalidParameterError(f"{owner}.{name}={value!r}: must be an integer >= 1{fix}")
+    if not 0.0 < params.target_recall < 1.0:
+        raise InvalidParameterError(
+            f"{owner}.target_recall={params.target_recall!r}: must lie in (0, 1), e.g. 0.97."
+        )
 
 
 @dataclass(frozen=True)
@@ -120,22 +176,7 @@ class LSHParams:
             A value outside its range, naming the field, the value and the fix.
 
         """
-        if self.bucket_width is not None and not (
-            math.isfinite(self.bucket_width) and self.bucket_width > 0
-        ):
-            raise InvalidParameterError(
-                f"LSHParams.bucket_width={self.bucket_width!r}: must be a positive finite "
-                "number (feature units), or None to tune it from a sample."
-            )
-        for name in ("hashes_per_table", "tables"):
-            value = getattr(self, name)
-            if value is None and name == "tables":
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise InvalidParameterError(
-                    f"LSHParams.{name}={value!r}: must be an integer >= 1"
-                    + (", or None to tune it." if name == "tables" else "; the default is 4.")
-                )
+        check_shared_fields("LSHParams", self)
         cap = self.bucket_cap
         if cap is not None and (
             not isinstance(cap, int) or isinstance(cap, bool) or cap < 4 * (k + 1)
@@ -144,16 +185,6 @@ class LSHParams:
                 f"LSHParams.bucket_cap={cap!r}: must be an integer >= 4 * "
                 f"(k_neighbors + 1) = {4 * (k + 1)}, or None to tune it."
             )
-        if not 0.0 < self.target_recall < 1.0:
-            raise InvalidParameterError(
-                f"LSHParams.target_recall={self.target_recall!r}: must lie in (0, 1), e.g. 0.97."
-            )
-        for name in ("sample_size", "max_tables"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise InvalidParameterError(
-                    f"LSHParams.{name}={value!r}: must be a positive integer."
-                )
         return replace(self, bucket_cap=None if cap is None else cap + cap % 2)
 
 
@@ -167,6 +198,15 @@ class Tuning:
     sample_recall: float
     kth_distance_median: float
     recall_by_tables: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class TunedClasses:
+    """What the tuning hands an LSH search: per class ordinal, rows, parameters, hashes."""
+
+    sizes: Mapping[int, int]
+    tunings: Mapping[int, Tuning]
+    hashes: Mapping[int, ClassHash]
 
 
 def base_width(knn: np.ndarray) -> float:

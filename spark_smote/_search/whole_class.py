@@ -34,7 +34,7 @@ from spark_smote._keys import CLASS, ID, IDX, X, place_by_position, task_count
 from spark_smote._search.hashing import ClassHash, table_order
 from spark_smote._search.kernels import QUERY_GROUPS, chunk_ranges, chunk_top_k, nearest_distinct
 from spark_smote._search.table import NBR, neighbor_table_columns, run_order
-from spark_smote._search.tuning_rules import Tuning
+from spark_smote._search.tuning_rules import TunedClasses, Tuning
 
 __all__ = ["SearchTaskStep", "search_whole_classes"]
 
@@ -193,9 +193,7 @@ def _whole_class_task(
 
 def search_whole_classes(
     points: DataFrame,
-    sizes: Mapping[int, int],
-    tunings: Mapping[int, Tuning],
-    hashes: Mapping[int, ClassHash],
+    tuned: TunedClasses,
     k: int,
     dimension: int,
     *,
@@ -211,6 +209,7 @@ def search_whole_classes(
     ``max_parts`` (the plan's bounds). With ``step`` the tasks return ``step``'s rows, of
     ``step_schema``, instead.
     """
+    sizes, tunings = tuned.sizes, tuned.tunings
     work = sum(
         n * tunings[o].tables * min(n, tunings[o].cap) * (dimension + 2) for o, n in sizes.items()
     )
@@ -227,7 +226,7 @@ def search_whole_classes(
         ]
     )
     search = _whole_class_task(
-        k, dimension, hashes, tunings, sizes, parts, to_arrow_schema(schema), step=step
+        k, dimension, tuned.hashes, tunings, sizes, parts, to_arrow_schema(schema), step=step
     )
     # One copy of each row per share, made in place (a cross join with a table of the
     # shares would cost a broadcast job of its own).

@@ -14,8 +14,8 @@ from spark_smote._search.cross_kernels import (
     merge_runs,
     neighbor_distances,
     recall_at_k,
-    sort_key_bytes,
 )
+from spark_smote._search.hashing import sort_keys
 
 
 def brute_force(classes, idx, x, k):
@@ -144,7 +144,7 @@ def test_sort_keys_order_rows_by_codes_split_class_index():
     splits = rng.choice([-1.5, -0.0, 0.0, 2.0], size=(n, 1))
     classes = rng.integers(0, 3, n)
     idx = rng.integers(0, 50, n)
-    keys = sort_key_bytes(codes, splits, classes, idx)[:, 0, :]
+    keys = sort_keys(codes, splits, classes, idx)[:, 0, :]
     by_bytes = sorted(range(n), key=lambda i: keys[i].tobytes())
 
     def row_order(i):

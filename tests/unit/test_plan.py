@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pyspark.sql import types as T
 
+from spark_smote import InvalidParameterError
 from spark_smote._plan import PlanLimits, SearchPlan, make_plan, plan_search
 
 K = 5
@@ -99,6 +100,40 @@ def test_a_plan_built_by_hand_must_give_every_class_one_search() -> None:
         SearchPlan({0: 10, 1: 20}, exact_classes=frozenset({0}))
     with pytest.raises(ValueError, match="only classes searched whole"):
         SearchPlan({0: 10}, per_table_classes=frozenset({0}), one_task_tuning=frozenset({0}))
+
+
+def test_a_search_among_all_classes_takes_one_method_by_the_total_rows() -> None:
+    small = plan_search({0: 50, 1: 20}, K, 2, "auto", reference="all", query_classes=[1])
+    assert small.reference == "all" and small.reference_sizes == {0: 50, 1: 20}
+    assert small.class_sizes == {1: 20} and small.exact_classes == {1}
+    assert "70 rows <= 10000" in small.reason
+    sizes = {0: 6_000, 1: 3_000, 2: 2_000}
+    large = plan_search(sizes, K, 2, "auto", reference="all")
+    assert large.per_table_classes == set(sizes) and not large.exact_classes
+    assert "11000 rows > 10000" in large.reason
+    raised = PlanLimits(auto_exact_max_rows=20_000)
+    assert plan_search(sizes, K, 2, "auto", raised, reference="all").exact_classes == set(sizes)
+    assert plan_search(sizes, K, 2, "exact", reference="all").reason == (
+        "asked: neighbor_search='exact'"
+    )
+
+
+def test_a_search_among_all_classes_refuses_bad_arguments() -> None:
+    sizes = {0: 5, 1: 3}
+    with pytest.raises(InvalidParameterError, match=r"k=8: .* 8 rows .* at most 7"):
+        plan_search(sizes, 8, 2, "exact", reference="all")
+    with pytest.raises(InvalidParameterError, match="neighbor_search='fast'"):
+        plan_search(sizes, 2, 2, "fast", reference="all")
+    with pytest.raises(InvalidParameterError, match=r"query_classes=\[5\]"):
+        plan_search(sizes, 2, 2, "exact", reference="all", query_classes=[1, 5])
+    with pytest.raises(ValueError, match="one search for every query class"):
+        SearchPlan(
+            sizes,
+            exact_classes=frozenset({0}),
+            per_table_classes=frozenset({1}),
+            reference="all",
+            reference_sizes=sizes,
+        )
 
 
 def test_an_unknown_switch_is_refused() -> None:
