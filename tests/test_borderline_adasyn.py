@@ -287,6 +287,10 @@ def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
     assert Counter(out["label"]) == {0: 300, 1: 300}
 
 
+# A quality figure of the search over 11,500 rows, the same numpy work in either session;
+# the Connect pass runs Borderline-SMOTE's LSH path in the test above, and the cross-class
+# LSH search both samplers call in tests/test_cross_search.py, on less data.
+@pytest.mark.classic_only
 @pytest.mark.parametrize("sampler_class", [BorderlineSMOTE, ADASYN])
 def test_lsh_defaults_classify_as_exact_search_does(spark: Any, sampler_class: Any) -> None:
     """With default LSH settings at least 98% of sampled rows get exact search's class."""
