@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -23,6 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = str(ROOT / "conf" / "test.toml")
 # Upper bound of one CLI run in a subprocess (a hang must fail, not block CI forever).
 JOB_TIMEOUT = 600
+
+# The bundled example data set (569 rows, 'benign' and 'malignant') and the options of
+# its whole-job runs: one class to grow, an id column, a named synthetic-row flag.
+WDBC = ROOT / "jobs" / "data" / "wdbc.parquet"
+WDBC_ARGS = ("--label-col", "diagnosis", "--id-col", "id", "--seed", "42")
+WDBC_ARGS += ("--synthetic-col", "is_synthetic")
 
 # The reference job: every test that compares outputs runs these arguments.
 REFERENCE_ARGS = ("--label-col", "label", "--k-neighbors", "3", "--seed", "20261124")
@@ -88,20 +95,15 @@ def job_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def cli_args(input_path: Path | str, output_path: Path | str, *args: str) -> list[str]:
+    """``--input ... --output ... --config conf/test.toml args``: a command line's options."""
+    paths = ["--input", str(input_path), "--output", str(output_path)]
+    return [*paths, "--config", TEST_CONFIG, *args]
+
+
 def cli_command(input_path: Path | str, output_path: Path | str, *args: str) -> list[str]:
     """``python -m spark_smote --input ... --output ... --config conf/test.toml args``."""
-    return [
-        sys.executable,
-        "-m",
-        "spark_smote",
-        "--input",
-        str(input_path),
-        "--output",
-        str(output_path),
-        "--config",
-        TEST_CONFIG,
-        *args,
-    ]
+    return [sys.executable, "-m", "spark_smote", *cli_args(input_path, output_path, *args)]
 
 
 def run_cli(
@@ -115,18 +117,48 @@ def run_cli(
 
 
 def run_command(
-    command: list[str], *, env: Mapping[str, str] | None = None, timeout: int = JOB_TIMEOUT
+    command: list[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: int = JOB_TIMEOUT,
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` from the repository root with :func:`job_env`; never raises on exit."""
+    """Run ``command`` from ``cwd`` (the repository root) with :func:`job_env`; never
+    raises on exit."""
     return subprocess.run(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env=job_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
+
+
+def run_cli_batch(folder: Path, cases: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Run several command lines in one subprocess (``tests/_cli_batch.py``).
+
+    Parameters
+    ----------
+    folder : Path
+        Working folder of the subprocess; the case and result files are written here.
+    cases : sequence of mappings
+        ``{"name": ..., "argv": [...]}`` per command line, run in order in one Spark
+        process (a table one case writes is there for the next).
+
+    Returns
+    -------
+    dict
+        Per case name: ``exit`` (status), ``stdout`` and ``stderr``.
+
+    """
+    (folder / "cases.json").write_text(json.dumps(list(cases)), encoding="utf-8")
+    batch = [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"]
+    done = run_command(batch, cwd=folder)
+    assert done.returncode == 0, describe(done)
+    results: dict[str, dict[str, Any]] = json.loads((folder / "results.json").read_text())
+    return results
 
 
 def describe(result: subprocess.CompletedProcess[str]) -> str:

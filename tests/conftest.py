@@ -10,6 +10,7 @@ session cannot share one process). That pass's local Connect server listens on
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tomllib
 import uuid
@@ -134,3 +135,18 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     from tests._reliability import reference_run
 
     return reference_run(str(tmp_path_factory.getbasetemp() / "reliability"))
+
+
+@pytest.fixture(scope="session")
+def wdbc_run(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One ``python -m spark_smote`` run over the bundled WDBC data: result, output folder.
+
+    Shared by the tests of the command line's output and of its console, which read the
+    same run (a whole job costs a JVM start).
+    """
+    from tests._reliability import WDBC, WDBC_ARGS, run_cli
+
+    output = tmp_path_factory.mktemp("wdbc") / "balanced"
+    return run_cli(WDBC, output, *WDBC_ARGS), output

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import sorted_rows
 from imblearn.over_sampling import BorderlineSMOTE as ImbBorderlineSMOTE
 from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import ADASYN, BorderlineSMOTE, InvalidInputError
-from tests._reliability import JOB_TIMEOUT, ROOT, job_env
+from tests._reliability import run_cli_batch
+from tests.helpers import sorted_rows
 
 pytestmark = pytest.mark.e2e
 
@@ -255,18 +253,7 @@ def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
         argv += ["--sampler", sampler, "--master", "local[2]"]
         argv += ["--m-neighbors", "8"] if sampler != "adasyn" else ["--n-neighbors", "4"]
         cases.append({"name": sampler, "argv": argv})
-    (tmp_path / "cases.json").write_text(json.dumps(cases))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"],
-        cwd=tmp_path,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = run_cli_batch(tmp_path, cases)
     for sampler in ("borderline-1", "borderline-2", "adasyn"):
         assert results[sampler]["exit"] == 0, results[sampler]
         written = spark.read.parquet(str(tmp_path / sampler)).toPandas()
@@ -300,6 +287,10 @@ def test_lsh_reports_its_agreement_with_exact_search(spark: Any) -> None:
     assert Counter(out["label"]) == {0: 300, 1: 300}
 
 
+# A quality figure of the search over 11,500 rows, the same numpy work in either session;
+# the Connect pass runs Borderline-SMOTE's LSH path in the test above, and the cross-class
+# LSH search both samplers call in tests/test_cross_search.py, on less data.
+@pytest.mark.classic_only
 @pytest.mark.parametrize("sampler_class", [BorderlineSMOTE, ADASYN])
 def test_lsh_defaults_classify_as_exact_search_does(spark: Any, sampler_class: Any) -> None:
     """With default LSH settings at least 98% of sampled rows get exact search's class."""

@@ -6,11 +6,7 @@ print its counts (rows removed for the cleaners) and write the counts it printed
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,13 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests._reliability import JOB_TIMEOUT, job_env
-
-ROOT = Path(__file__).resolve().parent.parent
-TEST_CONFIG = ROOT / "conf" / "test.toml"
+from tests._reliability import cli_args, run_cli_batch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.classic_only]
 
+COMMON = ("--label-col", "label", "--id-col", "id", "--seed", "7")
 CASES = {
     "tomek": ["--sampling-strategy", "all"],
     "enn": ["--kind-sel", "mode", "--enn-neighbors", "5"],
@@ -51,38 +45,11 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     cases = [
         {
             "name": name,
-            "argv": [
-                "--input",
-                str(base / "in.parquet"),
-                "--output",
-                str(base / name),
-                "--label-col",
-                "label",
-                "--id-col",
-                "id",
-                "--seed",
-                "7",
-                "--config",
-                str(TEST_CONFIG),
-                "--sampler",
-                name,
-                *extra,
-            ],
+            "argv": cli_args(base / "in.parquet", base / name, *COMMON, "--sampler", name, *extra),
         }
         for name, extra in CASES.items()
     ]
-    (base / "cases.json").write_text(json.dumps(cases))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"],
-        cwd=base,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
-    found: dict[str, Any] = json.loads((base / "results.json").read_text())
+    found: dict[str, Any] = run_cli_batch(base, cases)
     for name in CASES:
         found[name]["rows"] = pq.read_table(base / name).to_pylist()
     return found

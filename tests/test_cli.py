@@ -17,12 +17,8 @@ import pytest
 from spark_smote._config import load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote.cli import _sampler_arguments, build_parser, parse_sampling_strategy
-from tests._reliability import run_command
+from tests._reliability import ROOT, TEST_CONFIG, WDBC, WDBC_ARGS, cli_args, run_command
 from tests.helpers import label_counts, sorted_rows
-
-ROOT = Path(__file__).resolve().parent.parent
-WDBC = ROOT / "jobs" / "data" / "wdbc.parquet"
-TEST_CONFIG = ROOT / "conf" / "test.toml"
 
 pytestmark = pytest.mark.classic_only
 
@@ -36,25 +32,6 @@ def spark_submit() -> str:
     if beside.exists():
         return str(beside)
     return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
-
-
-def wdbc_arguments(output: Path) -> list[str]:
-    return [
-        "--input",
-        str(WDBC),
-        "--output",
-        str(output),
-        "--label-col",
-        "diagnosis",
-        "--id-col",
-        "id",
-        "--seed",
-        "42",
-        "--synthetic-col",
-        "is_synthetic",
-        "--config",
-        str(TEST_CONFIG),
-    ]
 
 
 def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
@@ -141,19 +118,8 @@ provenance = true
 # --- whole jobs, in subprocesses -----------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def module_output(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("cli")
-
-
-@pytest.fixture(scope="module")
-def cli_run(module_output) -> tuple[subprocess.CompletedProcess[str], Path]:
-    output = module_output / "wdbc_cli"
-    return run_job([sys.executable, "-m", "spark_smote"], *wdbc_arguments(output)), output
-
-
-def test_python_m_spark_smote_balances_wdbc_and_reports(spark, cli_run):
-    result, output = cli_run
+def test_python_m_spark_smote_balances_wdbc_and_reports(spark, wdbc_run):
+    result, output = wdbc_run
     assert_ok(result)
     out = result.stdout
     assert "seed 42" in out
@@ -171,13 +137,11 @@ def test_python_m_spark_smote_balances_wdbc_and_reports(spark, cli_run):
     assert not [p for p in output.parent.iterdir() if p.name.startswith(f".{output.name}")]
 
 
-def test_spark_submit_job_gives_the_same_rows_as_the_cli(spark, cli_run, module_output):
-    _, cli_output = cli_run
-    output = module_output / "wdbc_submit"
-    result = run_job(
-        [spark_submit(), "--master", "local[2]", str(ROOT / "jobs" / "smote_job.py")],
-        *wdbc_arguments(output),
-    )
+def test_spark_submit_job_gives_the_same_rows_as_the_cli(spark, wdbc_run, tmp_path):
+    _, cli_output = wdbc_run
+    output = tmp_path / "wdbc_submit"
+    job = [spark_submit(), "--master", "local[2]", str(ROOT / "jobs" / "smote_job.py")]
+    result = run_job(job, *cli_args(WDBC, output, *WDBC_ARGS))
     assert_ok(result)
     assert "classes after:  'benign': 357, 'malignant': 357" in result.stdout
     # A quiet console: no progress bars, a few dozen lines at most, and no Spark INFO
@@ -207,7 +171,7 @@ def test_console_script_with_json_dict_and_features_over_a_config_file(
 ):
     config = tmp_path / "job.toml"
     config.write_text(
-        TEST_CONFIG.read_text(encoding="utf-8")
+        Path(TEST_CONFIG).read_text(encoding="utf-8")
         + '\n[smote]\nlabel_col = "label"\nk_neighbors = 50\nseed = 5\n',
         encoding="utf-8",
     )
@@ -246,10 +210,7 @@ def test_bad_data_exits_2_and_writes_nothing(spark, tmp_path):
         str(source)
     )
     output = tmp_path / "never"
-    result = run_job(
-        [sys.executable, "-m", "spark_smote"],
-        *["--input", str(source), "--output", str(output), "--config", str(TEST_CONFIG)],
-    )
+    result = run_job([sys.executable, "-m", "spark_smote"], *cli_args(source, output))
     assert result.returncode == 2, result.stderr[-3000:]
     assert "label column has 1 class(es) [0]" in result.stderr
     assert not output.exists()

@@ -14,10 +14,7 @@ case leaves output, or a staging folder, behind unless it succeeded.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,14 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests._reliability import (
-    JOB_TIMEOUT,
-    ROOT,
-    TEST_CONFIG,
-    class_counts,
-    job_env,
-    staging_leftovers,
-)
+from tests._reliability import TEST_CONFIG, class_counts, run_cli_batch, staging_leftovers
 
 N_MAJOR, N_MINOR = 30, 10
 # Column names of the internal tables, given to input columns.
@@ -81,6 +71,11 @@ class Case:
 
 def _table_case(table: Callable[[], pa.Table], **kwargs: Any) -> Case:
     return Case(build=lambda folder: _write(folder, table()), **kwargs)
+
+
+def _config_case(config: str, message: str) -> Case:
+    """Good input, a bad TOML configuration in place of conf/test.toml."""
+    return _table_case(_binary, config=config, message=message)
 
 
 def _check_zero_variance(output: Path) -> None:
@@ -232,32 +227,21 @@ CASES: dict[str, Case] = {
     "input_corrupt_parquet": Case(
         build=_corrupt_parquet, message=r"--input '.*': cannot be read as Parquet"
     ),
-    "config_unknown_table": _table_case(
-        _binary,
-        config='[job]\nmaster = "local[2]"\n[extra]\na = 1\n',
-        message=r"unknown table\(s\) \['extra'\]",
+    "config_unknown_table": _config_case(
+        '[job]\nmaster = "local[2]"\n[extra]\na = 1\n', r"unknown table\(s\) \['extra'\]"
     ),
-    "config_unknown_key": _table_case(
-        _binary,
-        config="[smote]\nk_neighbours = 3\n",
-        message=r"unknown key smote.k_neighbours = 3. Allowed keys in \[smote\]",
+    "config_unknown_key": _config_case(
+        "[smote]\nk_neighbours = 3\n",
+        r"unknown key smote.k_neighbours = 3. Allowed keys in \[smote\]",
     ),
-    "config_wrong_type": _table_case(
-        _binary,
-        config='[smote]\nk_neighbors = "3"\n',
-        message=r"smote.k_neighbors = '3' has type str; expected int",
+    "config_wrong_type": _config_case(
+        '[smote]\nk_neighbors = "3"\n', r"smote.k_neighbors = '3' has type str; expected int"
     ),
-    "config_section_not_a_table": _table_case(
-        _binary,
-        config="smote = 3\n",
-        message=r"smote = 3 is not a table; write its settings under a \[smote\] section",
+    "config_section_not_a_table": _config_case(
+        "smote = 3\n", r"smote = 3 is not a table; write its settings under a \[smote\] section"
     ),
-    "config_not_toml": _table_case(
-        _binary, config="this is = = not toml\n", message=r"not a readable TOML file"
-    ),
-    "config_bad_mode": _table_case(
-        _binary, config='[job]\nmode = "append"\n', message=r"job.mode = 'append'; use one of"
-    ),
+    "config_not_toml": _config_case("this is = = not toml\n", r"not a readable TOML file"),
+    "config_bad_mode": _config_case('[job]\nmode = "append"\n', r"job.mode = 'append'; use one of"),
     "synthetic_col_exists": _table_case(
         _binary,
         args=["--synthetic-col", "x2", "--features", "x1"],
@@ -350,18 +334,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     for name, case in CASES.items():
         argv, output = _argv(name, case, base / name)
         cases.append({"name": name, "argv": argv, "output": str(output)})
-    (base / "cases.json").write_text(json.dumps(cases))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"],
-        cwd=base,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
-    results: dict[str, dict[str, Any]] = json.loads((base / "results.json").read_text())
+    results = run_cli_batch(base, cases)
     for case in cases:
         results[case["name"]]["output"] = case["output"]
     return results

@@ -10,16 +10,13 @@ read by the next.
 from __future__ import annotations
 
 import csv
-import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from spark_smote.cli import run
-from tests._reliability import JOB_TIMEOUT, ROOT, TEST_CONFIG, job_env
+from tests._reliability import TEST_CONFIG, run_cli_batch
 
 pytestmark = pytest.mark.classic_only
 
@@ -82,76 +79,22 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
         encoding="utf-8",
     )
     common = ["--label-col", "label", "--seed", "3", "--k-neighbors", "3", "--config", str(config)]
-    cases = [
-        {
-            "name": "csv_in_csv_out",
-            "argv": [
-                "--input",
-                str(source),
-                "--input-format",
-                "csv",
-                "--input-option",
-                "header=true",
-                "--input-option",
-                "inferSchema=true",
-                "--output",
-                str(base / "csv_out"),
-                "--format",
-                "csv",
-                "--output-option",
-                "header=true",
-                *common,
-            ],
-        },
-        {
-            "name": "csv_to_table",
-            "argv": [
-                "--input",
-                str(source),
-                "--input-format",
-                "csv",
-                "--input-option",
-                "header=true",
-                "--input-option",
-                "inferSchema=true",
-                "--table",
-                "balanced",
-                *common,
-            ],
-        },
-        {
-            "name": "table_in",
-            "argv": ["--input-table", "balanced", "--output", str(base / "from_table"), *common],
-        },
-        {
-            "name": "missing_table",
-            "argv": ["--input-table", "no_such_table", "--output", str(base / "none"), *common],
-        },
-        {
-            "name": "unknown_format",
-            "argv": [
-                "--input",
-                str(source),
-                "--input-format",
-                "nosuchformat",
-                "--output",
-                str(base / "none2"),
-                *common,
-            ],
-        },
-    ]
-    (base / "cases.json").write_text(json.dumps(cases))
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"],
-        cwd=base,
-        env=job_env(),
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
-    found: dict[str, dict[str, Any]] = json.loads((base / "results.json").read_text())
+    csv_input = ["--input", str(source), "--input-format", "csv"]
+    csv_input += ["--input-option", "header=true", "--input-option", "inferSchema=true"]
+    csv_output = ["--format", "csv", "--output-option", "header=true"]
+
+    def output(name: str) -> list[str]:
+        return ["--output", str(base / name)]
+
+    argvs = {
+        "csv_in_csv_out": [*csv_input, *output("csv_out"), *csv_output],
+        "csv_to_table": [*csv_input, "--table", "balanced"],
+        "table_in": ["--input-table", "balanced", *output("from_table")],
+        "missing_table": ["--input-table", "no_such_table", *output("none")],
+        "unknown_format": ["--input", str(source), "--input-format", "nosuchformat", *output("x")],
+    }
+    cases = [{"name": name, "argv": [*argv, *common]} for name, argv in argvs.items()]
+    found = run_cli_batch(base, cases)
     found["_base"] = {"path": str(base)}
     return found
 

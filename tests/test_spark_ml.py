@@ -260,17 +260,18 @@ def test_pipeline_with_the_estimator_saves_and_loads(spark: Any, tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def tuned(spark: Any) -> tuple[Any, RecordingEvaluator, DataFrame, Any]:
-    """CrossValidator, 2 user-given folds x (2 samplers x 2 inner estimators)."""
+    """CrossValidator, 2 user-given folds x 2 grid points that each set both the sampler
+    and the inner estimator (every fit resamples: a grid point is a whole fit per fold)."""
     from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 
     df = _rows(spark).withColumn("fold", (F.col("id") % 2).cast("int"))
     rs = ResampledEstimator(estimator=_logistic(), sampler=_smote())
-    grid = (
-        ParamGridBuilder()
-        .addGrid(rs.sampler, [_smote(), _smote(k_neighbors=2)])
-        .addGrid(rs.estimator, [_logistic(regParam=0.0), _logistic(regParam=0.5)])
-        .build()
-    )
+    points = [
+        {rs.sampler: _smote(), rs.estimator: _logistic(regParam=0.0)},
+        {rs.sampler: _smote(k_neighbors=2), rs.estimator: _logistic(regParam=0.5)},
+    ]
+    # The builder converts each value with its Param's converter, as a validator expects.
+    grid = [m for point in points for m in ParamGridBuilder().baseOn(point).build()]
     evaluator = RecordingEvaluator()
     cv = CrossValidator(
         estimator=rs, estimatorParamMaps=grid, evaluator=evaluator, numFolds=2, foldCol="fold"
@@ -285,13 +286,13 @@ def test_cross_validation_scores_every_fold_on_original_rows_only(tuned: Any) ->
         fold: frozenset(r["id"] for r in df.where(F.col("fold") == fold).select("id").collect())
         for fold in (0, 1)
     }
-    assert len(evaluator.seen) == 2 * 4  # each fold, each grid point
+    assert len(evaluator.seen) == 2 * 2  # each fold, each grid point
     for ids, columns in evaluator.seen:
         # Synthetic rows carry a null id and the is_synthetic column: neither is here,
         # and each scored set is exactly one original fold.
         assert "is_synthetic" not in columns
         assert ids in folds.values(), sorted(ids)
-    assert sum(1 for ids, _ in evaluator.seen if ids == folds[0]) == 4
+    assert sum(1 for ids, _ in evaluator.seen if ids == folds[0]) == 2
 
 
 @pytest.mark.e2e
