@@ -11,7 +11,9 @@ from spark_smote._plan import plan_search
 from spark_smote._search import CrossLSHParams, nearest_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
-pytestmark = pytest.mark.e2e
+# The Spark Connect pass repeats what depends on the session: one exact and one LSH
+# search against the truth, and output independent of partitioning (marked e2e below);
+# the rest is the same numpy work in either session and runs in the classic pass.
 
 
 def cross_class_neighbors(
@@ -91,7 +93,7 @@ def check_against_sklearn(rows, x, y, idx, k, query_classes):
 
 @pytest.mark.parametrize(
     ("classes", "query_classes"),
-    [(2, [1]), (2, None), (3, [0, 2]), (3, None)],
+    [(2, [1]), (2, None), (3, [0, 2]), pytest.param(3, None, marks=pytest.mark.e2e)],
 )
 def test_exact_search_equals_sklearn(spark, classes, query_classes):
     x, y = overlapping(400, classes, seed=classes)
@@ -123,7 +125,7 @@ def blobs(n, seed, dimension=6):
     return x, y
 
 
-@pytest.mark.parametrize("query_classes", [[1, 2], None])
+@pytest.mark.parametrize("query_classes", [[1, 2], pytest.param(None, marks=pytest.mark.e2e)])
 def test_lsh_recall_against_exact_with_defaults(spark, query_classes):
     x, y = blobs(3000, seed=11)
     points, sizes, _ = points_table(spark, x, y)
@@ -167,6 +169,7 @@ def test_lsh_reported_recall_is_that_of_its_output_on_the_sample(spark):
     assert report.recall < 1.0
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("method", ["exact", "lsh"])
 def test_same_output_for_any_partitioning(spark, method):
     x, y = blobs(1500, seed=2, dimension=4)

@@ -205,7 +205,6 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
         list(search(iter(short.to_batches(max_chunksize=700))))
 
 
-@pytest.mark.e2e
 def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # Three classes: two searched whole and one per table, against all three per table.
     xs = {0: clusters(900, 5, seed=1), 1: np.ones((700, 5)), 3: clusters(1200, 5, seed=2)}
@@ -375,10 +374,22 @@ def test_neighbor_recall_reports_per_class_recall(spark) -> None:  # type: ignor
         neighbor_recall(_labelled(spark), label_col="label", sample_size=0)
 
 
-@pytest.mark.e2e
-@pytest.mark.parametrize("layout", ["columns", "vector"])
-@pytest.mark.parametrize("draws_per_task", [2_000_000, 200], ids=["one task", "several tasks"])
-@pytest.mark.parametrize("id_col", ["id", None], ids=["id keys", "content keys"])
+# Over Spark Connect two of the eight cases run again (e2e): between them every layout,
+# task split and key kind; the numpy and Spark work compared is the same in either session.
+@pytest.mark.parametrize(
+    ("layout", "draws_per_task", "id_col"),
+    [
+        pytest.param(layout, draws, id_col, id=f"{layout}-{tasks}-{keys}", marks=marks)
+        for layout in ("columns", "vector")
+        for draws, tasks in ((2_000_000, "one task"), (200, "several tasks"))
+        for id_col, keys in (("id", "id keys"), (None, "content keys"))
+        for marks in [
+            [pytest.mark.e2e]
+            if (layout, draws, id_col) in {("columns", 200, "id"), ("vector", 2_000_000, None)}
+            else []
+        ]
+    ],
+)
 def test_rows_drawn_in_the_search_tasks_are_the_rows_drawn_in_spark(
     spark, monkeypatch, layout, draws_per_task, id_col
 ) -> None:  # type: ignore[no-untyped-def]
