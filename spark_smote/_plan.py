@@ -21,9 +21,9 @@ case off, for measuring what it buys. Tests build a plan (or limits) directly an
 it to the phases. Besides its fields a private setting reads the environment: the
 variable ``SPARK_SMOTE_DISABLE``, a comma-separated list of ``fused-draws``,
 ``one-task-tuning``, ``numpy-numbering`` and ``whole-class-search``
-(:meth:`PlanLimits.from_environment`), ``warm-up`` (:mod:`spark_smote._warmup`) and
-``python-daemon`` (:mod:`spark_smote._daemon`, read by the worker daemon itself, so it
-applies where the workers inherit the driver's environment, as in local mode).
+(:meth:`PlanLimits.from_environment`) and ``python-daemon`` (:mod:`spark_smote._daemon`,
+read by the worker daemon itself, so it applies where the workers inherit the driver's
+environment, as in local mode).
 """
 
 from __future__ import annotations
@@ -56,7 +56,6 @@ _SWITCHES = (
     "one-task-tuning",
     "numpy-numbering",
     "whole-class-search",
-    "warm-up",
     "python-daemon",
 )
 

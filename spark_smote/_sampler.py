@@ -52,7 +52,6 @@ from spark_smote._params import GeneratorParams, SamplerParams, resolve_keywords
 from spark_smote._plan import PlanLimits
 from spark_smote._strategy import resolve_sampling_strategy
 from spark_smote._synthesis import original_rows
-from spark_smote._warmup import start_python_workers
 
 __all__ = [
     "SAMPLERS",
@@ -300,8 +299,6 @@ class SamplerBase(Generic[P]):
         stats = collect_input_stats(
             inject(df, "validation"), layout, self.params, check_values=not deferred
         )
-        # The cores are idle while the driver plans the next pass: start the workers.
-        start_python_workers(df.sparkSession)
         targets = self._class_targets(stats.class_counts)
         plans = tuple(
             ClassPlan(label, ordinal, n_rows, targets.get(label, 0))

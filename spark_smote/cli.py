@@ -49,7 +49,6 @@ from spark_smote._report import (
     write_report,
 )
 from spark_smote._sampler import SamplerBase, registered_samplers, sampler_preset
-from spark_smote._warmup import start_python_workers
 
 __all__ = [
     "build_parser",
@@ -358,8 +357,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     own_session = not (on_databricks() and args.master is None and args.remote is None)
     if own_session:
         quiet_session(spark, args.verbose)
-    # The cores are idle while the driver reads the schema and plans: start the workers.
-    start_python_workers(spark)
     io_options = (input_options, output_options)
     args.own_session = own_session
     try:

@@ -6,8 +6,6 @@
 2. ``import spark_smote`` imports nothing, and the modules whose UDFs run in the workers
    do not import pandas (0.2 s per worker otherwise), nor does the command line's
    driver (0.2 s of its start-up).
-3. ``spark_smote._warmup`` starts a classic session's workers once, in the background,
-   and never lets its own failure reach the run.
 """
 
 from __future__ import annotations
@@ -20,9 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from pyspark.sql import SparkSession
 
-from spark_smote import _warmup
 from spark_smote._daemon import bundled_pyspark_zips
 
 
@@ -81,63 +77,3 @@ def test_package_and_udf_modules_import_no_third_party_data_library() -> None:
         "assert SMOTE.__module__ == 'spark_smote._smote'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-class FakeSession(SparkSession):
-    """A classic session as start_python_workers uses it, recording the warm-up job.
-
-    ``range(n)`` without a partition count has ``min(n, parallelism)`` partitions (one
-    per core of the default parallelism), and ``coalesce`` never adds partitions.
-    """
-
-    def __init__(self, parallelism: int = 2, fail: bool = False) -> None:  # no JVM
-        self.parallelism = parallelism
-        self.jobs: list[tuple[int, str]] = []
-        self.fail = fail
-
-    def range(self, n: int) -> FakeSession:  # type: ignore[override]
-        self.partitions = min(n, self.parallelism)
-        return self
-
-    def coalesce(self, partitions: int) -> FakeSession:
-        self.partitions = min(self.partitions, partitions)
-        return self
-
-    def mapInArrow(self, function: object, schema: str) -> FakeSession:  # noqa: N802
-        self.jobs.append((self.partitions, schema))
-        return self
-
-    def collect(self) -> list[object]:
-        if self.fail:
-            raise RuntimeError("the session was stopped")
-        return []
-
-
-class ConnectLikeSession:
-    """A Spark Connect session is not an instance of the classic SparkSession."""
-
-
-def test_workers_are_started_once_per_classic_session() -> None:
-    session = FakeSession(parallelism=32)
-    thread = _warmup.start_python_workers(session)
-    assert thread is not None
-    thread.join(10)
-    # One task per core, at most MAX_WARM_TASKS.
-    assert session.jobs == [(_warmup.MAX_WARM_TASKS, "id long")]
-    assert _warmup.start_python_workers(session) is None
-    assert len(session.jobs) == 1
-    assert _warmup.start_python_workers(ConnectLikeSession()) is None
-
-
-def test_a_failed_warm_up_is_ignored() -> None:
-    session = FakeSession(fail=True)
-    thread = _warmup.start_python_workers(session)
-    assert thread is not None
-    thread.join(10)
-    assert not thread.is_alive()
-    assert session.jobs == [(2, "id long")]
-
-
-def test_the_warm_up_task_imports_the_task_modules_and_returns_nothing(spark) -> None:  # type: ignore[no-untyped-def]
-    df = spark.range(4, numPartitions=2)
-    assert df.mapInArrow(_warmup._import_task_modules, "id long").collect() == []

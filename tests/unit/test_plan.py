@@ -139,6 +139,6 @@ def test_a_search_among_all_classes_refuses_bad_arguments() -> None:
 def test_an_unknown_switch_is_refused() -> None:
     from spark_smote._plan import disabled
 
-    assert not disabled("warm-up")
+    assert not disabled("python-daemon")
     with pytest.raises(ValueError, match="unknown switch 'fused'"):
         disabled("fused")
