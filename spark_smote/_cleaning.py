@@ -38,7 +38,7 @@ from spark_smote._params import SMOTEParams
 from spark_smote._plan import plan_search
 from spark_smote._sampler import PreparedInput, SamplerBase
 from spark_smote._search import CrossReport, nearest_neighbors
-from spark_smote._search.cross_exact import NBR, NBR_CLASS, exact_cross_neighbors
+from spark_smote._search.cross_exact import NBR, NBR_CLASS, sample_cross_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
 __all__ = [
@@ -292,14 +292,8 @@ def exact_neighbors(
     points: DataFrame, rows: dict[int, list[int]], sizes: dict[int, int], k: int, dimension: int
 ) -> DataFrame:
     """The exact neighbours table of a few query rows (at most one block of them)."""
-    return exact_cross_neighbors(
-        points.select(CLASS, IDX, X),
-        sizes=sizes,
-        k=k,
-        dimension=dimension,
-        query=rows_in(rows),
-        query_block=F.lit(0).cast("long"),
-        query_blocks=1,
+    return sample_cross_neighbors(
+        points.select(CLASS, IDX, X), rows, sizes=sizes, k=k, dimension=dimension
     )
 
 
