@@ -21,7 +21,7 @@ its same-class nearest rows and lambda = U(seed, VARIANT_LAMBDA, c, i, t).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -29,32 +29,10 @@ from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError
 from spark_smote._keys import CLASS, IDX
-from spark_smote._plan import plan_search
 from spark_smote._random import STREAM_VARIANT_LAMBDA, STREAM_VARIANT_NEIGHBOR, uniform_column
-from spark_smote._sampler import (
-    GeneratorBase,
-    PreparedInput,
-    function_form,
-)
-from spark_smote._search import nearest_neighbors
-from spark_smote._synthesis import assemble_output
-from spark_smote._variant_draws import (
-    BASE,
-    NBR,
-    NEIGHBOR,
-    NEIGHBOR_CLASS,
-    OTHER,
-    POSITION,
-    STEP,
-    VariantReport,
-    bucket_counts,
-    class_label,
-    every_class_points,
-    exploded,
-    other_class_counts,
-    positions_in_group,
-    synthetic_from_draws,
-)
+from spark_smote._sampler import PreparedInput, function_form
+from spark_smote._variant_base import VariantBase, VariantReport
+from spark_smote._variant_draws import BASE, OTHER, POSITION, STEP, exploded, positions_in_group
 from spark_smote._variant_params import ADASYNParams
 
 __all__ = ["ADASYN", "ADASYNReport", "adasyn", "row_counts"]
@@ -74,7 +52,7 @@ class ADASYNReport(VariantReport):
         Per class grown: sum over its rows of r_i, the share of other labels among a
         row's ``n_neighbors`` nearest rows of every class.
 
-    Other attributes as :class:`~spark_smote._variant_draws.VariantReport`.
+    Other attributes as :class:`~spark_smote._variant_base.VariantReport`.
 
     """
 
@@ -131,7 +109,7 @@ def row_counts(histogram: dict[int, int], n_new: int) -> GroupCounts:
     return GroupCounts(per_row, partial)
 
 
-class ADASYN(GeneratorBase[ADASYNParams], cli_name="adasyn"):
+class ADASYN(VariantBase[ADASYNParams], cli_name="adasyn"):
     """ADASYN over-sampling of a Spark DataFrame (He et al., 2008).
 
     Each class to grow gets exactly the rows ``sampling_strategy`` asks for, shared
@@ -180,29 +158,11 @@ class ADASYN(GeneratorBase[ADASYNParams], cli_name="adasyn"):
         report = self._started_report(ADASYNReport, prepared)
         if not grown:
             return self._unchanged(df, prepared)
-        plans = prepared.plans
-        dimension = prepared.stats.dimension
-        sizes = {p.ordinal: p.n_rows for p in plans}
         n = params.n_neighbors
-        points, largest = every_class_points(df, plans, prepared.layout, params)
-        self._phase_done("keys")
-        counts = other_class_counts(
-            points,
-            query_classes=[p.ordinal for p in grown],
-            m=n,
-            k=None,
-            dimension=dimension,
-            sizes=sizes,
-            seed=params.seed,
-            method=params.neighbor_search,
-            classify=lambda other: other,
-        )
-        report.cross_search = asdict(counts.report)
-        report.classification_agreement = counts.agreement
-        report.agreement_sample = counts.agreement_sample
+        start = self._cross_class_start(df, prepared, report, m=n, k=None, classify=lambda o: o)
         groups = {}
         for plan in grown:
-            histogram = counts.histogram.get(plan.ordinal, {})
+            histogram = start.counts.histogram.get(plan.ordinal, {})
             total = sum(o * rows for o, rows in histogram.items())
             if total == 0:
                 raise InvalidInputError(
@@ -214,49 +174,20 @@ class ADASYN(GeneratorBase[ADASYNParams], cli_name="adasyn"):
             report.ratio_sums[plan.label] = total / n
             groups[plan.ordinal] = row_counts(histogram, plan.n_new)
         self._phase_done("cross-class search")
-        rows = _counted_rows(counts.table, groups)
-        label_type = prepared.schema[params.label_col].dataType
+        rows = _counted_rows(start.counts.table, groups)
         draws = exploded(rows, _COUNT, _DRAW, sum(p.n_new for p in grown))
         counters = (F.col(CLASS), F.col(IDX), F.col(_DRAW))
         slot = F.floor(uniform_column(params.seed, STREAM_VARIANT_NEIGHBOR, *counters) * n)
         draws = draws.select(
+            self._label(prepared),
             CLASS,
             F.col(IDX).alias(BASE),
             F.least(slot.cast("int"), F.lit(n - 1)).alias(_SLOT),
             uniform_column(params.seed, STREAM_VARIANT_LAMBDA, *counters).alias(STEP),
         )
-        own_sizes = {p.ordinal: p.n_rows for p in grown}
-        own = points.where(F.col(CLASS).isin(list(own_sizes)))
-        search_plan = plan_search(own_sizes, n, dimension, params.neighbor_search, self._limits())
-        neighbours, search = nearest_neighbors(own, search_plan, n, dimension, params.seed)
-        lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)
-        resolved = draws.join(lists, on=[CLASS, BASE]).select(
-            class_label(plans, label_type).alias("label"),
-            CLASS,
-            BASE,
-            F.col(CLASS).alias(NEIGHBOR_CLASS),
-            F.element_at(NBR, F.col(_SLOT) + F.lit(1)).alias(NEIGHBOR),
-            STEP,
-        )
-        for plan in grown:
-            report.neighbor_method[plan.label] = counts.report.method
-            report.neighbor_parameters[plan.label] = {
-                "cross_class": counts.report.parameters,
-                "same_class": search.parameters.get(plan.ordinal, {}),
-            }
-        self._phase_done("neighbour search planning")
-        synthetic = synthetic_from_draws(
-            resolved,
-            points,
-            params,
-            base_classes=list(own_sizes),
-            neighbor_classes=list(own_sizes),
-            sizes=sizes,
-            dimension=dimension,
-        )
-        return assemble_output(
-            df, synthetic, prepared.schema, prepared.layout, params, largest_magnitude=largest
-        )
+        own = [p.ordinal for p in grown]
+        resolved, search = self._own_class_resolved(start, own, draws, n, _SLOT)
+        return self._variant_output(df, prepared, start, report, resolved, grown, search)
 
 
 def _counted_rows(table: DataFrame, groups: dict[int, GroupCounts]) -> DataFrame:
@@ -278,7 +209,7 @@ def _counted_rows(table: DataFrame, groups: dict[int, GroupCounts]) -> DataFrame
         served = F.when(F.col(CLASS) == F.lit(ordinal), F.lit(extra)).otherwise(served)
     whole = table.where(~in_split).select(CLASS, IDX, count.alias(_COUNT))
     parted = table.where(in_split)
-    positioned = positions_in_group(parted, bucket_counts(parted))
+    positioned = positions_in_group(parted)
     one_more = F.when(F.col(POSITION) < served, F.lit(1)).otherwise(F.lit(0))
     return whole.unionByName(positioned.select(CLASS, IDX, (count + one_more).alias(_COUNT)))
 

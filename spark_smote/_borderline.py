@@ -24,7 +24,7 @@ imbalanced-learn, but with a warning and an entry in the report.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -32,7 +32,6 @@ from pyspark.sql import functions as F
 
 from spark_smote._errors import InvalidInputError
 from spark_smote._keys import CLASS, IDX, ClassPlan, lookup_side
-from spark_smote._plan import plan_search
 from spark_smote._random import (
     STREAM_BORDERLINE_STEP,
     STREAM_VARIANT_BASE,
@@ -40,14 +39,9 @@ from spark_smote._random import (
     STREAM_VARIANT_NEIGHBOR,
     uniform_column,
 )
-from spark_smote._sampler import (
-    GeneratorBase,
-    PreparedInput,
-    function_form,
-    refuse_small_classes,
-)
-from spark_smote._search import nearest_neighbors
-from spark_smote._synthesis import assemble_output, original_rows
+from spark_smote._sampler import PreparedInput, function_form, refuse_small_classes
+from spark_smote._synthesis import original_rows
+from spark_smote._variant_base import VariantBase, VariantReport
 from spark_smote._variant_draws import (
     BASE,
     NBR,
@@ -57,14 +51,8 @@ from spark_smote._variant_draws import (
     OTHER,
     POSITION,
     STEP,
-    VariantReport,
-    bucket_counts,
-    class_label,
-    every_class_points,
     exploded,
-    other_class_counts,
     positions_in_group,
-    synthetic_from_draws,
 )
 from spark_smote._variant_params import BorderlineSMOTEParams
 
@@ -96,7 +84,7 @@ class BorderlineSMOTEReport(VariantReport):
     skipped_classes : dict
         Classes the strategy asked rows of that got none, with the reason.
 
-    Other attributes as :class:`~spark_smote._variant_draws.VariantReport`.
+    Other attributes as :class:`~spark_smote._variant_base.VariantReport`.
 
     """
 
@@ -106,7 +94,7 @@ class BorderlineSMOTEReport(VariantReport):
 
 
 class BorderlineSMOTE(
-    GeneratorBase[BorderlineSMOTEParams],
+    VariantBase[BorderlineSMOTEParams],
     cli_names={
         "borderline-1": {"kind": "borderline-1"},
         "borderline-2": {"kind": "borderline-2"},
@@ -193,84 +181,38 @@ class BorderlineSMOTE(
         report = self._started_report(BorderlineSMOTEReport, prepared, synthetic_counts={})
         if not grown:
             return self._unchanged(df, prepared)
-        plans = prepared.plans
-        dimension = prepared.stats.dimension
-        sizes = {p.ordinal: p.n_rows for p in plans}
-        points, largest = every_class_points(df, plans, prepared.layout, params)
-        self._phase_done("keys")
         m, k = params.m_neighbors, params.k_neighbors
         second = params.kind == "borderline-2"
-        counts = other_class_counts(
-            points,
-            query_classes=[p.ordinal for p in grown],
+        start = self._cross_class_start(
+            df,
+            prepared,
+            report,
             m=m,
             k=k if second else None,
-            dimension=dimension,
-            sizes=sizes,
-            seed=params.seed,
-            method=params.neighbor_search,
             classify=lambda other: in_danger(other, m),
         )
-        report.cross_search = asdict(counts.report)
-        report.classification_agreement = counts.agreement
-        report.agreement_sample = counts.agreement_sample
-        active = self._danger_report(report, grown, counts.histogram)
+        active = self._danger_report(report, grown, start.counts.histogram)
         self._phase_done("cross-class search")
         if not active:
             return original_rows(df, prepared.schema, params)
-        danger_rows = counts.table.where(
+        danger_rows = start.counts.table.where(
             F.col(CLASS).isin([p.ordinal for p in active]) & _danger_condition(m)
         )
-        positioned = positions_in_group(danger_rows, bucket_counts(danger_rows))
-        label_type = prepared.schema[params.label_col].dataType
-        draws = _draws(df, active, report.danger_counts, params, class_label(plans, label_type))
+        positioned = positions_in_group(danger_rows)
+        draws = _draws(df, active, report.danger_counts, params, self._label(prepared))
         danger_bytes = sum(report.danger_counts.values()) * (2 * k + 4) * 8
         lookup = positioned.withColumnRenamed(IDX, BASE)
         with_base = draws.join(
             lookup_side(lookup, broadcast=danger_bytes <= self._limits().broadcast_lookup_bytes),
             on=[CLASS, POSITION],
         )
-        slot = F.col(_SLOT) + F.lit(1)
+        search = None
         if second:
-            neighbour_class = F.element_at(NBR_CLASS, slot)
-            other_label = neighbour_class != F.col(CLASS)
-            u = F.lit(0.5) * uniform_column(
-                params.seed, STREAM_BORDERLINE_STEP, F.col(CLASS), F.col(_DRAW)
-            )
-            step = F.when(other_label, F.col(STEP) * u).otherwise(F.col(STEP))
-            resolved = with_base.select(
-                "label",
-                CLASS,
-                BASE,
-                neighbour_class.alias(NEIGHBOR_CLASS),
-                F.element_at(NBR, slot).alias(NEIGHBOR),
-                step.alias(STEP),
-            )
-            neighbor_classes = [p.ordinal for p in plans]
-            same_class: dict[int, Any] = {}
+            resolved = _all_class_resolved(with_base, params.seed)
         else:
-            resolved, search = self._own_class_neighbours(points, active, with_base, dimension)
-            neighbor_classes = [p.ordinal for p in active]
-            same_class = {o: {"same_class": v} for o, v in search.parameters.items()}
-        for plan in active:
-            report.neighbor_method[plan.label] = counts.report.method
-            report.neighbor_parameters[plan.label] = {
-                "cross_class": counts.report.parameters,
-                **same_class.get(plan.ordinal, {}),
-            }
-        self._phase_done("neighbour search planning")
-        synthetic = synthetic_from_draws(
-            resolved,
-            points,
-            params,
-            base_classes=[p.ordinal for p in active],
-            neighbor_classes=neighbor_classes,
-            sizes=sizes,
-            dimension=dimension,
-        )
-        return assemble_output(
-            df, synthetic, prepared.schema, prepared.layout, params, largest_magnitude=largest
-        )
+            own = [p.ordinal for p in active]
+            resolved, search = self._own_class_resolved(start, own, with_base, k, _SLOT)
+        return self._variant_output(df, prepared, start, report, resolved, active, search)
 
     def _danger_report(
         self,
@@ -305,30 +247,25 @@ class BorderlineSMOTE(
             )
         return active
 
-    def _own_class_neighbours(
-        self, points: DataFrame, active: list[ClassPlan], with_base: DataFrame, dimension: int
-    ) -> tuple[DataFrame, Any]:
-        """borderline-1: the drawn neighbour among the base's k nearest of its class."""
-        params = self.params
-        sizes = {p.ordinal: p.n_rows for p in active}
-        own = points.where(F.col(CLASS).isin(list(sizes)))
-        search_plan = plan_search(
-            sizes, params.k_neighbors, dimension, params.neighbor_search, self._limits()
-        )
-        neighbours, search = nearest_neighbors(
-            own, search_plan, params.k_neighbors, dimension, params.seed
-        )
-        lists = neighbours.select(CLASS, F.col(IDX).alias(BASE), NBR)
-        joined = with_base.join(lists, on=[CLASS, BASE])
-        resolved = joined.select(
-            "label",
-            CLASS,
-            BASE,
-            F.col(CLASS).alias(NEIGHBOR_CLASS),
-            F.element_at(NBR, F.col(_SLOT) + F.lit(1)).alias(NEIGHBOR),
-            STEP,
-        )
-        return resolved, search
+
+def _all_class_resolved(with_base: DataFrame, seed: int) -> DataFrame:
+    """borderline-2: the neighbour is among the base's k nearest rows of every class.
+
+    Towards a row of another label the step is lambda * u, u uniform in [0, 0.5).
+    """
+    slot = F.col(_SLOT) + F.lit(1)
+    neighbour_class = F.element_at(NBR_CLASS, slot)
+    other_label = neighbour_class != F.col(CLASS)
+    u = F.lit(0.5) * uniform_column(seed, STREAM_BORDERLINE_STEP, F.col(CLASS), F.col(_DRAW))
+    step = F.when(other_label, F.col(STEP) * u).otherwise(F.col(STEP))
+    return with_base.select(
+        "label",
+        CLASS,
+        BASE,
+        neighbour_class.alias(NEIGHBOR_CLASS),
+        F.element_at(NBR, slot).alias(NEIGHBOR),
+        step.alias(STEP),
+    )
 
 
 def _danger_condition(m: int) -> Column:
@@ -366,7 +303,7 @@ def _draws(
     position = F.floor(uniform_column(seed, STREAM_VARIANT_BASE, *counters) * F.col(_DANGER))
     slot = F.floor(uniform_column(seed, STREAM_VARIANT_NEIGHBOR, *counters) * F.lit(k))
     return draws.select(
-        label.alias("label"),
+        label,
         CLASS,
         _DRAW,
         F.least(position.cast("long"), F.col(_DANGER) - F.lit(1)).alias(POSITION),

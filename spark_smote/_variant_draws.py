@@ -28,7 +28,7 @@ through :func:`spark_smote._random.uniform_column`, with streams of their own.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
@@ -58,7 +58,6 @@ from spark_smote._plan import PlanLimits, plan_search
 from spark_smote._search import NBR, NBR_CLASS, CrossLSHParams, CrossReport, nearest_neighbors
 from spark_smote._search.cross_exact import sample_condition, sample_cross_neighbors
 from spark_smote._search.cross_lsh import sample_queries
-from spark_smote._smote import SMOTEReport
 from spark_smote._synthesis import CHUNKS_PER_TASK, DRAWS_PER_CHUNK, LAMBDA
 
 __all__ = [
@@ -72,8 +71,6 @@ __all__ = [
     "STEP",
     "VARIANT_LSH_PARAMS",
     "CrossCounts",
-    "VariantReport",
-    "bucket_counts",
     "class_label",
     "every_class_points",
     "exploded",
@@ -106,28 +103,6 @@ _INDEX_BUCKET_ROWS = _LIMITS.rows_per_index_bucket
 # default target 0.97, ADASYN agreed on 0.963-0.970 of the rows; at 0.99, Borderline and
 # ADASYN agreed on 0.988-0.997 (jobs/agreement_benchmark.py), for 2-3 more tables.
 VARIANT_LSH_PARAMS = CrossLSHParams(target_recall=0.99)
-
-
-@dataclass
-class VariantReport(SMOTEReport):
-    """What a Borderline-SMOTE or ADASYN run decided and did (SMOTE's report, and more).
-
-    Attributes
-    ----------
-    cross_search : dict
-        The cross-class search (method, reason, k, rows, parameters, recall).
-    classification_agreement : float or None
-        LSH only: share of ``agreement_sample`` seeded query rows that the LSH
-        neighbours classify as exact neighbours do (Borderline-SMOTE: in danger or
-        not; ADASYN: the same ratio). None for exact search (agreement 1).
-    agreement_sample : int
-        Query rows the agreement was measured on.
-
-    """
-
-    cross_search: dict[str, Any] = field(default_factory=dict)
-    classification_agreement: float | None = None
-    agreement_sample: int = 0
 
 
 def class_label(plans: Sequence[ClassPlan], label_type: T.DataType) -> Column:
@@ -300,25 +275,25 @@ def _classification_agreement(
     return (same / len(rows) if rows else 1.0), len(rows)
 
 
-def positions_in_group(rows: DataFrame, counts: Mapping[tuple[int, int], int]) -> DataFrame:
+def positions_in_group(rows: DataFrame) -> DataFrame:
     """Number the rows of one group per class densely, in index order.
 
     Parameters
     ----------
     rows : DataFrame
         The rows of the group (``_smote_class``, ``_smote_idx``, more columns).
-    counts : mapping
-        Rows per (class ordinal, index bucket), bucket = index // _INDEX_BUCKET_ROWS
-        (from :func:`bucket_counts`).
 
     Returns
     -------
     DataFrame
         ``rows`` with ``_smote_position``: 0 .. n_g - 1 within its class, by index.
-        The offsets of the buckets are prefix sums of ``counts`` (driver side), so each
-        window sorts one bucket, never a whole class.
+        The rows are counted per (class, index bucket), bucket = index //
+        ``rows_per_index_bucket`` (one small aggregate); the offsets of the buckets are
+        prefix sums of those counts (driver side), so each window sorts one bucket,
+        never a whole class.
 
     """
+    counts = _bucket_counts(rows)
     offsets: list[Column] = []
     running: dict[int, int] = {}
     for (ordinal, bucket), n in sorted(counts.items()):
@@ -340,8 +315,8 @@ def positions_in_group(rows: DataFrame, counts: Mapping[tuple[int, int], int]) -
     )
 
 
-def bucket_counts(rows: DataFrame) -> dict[tuple[int, int], int]:
-    """Rows per (class ordinal, index bucket) of ``rows``, for :func:`positions_in_group`."""
+def _bucket_counts(rows: DataFrame) -> dict[tuple[int, int], int]:
+    """Rows per (class ordinal, index bucket) of ``rows``."""
     bucket = F.floor(F.col(IDX) / F.lit(_INDEX_BUCKET_ROWS)).alias(_BUCKET)
     counted = rows.groupBy(CLASS, bucket).count().collect()
     return {(int(r[CLASS]), int(r[_BUCKET])): int(r["count"]) for r in counted}
