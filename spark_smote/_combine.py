@@ -147,6 +147,22 @@ class SMOTEENNParams(CombinationParams):
     enn: EditedNearestNeighbours | None = cleaner_parameter(EditedNearestNeighbours)
 
 
+class _Forwarded:
+    """A read-only attribute of :class:`CombinedReport` read from one of its two parts."""
+
+    def __init__(self, part: str, doc: str) -> None:
+        self.part = part
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, report: Any, owner: type | None = None) -> Any:
+        if report is None:
+            return self
+        return getattr(getattr(report, self.part), self.name)
+
+
 @dataclass
 class CombinedReport:
     """What one combination run did: SMOTE's report, then the cleaner's.
@@ -166,40 +182,20 @@ class CombinedReport:
     cleaning: CleaningReport
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def seed(self) -> int:
-        """SMOTE's seed (the cleaner's too unless it was given its own)."""
-        return self.smote.seed
-
-    @property
-    def seed_was_given(self) -> bool:
-        """Whether SMOTE's seed was given."""
-        return self.smote.seed_was_given
-
-    @property
-    def class_counts_before(self) -> dict[Any, int]:
-        """Rows per class in the input."""
-        return self.smote.class_counts_before
-
-    @property
-    def synthetic_counts(self) -> dict[Any, int]:
-        """Synthetic rows SMOTE added per class (before cleaning)."""
-        return self.smote.synthetic_counts
-
-    @property
-    def removed_counts(self) -> dict[Any, int]:
-        """Rows the cleaner removed per class (original or synthetic)."""
-        return self.cleaning.removed_counts
-
-    @property
-    def class_counts_after(self) -> dict[Any, int]:
-        """Rows per class in the output."""
-        return self.cleaning.class_counts_after
-
-    @property
-    def lsh_agreement(self) -> float | None:
-        """The cleaner's LSH agreement with exact search (None when exact)."""
-        return self.cleaning.lsh_agreement
+    seed = _Forwarded("smote", "SMOTE's seed (the cleaner's too unless it was given its own).")
+    seed_was_given = _Forwarded("smote", "Whether SMOTE's seed was given.")
+    class_counts_before = _Forwarded("smote", "Rows per class in the input.")
+    synthetic_counts = _Forwarded(
+        "smote", "Synthetic rows SMOTE added per class (before cleaning)."
+    )
+    categorical_median_std = _Forwarded("smote", "SMOTE-NC's per-class median standard deviation.")
+    removed_counts = _Forwarded(
+        "cleaning", "Rows the cleaner removed per class (original or synthetic)."
+    )
+    class_counts_after = _Forwarded("cleaning", "Rows per class in the output.")
+    lsh_agreement = _Forwarded(
+        "cleaning", "The cleaner's LSH agreement with exact search (None when exact)."
+    )
 
     @property
     def neighbor_method(self) -> dict[Any, str]:
@@ -210,11 +206,6 @@ class CombinedReport:
     def neighbor_parameters(self) -> dict[Any, dict[str, Any]]:
         """The searches' parameters, keyed as :attr:`neighbor_method`."""
         return {**self.smote.neighbor_parameters, **self.cleaning.neighbor_parameters}
-
-    @property
-    def categorical_median_std(self) -> dict[Any, float]:
-        """SMOTE-NC's per-class median standard deviation."""
-        return self.smote.categorical_median_std
 
 
 class _Combination(SamplerBase[Any]):

@@ -10,7 +10,6 @@ the processes it started, also when the test fails.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,25 +20,20 @@ import pyspark
 import pytest
 
 from tests._reliability import (
-    JOB_TIMEOUT,
     ROOT,
     TEST_CONFIG,
     assert_same_output,
     describe,
+    free_loopback_port,
     job_env,
     reference_args,
+    run_command,
 )
 
 pytestmark = pytest.mark.cluster
 
 SPARK_HOME = Path(pyspark.__file__).resolve().parent
 START_TIMEOUT = 120.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_for(condition: object, what: str, processes: list[subprocess.Popen[bytes]]) -> None:
@@ -90,7 +84,7 @@ def standalone_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         return log
 
     try:
-        port = _free_port()
+        port = free_loopback_port()
         master_url = f"spark://127.0.0.1:{port}"
         master_log = start(
             "master",
@@ -100,7 +94,7 @@ def standalone_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
             "--port",
             str(port),
             "--webui-port",
-            str(_free_port()),
+            str(free_loopback_port()),
         )
         _wait_for(lambda: "Starting Spark master" in master_log.read_text(), "master", started)
         for i in range(2):
@@ -115,7 +109,7 @@ def standalone_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 "--memory",
                 "2g",
                 "--webui-port",
-                str(_free_port()),
+                str(free_loopback_port()),
                 "--work-dir",
                 str(tmp_path / f"work{i}"),
             )
@@ -136,7 +130,6 @@ def test_standalone_cluster_output_equals_local_mode(
     master_url, master_log = standalone_cluster
     source, local_output = reference
     target = tmp_path / "cluster-output"
-    env = job_env({"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"})
     command = [
         str(SPARK_HOME / "bin" / "spark-submit"),
         "--master",
@@ -162,15 +155,8 @@ def test_standalone_cluster_output_equals_local_mode(
         TEST_CONFIG,
         *reference_args(),
     ]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT,
-        check=False,
-    )
+    env = {"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"}
+    result = run_command(command, env=env)
     assert result.returncode == 0, describe(result)
     launched = master_log.read_text().count("Launching executor")
     assert launched >= 2, master_log.read_text()[-3000:]
