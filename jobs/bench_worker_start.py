@@ -9,7 +9,10 @@ pyspark's worker modules from the bundled zip, uncompiled), in alternating order
 input is small on purpose: the daemon changes what each Python worker costs to start,
 once per worker process, not per row, so a small job shows its saving in seconds; a
 large job pays the same seconds among many more. Printed: each run's wall time
-(process start to exit, session start included) and the medians.
+(process start to exit, session start included) and the medians; then, for the
+mechanism alone, the seconds a fresh Python takes to import pyspark's daemon (which
+imports the worker and what it forks with) from the bundled zip and from the installed
+package, median of five each.
 """
 
 from __future__ import annotations
@@ -57,6 +60,36 @@ def timed_run(output: Path, disable: bool) -> float:
     return time.monotonic() - started
 
 
+IMPORT_DAEMON = """
+import sys, time
+if sys.argv[1] == "zip":
+    import pyspark
+    from pathlib import Path
+    sys.path.insert(0, str(Path(pyspark.__file__).parent / "python" / "lib" / "pyspark.zip"))
+    for name in [m for m in sys.modules if m == "pyspark" or m.startswith("pyspark.")]:
+        del sys.modules[name]
+started = time.monotonic()
+import pyspark.daemon
+print(time.monotonic() - started)
+"""
+
+
+def import_seconds(source: str) -> float:
+    """Median seconds of importing ``pyspark.daemon`` in a fresh Python from ``source``."""
+    runs = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", IMPORT_DAEMON, source],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+        for _ in range(5)
+    ]
+    return statistics.median(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -75,6 +108,8 @@ def main() -> None:
         print(f"{name}: median {median:.2f} s over {len(times[name])} runs")
     saved = medians["pyspark daemon"] - medians["custom daemon"]
     print(f"saved per run by the custom daemon: {saved:.2f} s (median difference)")
+    zipped, installed = import_seconds("zip"), import_seconds("installed")
+    print(f"import pyspark.daemon: {zipped:.2f} s from the zip, {installed:.2f} s installed")
 
 
 if __name__ == "__main__":

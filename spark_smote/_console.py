@@ -51,6 +51,9 @@ PREFIX = "spark-smote"
 QUIET_SPARK_SETTINGS = {
     "spark.log.level": "WARN",
     "spark.ui.showConsoleProgress": "false",
+    # Plans of inputs wider than Spark's default 25 fields are otherwise printed cut,
+    # with a WARN line about it; the value only bounds plan strings, never the data.
+    "spark.sql.debug.maxToStringFields": "1000",
 }
 
 # Python loggers of pyspark and py4j that print stack traces of errors the job reports
