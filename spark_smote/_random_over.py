@@ -39,6 +39,7 @@ from spark_smote._keys import (
     ClassPlan,
     X,
     checked_points,
+    lookup_side,
     task_count,
 )
 from spark_smote._params import SMOTEParams
@@ -212,7 +213,11 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
                 shrink = report.shrinkage[p.label]
                 scales[p.ordinal] = [shrink * factor * s for s in stds[p.ordinal]]
                 report.noise_scale[p.label] = scales[p.ordinal]
-        added = _copies(points, grown, prepared.schema, params, scales)
+        row_bytes = _row_bytes(prepared.schema, prepared.stats.dimension)
+        broadcast = (
+            sum(p.n_rows for p in grown) * row_bytes <= self._limits().broadcast_lookup_bytes
+        )
+        added = _copies(points, grown, prepared.schema, params, scales, broadcast=broadcast)
         self._phase_done("draws planning")
         columns = _added_columns(prepared.schema, prepared.layout, params)
         return original_rows(df, prepared.schema, key_params).unionByName(
@@ -234,14 +239,33 @@ def _class_stds(points: DataFrame, dimension: int) -> dict[int, list[float]]:
     return stds
 
 
+# Estimated bytes of a value of a variable-width column (a string, binary, array...).
+_WIDE_VALUE_BYTES = 32
+
+
+def _row_bytes(schema: T.StructType, dimension: int) -> int:
+    """Estimated bytes of one points row: its features, keys and carried input row."""
+    fixed = (T.NumericType, T.BooleanType, T.DateType, T.TimestampType)
+    values = sum(8 if isinstance(f.dataType, fixed) else _WIDE_VALUE_BYTES for f in schema.fields)
+    return (dimension + 4) * 8 + values
+
+
 def _copies(
     points: DataFrame,
     grown: list[ClassPlan],
     schema: T.StructType,
     params: RandomOverSamplerParams,
     scales: dict[int, list[float]],
+    *,
+    broadcast: bool,
 ) -> DataFrame:
-    """One row per added row: label, class, draw, the base row, its (smoothed) features."""
+    """One row per added row: label, class, draw, the base row, its (smoothed) features.
+
+    ``broadcast``: the grown classes' rows are small enough to broadcast to the draws
+    (each draws task then writes its copies where it runs); otherwise both sides are
+    shuffled by (class, index). Either way the draws, which Spark estimates from their
+    one-row class table as tiny, are never the side it broadcasts.
+    """
     label_type = schema[params.label_col].dataType
     classes = points.sparkSession.range(1).select(
         F.inline(
@@ -276,7 +300,7 @@ def _copies(
         _LABEL, CLASS, _DRAW, F.least(base.cast("long"), F.col(SIZE) - F.lit(1)).alias(IDX)
     )
     keep = [CLASS, IDX, X, _ROW] + ([ID] if params.id_col is not None else [])
-    copied = draws.join(points.select(*keep), on=[CLASS, IDX])
+    copied = draws.join(lookup_side(points.select(*keep), broadcast=broadcast), on=[CLASS, IDX])
     if not scales:
         return copied.withColumn(_NEW_X, F.col(X))
     scale_of = F.create_map(
