@@ -32,7 +32,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_smote._checkpoint import materialized
 from spark_smote._family_params import RandomOverSamplerParams, shrinkage_by_class
 from spark_smote._faults import inject
 from spark_smote._features import INTEGRAL_TYPES, FeatureLayout
@@ -43,7 +42,7 @@ from spark_smote._keys import (
     SIZE,
     ClassPlan,
     X,
-    build_points,
+    checked_points,
     lookup_side,
     place_by_position,
     task_count,
@@ -184,15 +183,6 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
     params_class = RandomOverSamplerParams
     report_: RandomOverSamplerReport | None
 
-    def _prepare(self, df: DataFrame, *, defer_value_checks: bool = False) -> PreparedInput:
-        """The shared validation, feature values included.
-
-        Without shrinkage the rows of the classes to grow are read once, by the job that
-        writes the copies; checking the values in the validation pass (which then reads
-        every feature) keeps the error before any output without a pass of its own.
-        """
-        return super()._prepare(df, defer_value_checks=defer_value_checks)
-
     def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
         """A shrinkage dict must name every class to grow (and only present classes)."""
         counts = {p.label: p.n_rows for p in plans}
@@ -211,20 +201,14 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
         if not grown:
             return self._unchanged(df, prepared)
         row = F.struct(*[F.col(name) for name in prepared.schema.names])
-        points = inject(
-            build_points(
-                df,
-                grown,
-                prepared.layout,
-                key_params,
-                {p.ordinal: p.n_rows for p in grown},
-                carried={_ROW: row},
-            ),
-            "keys",
+        points = checked_points(
+            df,
+            grown,
+            prepared.layout,
+            key_params,
+            check_values=prepared.values_deferred,
+            carried={_ROW: row},
         )
-        if report.shrinkage is not None:
-            # Read twice (the class statistics, then the copies): computed once.
-            points = materialized(points)
         self._phase_done("keys")
         scales: dict[int, list[float]] = {}
         if report.shrinkage is not None:
