@@ -1,12 +1,11 @@
 """RandomOverSampler: copies of random rows of a class, optionally smoothed.
 
-The flow, after the shared validation of :mod:`spark_smote._sampler`, which here also
-checks the feature values (no neighbour search):
+The flow, after the shared validation of :mod:`spark_smote._sampler` (no neighbour
+search):
 
 keys        the rows of the classes to grow numbered in their class
-            (:mod:`spark_smote._keys`), each carrying the whole input row; computed
-            by the job that writes the output (materialised first with ``shrinkage``,
-            whose class statistics read them too)
+            (:mod:`spark_smote._keys`), each carrying the whole input row, with the
+            feature values of every input row checked in the same pass; materialised
 -> draws    for class c and draw j = 0 .. n_new(c) - 1, the base row
             floor(U(seed, BASE, c, j) * n(c)): uniform with replacement, counter-based
             (:mod:`spark_smote._random`); the base rows are broadcast to the draws
