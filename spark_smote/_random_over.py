@@ -4,10 +4,12 @@ The flow, after the shared validation of :mod:`spark_smote._sampler` (no neighbo
 search):
 
 keys        the rows of the classes to grow numbered in their class
-            (:mod:`spark_smote._keys`), each carrying the whole input row
+            (:mod:`spark_smote._keys`), each carrying the whole input row, with the
+            feature values of every input row checked in the same pass; materialised
 -> draws    for class c and draw j = 0 .. n_new(c) - 1, the base row
             floor(U(seed, BASE, c, j) * n(c)): uniform with replacement, counter-based
-            (:mod:`spark_smote._random`)
+            (:mod:`spark_smote._random`); the base rows are broadcast to the draws
+            when small enough
 -> rows     a copy of the base row (features, label and every other column; id_col
             left null, ids stay unique). With ``shrinkage`` a smoothed bootstrap as
             imbalanced-learn 0.14: feature f gets ``z * shrinkage(c) * std_f(c) * h``
@@ -20,6 +22,7 @@ keys        the rows of the classes to grow numbered in their class
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -39,6 +42,8 @@ from spark_smote._keys import (
     ClassPlan,
     X,
     checked_points,
+    lookup_side,
+    place_by_position,
     task_count,
 )
 from spark_smote._params import SMOTEParams
@@ -71,6 +76,8 @@ _CHUNK = "_smote_chunk"
 _DRAW = "_smote_draw"
 _BASE = "_smote_base"
 _NEW_X = "_smote_new_x"
+_OFFSET = "_smote_offset"
+_KEY = "_smote_key"
 
 # Draw indices per exploded chunk and chunks per task: bounds one array in one task.
 DRAWS_PER_CHUNK = 1 << 16
@@ -212,7 +219,11 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
                 shrink = report.shrinkage[p.label]
                 scales[p.ordinal] = [shrink * factor * s for s in stds[p.ordinal]]
                 report.noise_scale[p.label] = scales[p.ordinal]
-        added = _copies(points, grown, prepared.schema, params, scales)
+        row_bytes = _row_bytes(prepared.schema, prepared.stats.dimension)
+        broadcast = (
+            sum(p.n_rows for p in grown) * row_bytes <= self._limits().broadcast_lookup_bytes
+        )
+        added = _copies(points, grown, prepared.schema, params, scales, broadcast=broadcast)
         self._phase_done("draws planning")
         columns = _added_columns(prepared.schema, prepared.layout, params)
         return original_rows(df, prepared.schema, key_params).unionByName(
@@ -234,14 +245,39 @@ def _class_stds(points: DataFrame, dimension: int) -> dict[int, list[float]]:
     return stds
 
 
+# Estimated bytes of a value of a variable-width column (a string, binary, array...).
+_WIDE_VALUE_BYTES = 32
+
+
+def _row_bytes(schema: T.StructType, dimension: int) -> int:
+    """Estimated bytes of one points row: its features, keys and carried input row."""
+    fixed = (T.NumericType, T.BooleanType, T.DateType, T.TimestampType)
+    values = sum(8 if isinstance(f.dataType, fixed) else _WIDE_VALUE_BYTES for f in schema.fields)
+    return (dimension + 4) * 8 + values
+
+
 def _copies(
     points: DataFrame,
     grown: list[ClassPlan],
     schema: T.StructType,
     params: RandomOverSamplerParams,
     scales: dict[int, list[float]],
+    *,
+    broadcast: bool,
 ) -> DataFrame:
-    """One row per added row: label, class, draw, the base row, its (smoothed) features."""
+    """One row per added row: label, class, draw, the base row, its (smoothed) features.
+
+    ``broadcast``: the grown classes' rows are small enough to broadcast to the draws
+    (each draws task then writes its copies where it runs); otherwise both sides are
+    shuffled by the row's key. Either way the draws, which Spark estimates from their
+    one-row class table as tiny, are never the side it broadcasts.
+
+    A draw finds its base row by one long key, the row's place among all grown rows
+    (class offset + index): the keys are dense, so the broadcast lookup is an array
+    index (Spark's dense ``LongHashedRelation``), not a hash of (class, index).
+    """
+    starts = itertools.accumulate([p.n_rows for p in grown[:-1]], initial=0)
+    offsets = {p.ordinal: start for p, start in zip(grown, starts, strict=True)}
     label_type = schema[params.label_col].dataType
     classes = points.sparkSession.range(1).select(
         F.inline(
@@ -252,6 +288,7 @@ def _copies(
                         F.lit(p.ordinal).cast("int").alias(CLASS),
                         F.lit(p.n_rows).cast("long").alias(SIZE),
                         F.lit(p.n_new).cast("long").alias(_NEW),
+                        F.lit(offsets[p.ordinal]).cast("long").alias(_OFFSET),
                     )
                     for p in grown
                 ]
@@ -266,17 +303,21 @@ def _copies(
     stop = F.least(start + F.lit(DRAWS_PER_CHUNK), F.col(_NEW)) - F.lit(1)
     total = sum(p.n_new for p in grown)
     tasks = task_count(points, -(-total // DRAWS_PER_CHUNK), CHUNKS_PER_TASK)
-    draws = chunks.repartition(tasks, CLASS, _CHUNK).select(
-        _LABEL, CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
+    # Chunks dealt round-robin (class ordinal + chunk number), as SMOTE's draws: the
+    # tasks that write the copies get even shares.
+    draws = place_by_position(chunks, tasks, F.col(CLASS) + F.col(_CHUNK)).select(
+        _LABEL, CLASS, SIZE, _OFFSET, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     base = F.floor(
         uniform_column(params.seed, STREAM_BASE, F.col(CLASS), F.col(_DRAW)) * F.col(SIZE)
     )
-    draws = draws.select(
-        _LABEL, CLASS, _DRAW, F.least(base.cast("long"), F.col(SIZE) - F.lit(1)).alias(IDX)
-    )
-    keep = [CLASS, IDX, X, _ROW] + ([ID] if params.id_col is not None else [])
-    copied = draws.join(points.select(*keep), on=[CLASS, IDX])
+    base = F.least(base.cast("long"), F.col(SIZE) - F.lit(1))
+    draws = draws.select(_LABEL, CLASS, _DRAW, (F.col(_OFFSET) + base).alias(_KEY))
+    offset_of = F.create_map(*[F.lit(v).cast("long") for item in offsets.items() for v in item])
+    key = offset_of[F.col(CLASS).cast("long")] + F.col(IDX).cast("long")
+    carried = [X, _ROW] + ([ID] if params.id_col is not None else [])
+    lookup = points.select(key.alias(_KEY), *carried)
+    copied = draws.join(lookup_side(lookup, broadcast=broadcast), on=_KEY)
     if not scales:
         return copied.withColumn(_NEW_X, F.col(X))
     scale_of = F.create_map(

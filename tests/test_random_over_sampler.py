@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from spark_smote import InvalidParameterError, RandomOverSampler
+from spark_smote import InvalidFeatureValuesError, InvalidParameterError, RandomOverSampler
+from spark_smote._plan import PlanLimits
 from spark_smote._random_over import bandwidth_factor
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +58,24 @@ def test_output_does_not_depend_on_partitioning(spark) -> None:
         finally:
             spark.conf.set("spark.sql.shuffle.partitions", "4")
     assert outs[0] == outs[1]
+
+
+def test_broadcast_and_shuffled_lookups_give_the_same_rows(spark) -> None:
+    df = make_df(spark)
+    outs = []
+    for limit in (64 << 20, 0):  # the class rows broadcast to the draws, or both shuffled
+        sampler = RandomOverSampler(seed=5, id_col="id", provenance=True)
+        sampler._plan_limits = PlanLimits(broadcast_lookup_bytes=limit)
+        outs.append(sorted(repr(tuple(r)) for r in sampler.fit_resample(df).collect()))
+    assert outs[0] == outs[1]
+
+
+def test_bad_value_in_any_class_fails_before_any_output(spark) -> None:
+    rows = [(float(i), 1.0, 0) for i in range(20)] + [(1.0, float(i), 1) for i in range(5)]
+    rows[3] = (float("nan"), 1.0, 0)  # a row of the class left alone
+    df = spark.createDataFrame(rows, "a double, b double, label int")
+    with pytest.raises(InvalidFeatureValuesError, match="'a': 1 row"):
+        RandomOverSampler(seed=1).fit_resample(df)
 
 
 def test_shrinkage_noise_spread_follows_the_formula(spark) -> None:
