@@ -70,6 +70,11 @@ _ROLE_REFERENCE = 1
 # Rows per block: a group holds at most two blocks, and its distances (B x B float64)
 # take 8 MB.
 EXACT_BLOCK_ROWS = 1024
+# Reference rows per block of a sample's search (one query block of at most
+# EXACT_BLOCK_ROWS rows): a group then holds about 2.5 MB of features for 18 of them,
+# and its distances are computed in slices of bounded size (block_top_k), while 16x
+# fewer groups cut the per-group cost (shuffle, Arrow, selection) that dominates there.
+SAMPLE_REFERENCE_ROWS = 16 * EXACT_BLOCK_ROWS
 
 
 def candidate_schema() -> T.StructType:
@@ -321,4 +326,5 @@ def sample_cross_neighbors(
         query=query,
         query_block=F.lit(0),
         query_blocks=1,
+        block_rows=SAMPLE_REFERENCE_ROWS,
     )
