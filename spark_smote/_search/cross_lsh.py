@@ -74,11 +74,18 @@ from spark_smote._search.cross_kernels import (
     merge_candidates,
     recall_at_k,
 )
+from spark_smote._search.cross_whole import search_whole_reference, tune_whole_reference
 from spark_smote._search.hashing import sort_keys
 from spark_smote._search.table import SORT_KEY, SORT_KEYS, TABLE
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width, check_shared_fields
 
-__all__ = ["CrossLSHParams", "CrossLSHTuning", "lsh_cross_neighbors", "sample_queries"]
+__all__ = [
+    "CrossLSHParams",
+    "CrossLSHTuning",
+    "choose_tuning",
+    "lsh_cross_neighbors",
+    "sample_queries",
+]
 
 # A copy's bucket (its sort key's leading bytes), whether it is a query, whether it
 # gets distances, whether its bucket holds a query.
@@ -433,45 +440,37 @@ def lsh_cross_neighbors(
     most_tables = params.tables if params.tables is not None else params.max_tables
     directions, shifts = _draw_hash(seed, dimension, params.hashes_per_table, most_tables)
     sample = sample_queries(query_sizes, params.sample_size, seed)
-    in_sample = sample_condition(sample)
-    truth_search = sample_cross_neighbors(points, sample, sizes=sizes, k=k, dimension=dimension)
-    truth_rows = truth_search.collect()
-    truth = {(int(r[CLASS]), int(r[IDX])): np.array(r[DIST], np.float64) for r in truth_rows}
-    base = base_width(np.array(list(truth.values())).reshape(len(truth), k))
-    widths = (
-        [params.bucket_width]
-        if params.bucket_width is not None
-        else [base * factor for factor in WIDTH_FACTORS]
-    )
-    best: tuple[float, int, np.ndarray] | None = None
-    for width in widths:
-        rows = _table_candidates(
+    whole = bool(plan.whole_classes)
+    if whole:
+        curves, base, sampled = tune_whole_reference(
             points,
             query=query,
-            answer=in_sample,
+            sizes=sizes,
+            sample=sample,
+            draw=(directions, shifts),
+            k=k,
+            dimension=dimension,
+            bucket_cap=params.bucket_cap,
+            bucket_width=params.bucket_width,
+            target_recall=params.target_recall,
+            stop_when_reached=params.tables is None,
+            restricted=restricted,
+        )
+    else:
+        curves, base, sampled = _tune_per_table(
+            points,
+            query=query,
+            sample=sample,
+            sizes=sizes,
             restricted=restricted,
             queries=queries,
             directions=directions,
             shifts=shifts,
-            width=width,
             k=k,
             dimension=dimension,
-            cap=params.bucket_cap,
-        ).collect()
-        curve = _recall_curve(rows, truth, k, most_tables)
-        reached = np.flatnonzero(curve >= params.target_recall)
-        if params.tables is not None:
-            candidate = (width, params.tables, curve)
-        elif reached.size:
-            candidate = (width, int(reached[0]) + 1, curve)
-        else:
-            candidate = (width, most_tables, curve)
-        if best is None or candidate[2][candidate[1] - 1] > best[2][best[1] - 1]:
-            best = candidate
-        if params.tables is None and reached.size:
-            break
-    assert best is not None
-    width, tables, curve = best
+            params=params,
+        )
+    width, tables, curve = choose_tuning(curves, params)
     tuning = CrossLSHTuning(
         bucket_width=width,
         tables=tables,
@@ -480,9 +479,25 @@ def lsh_cross_neighbors(
         recall=float(curve[tables - 1]),
         recall_by_tables=tuple(round(float(v), 4) for v in curve),
         kth_distance_median=base,
-        sample_queries=len(truth),
+        sample_queries=sampled,
     )
     used = directions[:, : tables * (params.hashes_per_table + 1)]
+    if whole:
+        found = search_whole_reference(
+            points,
+            query=query,
+            sizes=sizes,
+            queries=queries,
+            draw=(used, shifts[:tables]),
+            width=width,
+            tables=tables,
+            k=k,
+            dimension=dimension,
+            bucket_cap=params.bucket_cap,
+            restricted=restricted,
+            max_parts=plan.max_tasks_per_class,
+        )
+        return found, tuning
     candidates = _table_candidates(
         points,
         query=query,
@@ -497,3 +512,77 @@ def lsh_cross_neighbors(
         cap=params.bucket_cap,
     ).drop(TABLE)
     return merge_lists(candidates, k), tuning
+
+
+def _tune_per_table(
+    points: DataFrame,
+    *,
+    query: Column,
+    sample: Mapping[int, list[int]],
+    sizes: Mapping[int, int],
+    restricted: bool,
+    queries: int,
+    directions: np.ndarray,
+    shifts: np.ndarray,
+    k: int,
+    dimension: int,
+    params: CrossLSHParams,
+) -> tuple[list[tuple[float, np.ndarray]], float, int]:
+    """The tuning statistics by Spark jobs over per-table copies (see the module docstring).
+
+    Returns, as :func:`~spark_smote._search.cross_whole.tune_whole_reference`, the
+    recall curve of each width tried (none after the first reaching the target when
+    ``tables`` is tuned), the sample's median k-th distance and the sampled rows.
+    """
+    truth_search = sample_cross_neighbors(points, sample, sizes=sizes, k=k, dimension=dimension)
+    truth_rows = truth_search.collect()
+    truth = {(int(r[CLASS]), int(r[IDX])): np.array(r[DIST], np.float64) for r in truth_rows}
+    base = base_width(np.array(list(truth.values())).reshape(len(truth), k))
+    widths = (
+        [params.bucket_width]
+        if params.bucket_width is not None
+        else [base * factor for factor in WIDTH_FACTORS]
+    )
+    curves = []
+    for width in widths:
+        rows = _table_candidates(
+            points,
+            query=query,
+            answer=sample_condition(sample),
+            restricted=restricted,
+            queries=queries,
+            directions=directions,
+            shifts=shifts,
+            width=width,
+            k=k,
+            dimension=dimension,
+            cap=params.bucket_cap,
+        ).collect()
+        curve = _recall_curve(rows, truth, k, shifts.shape[0])
+        curves.append((width, curve))
+        if params.tables is None and (curve >= params.target_recall).any():
+            break
+    return curves, base, len(truth)
+
+
+def choose_tuning(
+    curves: list[tuple[float, np.ndarray]], params: CrossLSHParams
+) -> tuple[float, int, np.ndarray]:
+    """(width, tables, curve): the first width reaching the target with its fewest tables.
+
+    With ``tables`` given, that many; when no width reaches the target, the width
+    whose curve ends highest with every table. Ties go to the earlier width.
+    """
+    best: tuple[float, int, np.ndarray] | None = None
+    for width, curve in curves:
+        reached = np.flatnonzero(curve >= params.target_recall)
+        if params.tables is not None:
+            candidate = (width, params.tables, curve)
+        elif reached.size:
+            candidate = (width, int(reached[0]) + 1, curve)
+        else:
+            candidate = (width, len(curve), curve)
+        if best is None or candidate[2][candidate[1] - 1] > best[2][best[1] - 1]:
+            best = candidate
+    assert best is not None
+    return best
