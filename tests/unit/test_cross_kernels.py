@@ -50,6 +50,29 @@ def test_block_top_k_matches_brute_force_with_ties_and_duplicates():
         assert got == [(float(d), int(c), int(j)) for d, c, j in expected[i]]
 
 
+@pytest.mark.parametrize(("offset", "k"), [(0.0, 1), (1e4, 5), (-3e6, 12)])
+def test_block_top_k_equals_all_distances_sorted(offset, k):
+    # The matrix-product screening never changes the result: the same neighbours,
+    # distances and tie-breaks as computing every distance, far from the origin too.
+    rng = np.random.default_rng(int(abs(offset)) + k)
+    n, dimension = 900, 18
+    x = offset + np.round(rng.normal(size=(n, dimension)), 1)
+    x[100:160] = x[160]
+    x[200:230, :] = x[230] + 1e-9 * np.arange(30)[:, None]
+    classes = rng.integers(0, 3, n).astype(np.int32)
+    idx = np.arange(n, dtype=np.int64)
+    queries = rng.choice(n, 300, replace=False)
+    nbr_class, nbr, dist = block_top_k(
+        classes[queries], idx[queries], x[queries], classes, idx, x, k
+    )
+    full = neighbor_distances(x[queries], x)
+    full[np.arange(len(queries)), queries] = np.inf
+    for row, q in enumerate(queries):
+        expected = sorted(zip(full[row], classes, idx, strict=True))[:k]
+        got = list(zip(dist[row], nbr_class[row], nbr[row], strict=True))
+        assert got == [(float(d), int(c), int(i)) for d, c, i in expected]
+
+
 def test_block_top_k_excludes_the_query_but_keeps_its_duplicates():
     x = np.zeros((4, 3))
     classes = np.array([0, 0, 1, 1], np.int32)
