@@ -165,6 +165,8 @@ def block_top_k(
     ref_idx: np.ndarray,
     ref_x: np.ndarray,
     k: int,
+    *,
+    refs_sorted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's k nearest references, itself excluded.
 
@@ -181,6 +183,8 @@ def block_top_k(
         Their features.
     k : int
         Neighbours wanted.
+    refs_sorted : bool
+        The references already come in (class, index) order (they are not sorted).
 
     Returns
     -------
@@ -195,8 +199,9 @@ def block_top_k(
     distances = np.full((n_query, k), np.inf, np.float64)
     if n_query == 0 or len(ref_x) == 0:
         return classes, indices, distances
-    by_key = np.lexsort((ref_idx, ref_class))
-    ref_class, ref_idx, ref_x = ref_class[by_key], ref_idx[by_key], ref_x[by_key]
+    if not refs_sorted:
+        by_key = np.lexsort((ref_idx, ref_class))
+        ref_class, ref_idx, ref_x = ref_class[by_key], ref_idx[by_key], ref_x[by_key]
     keep = min(k, len(ref_x))
     screened = len(ref_x) > keep + 1 and query_x.shape[1] > 1
     per_query = len(ref_x) * (2 if screened else 1)

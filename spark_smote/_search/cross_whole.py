@@ -15,10 +15,11 @@ dominates the per-table search: L shuffled and sorted copies of every row, in th
 tuning (once per width tried) and in the search, and the shuffle merging the lists.
 
 **Tuning** runs in one task holding every row: the tuning sample's exact neighbours
-(against every row at once), then for each width the sample's lists in each of the
-``max_tables`` tables, hence the recall with 1, 2, ... tables; only these curves reach
-the driver, which chooses as :func:`~spark_smote._search.cross_lsh.choose_tuning` does
-for the per-table search (the same sample, the same numbers).
+(against every row at once), then for each width the sample's lists in each table with
+each chunk size of ``caps`` (a table's order serves them all), hence the recall with 1,
+2, ... tables; only these curves reach the driver, which takes the cheapest choice
+reaching the target (:func:`~spark_smote._search.cross_lsh.choose_tuning`, costs by
+:func:`search_cost`). The tables stop once that choice cannot change.
 
 **Search**: ``parts`` tasks each hold every row and answer the queries at positions
 ``p`` with ``p % parts == part`` (positions number the rows class by class), merging
@@ -42,29 +43,46 @@ from spark_smote._order import ordered_bits
 from spark_smote._search.cross_exact import DIST, NBR, NBR_CLASS, candidate_schema
 from spark_smote._search.cross_kernels import (
     block_top_k,
-    lsh_codes,
     matrix_from_list_column,
     merge_candidates,
     recall_at_k,
 )
-from spark_smote._search.hashing import key_order
+from spark_smote._search.hashing import key_order, project
 from spark_smote._search.kernels import chunk_ranges
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width
 
-__all__ = ["HashDraw", "search_whole_reference", "tune_whole_reference"]
+__all__ = [
+    "ORDER_ROW_COST",
+    "HashDraw",
+    "search_cost",
+    "search_whole_reference",
+    "tune_whole_reference",
+]
 
 # A row's copy number (the task answering a share of the queries) and query flag.
 _PART = "_smote_part"
 _QUERY = "_smote_query"
 # Distance work per search task, in candidate-feature products (queries x tables x
-# chunk rows x features): each task also orders every row once per table (about a
-# tenth of a task's time at this much ranking), so more tasks repeat more ordering.
-_WORK_PER_TASK = 2_000_000_000
+# chunk rows x features): each task also orders every row once per table (at 300k
+# rows about as long as ranking this much), so more tasks repeat more ordering.
+_WORK_PER_TASK = 10_000_000_000
+# Cost of ordering one row in one table (projection, sort, kept rows) in candidates
+# ranked: about 0.13 s against 17 ns a candidate for 300k rows of 18 features.
+ORDER_ROW_COST = 30
 # Answered rows per output batch: a batch of k-wide lists stays a few MB.
 _OUTPUT_BATCH_ROWS = 1 << 16
 
 # The hash functions: directions (d, tables (m + 1)) and offsets (tables, m).
 HashDraw = tuple[np.ndarray, np.ndarray]
+
+
+def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
+    """Estimated cost of a search with ``tables`` tables, in candidates ranked.
+
+    Every row is ordered in each table, each query ranked against its chunk of
+    ``cap`` rows in each table.
+    """
+    return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
 class _HeldRows:
@@ -98,30 +116,26 @@ class _HeldRows:
             )
 
 
-def _table_lists(
-    held: _HeldRows,
-    draw: HashDraw,
-    width: float,
-    table: int,
-    answered: np.ndarray,
-    *,
-    k: int,
-    step: int,
-    restricted: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k candidates of the rows at positions ``answered`` in one table.
+def _kept_order(
+    held: _HeldRows, draw: HashDraw, width: float, table: int, *, k: int, restricted: bool
+) -> np.ndarray:
+    """Positions of the rows one table keeps, in its search order.
 
-    The rows are ordered by (codes, split, class, index), as the per-table search's
-    byte keys sort (positions number rows by (class, index)); with ``restricted`` only
-    the rows of buckets holding a query, and each class's first k + 1 rows, are kept;
-    each answered row is ranked against the kept rows of its chunk.
+    The order is (codes, split, class, index), as the per-table search's byte keys
+    sort (positions number rows by (class, index)); with ``restricted`` only the rows
+    of buckets holding a query, and each class's first k + 1 rows, are kept.
     """
     directions, shifts = draw
     m = shifts.shape[1]
-    used = directions[:, table * (m + 1) : (table + 1) * (m + 1)]
-    codes, splits = lsh_codes(held.x, used, shifts[table : table + 1], width)
-    codes = codes[:, 0, :]
-    order = key_order(codes, ordered_bits(splits[:, 0]), np.arange(len(codes), dtype=np.int64))
+    # hashing.project sums feature by feature as lsh_codes' projection does (the same
+    # bits), laid out for speed; the codes are then lsh_codes' operations.
+    projected = project(held.x, directions[:, table * (m + 1) : (table + 1) * (m + 1)])
+    scaled = projected[:, :m] / width + shifts[table]
+    np.floor(scaled, out=scaled)
+    np.clip(scaled, -(2.0**62), 2.0**62, out=scaled)
+    codes = scaled.astype(np.int64)
+    splits = np.ascontiguousarray(projected[:, m])
+    order = key_order(codes, ordered_bits(splits), np.arange(len(codes), dtype=np.int64))
     if restricted:
         ordered_codes = codes[order]
         new_bucket = np.ones(len(order), bool)
@@ -130,8 +144,31 @@ def _table_lists(
         hit = np.zeros(int(bucket[-1]) + 1, bool)
         hit[bucket[held.query[order]]] = True
         order = order[hit[bucket] | (held.idx[order] <= k)]
-    rank = np.full(len(codes), -1, np.int64)
+    return order
+
+
+def _ranks(order: np.ndarray, rows: int) -> np.ndarray:
+    """Each row's rank in a table's kept order (:func:`_kept_order`), -1 if dropped."""
+    rank = np.full(rows, -1, np.int64)
     rank[order] = np.arange(len(order))
+    return rank
+
+
+def _chunk_lists(
+    held: _HeldRows,
+    order: np.ndarray,
+    rank: np.ndarray,
+    answered: np.ndarray,
+    *,
+    k: int,
+    step: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The k candidates of the rows at positions ``answered`` in one table's chunks.
+
+    ``order`` is the table's kept rows in order (:func:`_kept_order`), ``rank`` their
+    ranks (:func:`_ranks`); each answered row is ranked against the rows of its chunk
+    (:func:`chunk_ranges`, half-size ``step``).
+    """
     lows, highs = chunk_ranges(rank[answered], len(order), step)
     classes = np.empty((len(answered), k), np.int32)
     indices = np.empty((len(answered), k), np.int64)
@@ -140,7 +177,8 @@ def _table_lists(
     starts = np.flatnonzero(np.diff(lows[by_chunk], prepend=-1))
     for start, stop in zip(starts, [*starts[1:], len(by_chunk)], strict=True):
         mine = by_chunk[start:stop]
-        rows = order[lows[mine[0]] : highs[mine[0]]]
+        # By position, which is the (class, index) order block_top_k ranks ties by.
+        rows = np.sort(order[lows[mine[0]] : highs[mine[0]]])
         at = answered[mine]
         found = block_top_k(
             held.classes[at],
@@ -150,6 +188,7 @@ def _table_lists(
             held.idx[rows],
             held.x[rows],
             k,
+            refs_sorted=True,
         )
         classes[mine], indices[mine], distances[mine] = found
     return classes, indices, distances
@@ -203,6 +242,7 @@ def _hold(
 _CURVE_SCHEMA = T.StructType(
     [
         T.StructField("width", T.DoubleType()),
+        T.StructField("cap", T.LongType()),
         T.StructField("curve", T.ArrayType(T.DoubleType())),
         T.StructField("base", T.DoubleType()),
         T.StructField("sampled", T.LongType()),
@@ -219,29 +259,66 @@ def tune_whole_reference(
     draw: HashDraw,
     k: int,
     dimension: int,
-    bucket_cap: int,
+    caps: Sequence[int],
     bucket_width: float | None,
     target_recall: float,
     stop_when_reached: bool,
     restricted: bool,
-) -> tuple[list[tuple[float, np.ndarray]], float, int]:
+    queries: int,
+) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
     """The tuning statistics, in one task holding every row (one Spark job).
 
     Returns
     -------
     (curves, base, sampled)
-        Per width tried, in order, the sample recall with 1, 2, ... tables (all the
-        drawn tables); the sample's median k-th distance; the sampled rows. Widths
-        are 4 then 8 times the median (or ``bucket_width``); with
-        ``stop_when_reached`` none after the first that reaches ``target_recall``.
+        Per (width, cap) tried, in order, the sample recall with 1, 2, ... tables;
+        the sample's median k-th distance; the sampled rows. Widths are 4 then 8
+        times the median (or ``bucket_width``), each with every cap of ``caps`` (a
+        table's order serves them all). With ``stop_when_reached``, no width after
+        one where some cap reaches ``target_recall``, and no table after the one
+        where every cap has.
 
     """
     offsets = _offsets(sizes)
     positions = np.array(
         sorted(offsets[o] + int(i) for o, rows in sample.items() for i in rows), np.int64
     )
-    tables = draw[1].shape[0]
+    most_tables = draw[1].shape[0]
+    total_rows = sum(sizes.values())
     schema = to_arrow_schema(_CURVE_SCHEMA)
+
+    def _choice_made(curves: list[list[float]], tables: int) -> bool:
+        reached = [
+            search_cost(
+                cap,
+                1 + curve.index(next(v for v in curve if v >= target_recall)),
+                rows=total_rows,
+                queries=queries,
+            )
+            for cap, curve in zip(caps, curves, strict=True)
+            if curve[-1] >= target_recall
+        ]
+        open_costs = [
+            search_cost(cap, tables + 1, rows=total_rows, queries=queries)
+            for cap, curve in zip(caps, curves, strict=True)
+            if curve[-1] < target_recall
+        ]
+        return bool(reached) and all(cost > min(reached) for cost in open_costs)
+
+    def curves_of(held: _HeldRows, width: float, truth: np.ndarray) -> list[list[float]]:
+        lists: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in caps]
+        curves: list[list[float]] = [[] for _ in caps]
+        for table in range(most_tables):
+            order = _kept_order(held, draw, width, table, k=k, restricted=restricted)
+            rank = _ranks(order, total_rows)
+            for c, cap in enumerate(caps):
+                found = _chunk_lists(held, order, rank, positions, k=k, step=cap // 2)
+                merged = found if not lists[c] else _merged([lists[c][0], found], k)
+                lists[c] = [merged]
+                curves[c].append(recall_at_k(merged[2], truth))
+            if stop_when_reached and _choice_made(curves, table + 1):
+                break
+        return curves
 
     def tune(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for held in _hold(batches, sizes, dimension).values():
@@ -252,31 +329,24 @@ def tune_whole_reference(
             base = base_width(truth)
             widths = [bucket_width] if bucket_width else [base * f for f in WIDTH_FACTORS]
             for width in widths:
-                lists = [
-                    _table_lists(
-                        held, draw, width, t, at, k=k, step=bucket_cap // 2, restricted=restricted
-                    )
-                    for t in range(tables)
-                ]
-                curve = [
-                    recall_at_k(_merged(lists[:used], k)[2], truth) for used in range(1, tables + 1)
-                ]
+                curves = curves_of(held, width, truth)
                 yield pa.RecordBatch.from_arrays(
                     [
-                        pa.array([width], pa.float64()),
-                        pa.array([curve], pa.list_(pa.float64())),
-                        pa.array([base], pa.float64()),
-                        pa.array([len(at)], pa.int64()),
+                        pa.array([width] * len(caps), pa.float64()),
+                        pa.array(list(caps), pa.int64()),
+                        pa.array(curves, pa.list_(pa.float64())),
+                        pa.array([base] * len(caps), pa.float64()),
+                        pa.array([len(at)] * len(caps), pa.int64()),
                     ],
                     schema=schema,
                 )
-                if stop_when_reached and max(curve) >= target_recall:
+                if stop_when_reached and any(max(c) >= target_recall for c in curves):
                     break
             return  # one share is enough: every share holds the same rows
 
-    rows = _held_rows_input(points, query, 1).mapInArrow(tune, _CURVE_SCHEMA).collect()
-    curves = [(float(r["width"]), np.array(r["curve"], np.float64)) for r in rows]
-    return curves, float(rows[0]["base"]), int(rows[0]["sampled"])
+    found = _held_rows_input(points, query, 1).mapInArrow(tune, _CURVE_SCHEMA).collect()
+    curves = [((float(r["width"]), int(r["cap"])), np.array(r["curve"], np.float64)) for r in found]
+    return curves, float(found[0]["base"]), int(found[0]["sampled"])
 
 
 def search_whole_reference(
@@ -310,9 +380,9 @@ def search_whole_reference(
             mine = positions[held.query & (positions % parts == part)]
             best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             for t in range(tables):
-                found = _table_lists(
-                    held, draw, width, t, mine, k=k, step=bucket_cap // 2, restricted=restricted
-                )
+                order = _kept_order(held, draw, width, t, k=k, restricted=restricted)
+                rank = _ranks(order, len(positions))
+                found = _chunk_lists(held, order, rank, mine, k=k, step=bucket_cap // 2)
                 best = found if best is None else _merged([best, found], k)
             if best is None or not len(mine):
                 continue

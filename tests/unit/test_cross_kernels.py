@@ -218,3 +218,24 @@ def test_recall_counts_ties_at_the_kth_distance_as_found():
     true = np.array([[0.0, 1.0, 2.0]])
     assert recall_at_k(np.array([[0.0, 1.0, 2.0]]), true) == 1.0
     assert recall_at_k(np.array([[0.0, 2.0, 3.0]]), true) == pytest.approx(2 / 3)
+
+
+def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
+    from spark_smote._search.cross_lsh import CrossLSHParams, choose_tuning
+
+    curves = [
+        ((1.0, 1024), np.array([0.5, 0.8, 0.95, 0.97])),
+        ((1.0, 4096), np.array([0.8, 0.97, 0.99, 0.99])),
+        ((2.0, 1024), np.array([0.6, 0.9, 0.97, 0.98])),
+    ]
+    params = CrossLSHParams(target_recall=0.97)
+    # Few queries: ranking is cheap, ordering the rows dominates, fewest tables win.
+    assert choose_tuning(curves, params, rows=10**6, queries=10)[:3] == (1.0, 4096, 2)
+    # Every row a query: ranking dominates, the small chunks win (the earlier on a tie).
+    assert choose_tuning(curves, params, rows=10**6, queries=10**6)[:3] == (2.0, 1024, 3)
+    # Nothing reaches the target: the best recall with every table.
+    strict = CrossLSHParams(target_recall=0.999)
+    assert choose_tuning(curves, strict, rows=100, queries=100)[:3] == (1.0, 4096, 4)
+    # Tables given: the best recall with that many.
+    fixed = CrossLSHParams(tables=1)
+    assert choose_tuning(curves, fixed, rows=100, queries=100)[:3] == (1.0, 4096, 1)
