@@ -87,7 +87,7 @@ class _SharedFields(Protocol):
 
 # The counts both LSH parameter classes take, and the fix an error about each names.
 _COUNT_FIXES = (
-    ("hashes_per_table", "; the default is 4 within a class, 8 among all classes."),
+    ("hashes_per_table", "; the default is 4."),
     ("tables", ", or None to tune it."),
     ("sample_size", "; the default is 256."),
     ("max_tables", "; the default is 16."),
