@@ -51,6 +51,7 @@ __all__ = [
     "NBR",
     "NBR_CLASS",
     "candidate_schema",
+    "class_offsets",
     "class_position",
     "exact_cross_neighbors",
     "merge_lists",
@@ -100,7 +101,7 @@ def class_position(offsets: Mapping[int, int]) -> Column:
     return F.expr(f"CASE {CLASS} {cases} END") + F.col(IDX)
 
 
-def _offsets(sizes: Mapping[int, int]) -> dict[int, int]:
+def class_offsets(sizes: Mapping[int, int]) -> dict[int, int]:
     """First position of each class when the classes are numbered in ordinal order."""
     first, offsets = 0, {}
     for ordinal in sorted(sizes):
@@ -265,7 +266,7 @@ def exact_cross_neighbors(
 
     """
     ref_blocks = max(1, -(-sum(sizes.values()) // block_rows))
-    ref_block = F.floor(class_position(_offsets(sizes)) / F.lit(block_rows)).cast("long")
+    ref_block = F.floor(class_position(class_offsets(sizes)) / F.lit(block_rows)).cast("long")
     references = points.select(
         CLASS,
         IDX,

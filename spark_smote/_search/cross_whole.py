@@ -40,7 +40,13 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._keys import CLASS, IDX, X, place_by_position, task_count
 from spark_smote._order import ordered_bits
-from spark_smote._search.cross_exact import DIST, NBR, NBR_CLASS, candidate_schema
+from spark_smote._search.cross_exact import (
+    DIST,
+    NBR,
+    NBR_CLASS,
+    candidate_schema,
+    class_offsets,
+)
 from spark_smote._search.cross_kernels import (
     block_top_k,
     matrix_from_list_column,
@@ -202,14 +208,6 @@ def _merged(
     return merge_candidates(parts[0], parts[1], parts[2], k)
 
 
-def _offsets(sizes: Mapping[int, int]) -> dict[int, int]:
-    first, offsets = 0, {}
-    for ordinal in sorted(sizes):
-        offsets[ordinal] = first
-        first += sizes[ordinal]
-    return offsets
-
-
 def _held_rows_input(points: DataFrame, query: Column, parts: int) -> DataFrame:
     """Every row once per task share, with its query flag, placed by share."""
     share = F.explode(F.sequence(F.lit(0), F.lit(parts - 1))).alias(_PART)
@@ -223,7 +221,7 @@ def _hold(
     batches: Iterator[pa.RecordBatch], sizes: Mapping[int, int], dimension: int
 ) -> dict[int, _HeldRows]:
     """Every row of each share found in a task's batches (one share per task, or more)."""
-    offsets, rows = _offsets(sizes), sum(sizes.values())
+    offsets, rows = class_offsets(sizes), sum(sizes.values())
     held: dict[int, _HeldRows] = {}
     for batch in batches:
         if not batch.num_rows:
@@ -279,7 +277,7 @@ def tune_whole_reference(
         where every cap has.
 
     """
-    offsets = _offsets(sizes)
+    offsets = class_offsets(sizes)
     positions = np.array(
         sorted(offsets[o] + int(i) for o, rows in sample.items() for i in rows), np.int64
     )
