@@ -37,7 +37,7 @@ When the features of every row fit one task (the plan's ``whole_classes``), the 
 search runs with each task holding every row
 (:mod:`~spark_smote._search.cross_whole`): no per-table copies, the same neighbours for
 the same parameters, and a tuning in one task that also chooses the chunk size
-(``bucket_cap``) among ``CROSS_CAP_CHOICES``.
+(``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``.
 
 Every random choice (directions, offsets, the sample) comes from
 :func:`spark_smote._random.numpy_generator` keyed by the seed; projections are summed
@@ -81,7 +81,8 @@ from spark_smote._search.cross_kernels import (
     recall_at_k,
 )
 from spark_smote._search.cross_whole import (
-    search_cost,
+    cap_choices,
+    choose_tuning,
     search_whole_reference,
     tune_whole_reference,
 )
@@ -92,7 +93,6 @@ from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width, check_sh
 __all__ = [
     "CrossLSHParams",
     "CrossLSHTuning",
-    "choose_tuning",
     "lsh_cross_neighbors",
     "sample_queries",
 ]
@@ -107,12 +107,8 @@ _HIT = "_smote_hit"
 # Key of the cross-class hash functions' and sample's random streams, above every class
 # ordinal, so they are independent of the per-class streams of the same-class search.
 _CROSS_STREAM_KEY = 1 << 31
-# Chunk sizes the tuning of the search holding every row chooses from, and the one of
-# the per-table search (whose tuning would cost a pass per size).
-CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
+# The chunk size of the per-table search (whose tuning would cost a pass per size).
 PER_TABLE_CAP = 1024
-# Chunk sizes above the smallest are tried up to this fraction of the rows (_caps).
-_CAP_SHARE = 16
 # Up to this many (table, query bucket) pairs the query buckets are broadcast to the
 # filter join (about 60 bytes each: a few MB); above, both sides are shuffled.
 _BROADCAST_QUERY_BUCKETS = 200_000
@@ -135,7 +131,7 @@ class CrossLSHParams:
     bucket_cap : int, optional
         Most rows of one chunk (one distance computation); at least ``4 (k + 1)``.
         Tuned when the search holds every row in its tasks: the one of
-        ``CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
+        ``cross_whole.CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
         ordered plus candidates ranked, :func:`choose_tuning`); else 1024.
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
@@ -472,7 +468,7 @@ def lsh_cross_neighbors(
             draw=(directions, shifts),
             k=k,
             dimension=dimension,
-            caps=[params.bucket_cap] if params.bucket_cap is not None else _caps(k, sizes),
+            caps=[params.bucket_cap] if params.bucket_cap is not None else cap_choices(k, sizes),
             bucket_width=params.bucket_width,
             target_recall=params.target_recall,
             stop_when_reached=params.tables is None,
@@ -539,22 +535,6 @@ def lsh_cross_neighbors(
     return merge_lists(candidates, k), tuning
 
 
-def _caps(k: int, sizes: Mapping[int, int]) -> list[int]:
-    """The chunk sizes tried when every row is held: the smallest, and larger ones.
-
-    ``CROSS_CAP_CHOICES`` from the smallest fitting ``k``, the larger ones up to a
-    sixteenth of the rows.
-
-    A chunk spanning a large share of the order makes one table nearly a scan of one
-    slab, and its sample recall then overstates the search: ENN at 3000 rows took one
-    table of 2048 (sample recall 0.991) and agreed with exact search on 0.968 of the
-    removals, against 0.992 with two tables of 1024.
-    """
-    rows = sum(sizes.values())
-    fitting = [c for c in CROSS_CAP_CHOICES if c >= 4 * (k + 1)] or [4 * (k + 1)]
-    return fitting[:1] + [c for c in fitting[1:] if c * _CAP_SHARE <= rows]
-
-
 def _tune_per_table(
     points: DataFrame,
     *,
@@ -605,43 +585,3 @@ def _tune_per_table(
         if params.tables is None and (curve >= params.target_recall).any():
             break
     return curves, base, len(truth)
-
-
-def choose_tuning(
-    curves: list[tuple[tuple[float, int], np.ndarray]],
-    params: CrossLSHParams,
-    *,
-    rows: int,
-    queries: int,
-) -> tuple[float, int, int, np.ndarray]:
-    """(width, cap, tables, curve): the cheapest choice reaching the target.
-
-    ``curves`` gives, per (width, cap) tried in order, the sample recall with 1, 2,
-    ... tables, costed by :func:`~spark_smote._search.cross_whole.search_cost`. With
-    ``tables`` given, that many, at the best recall; when nothing reaches the
-    target, the best recall with every table. Ties go to the cheaper choice, then
-    to the earlier one.
-    """
-
-    def cost(cap: int, tables: int) -> int:
-        return search_cost(cap, tables, rows=rows, queries=queries)
-
-    options = []
-    for order, ((width, cap), curve) in enumerate(curves):
-        reached = np.flatnonzero(curve >= params.target_recall)
-        if params.tables is not None:
-            tables = params.tables
-        elif reached.size:
-            tables = int(reached[0]) + 1
-        else:
-            tables = len(curve)
-        recall = float(curve[tables - 1])
-        met = params.tables is None and bool(reached.size)
-        options.append((width, cap, tables, curve, met, recall, cost(cap, tables), order))
-    if any(option[4] for option in options):
-        width, cap, tables, curve = min((o for o in options if o[4]), key=lambda o: (o[6], o[7]))[
-            :4
-        ]
-    else:
-        width, cap, tables, curve = min(options, key=lambda o: (-o[5], o[6], o[7]))[:4]
-    return width, cap, tables, curve

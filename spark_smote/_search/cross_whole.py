@@ -18,7 +18,7 @@ tuning (once per width tried) and in the search, and the shuffle merging the lis
 (against every row at once), then for each width the sample's lists in each table with
 each chunk size of ``caps`` (a table's order serves them all), hence the recall with 1,
 2, ... tables; only these curves reach the driver, which takes the cheapest choice
-reaching the target (:func:`~spark_smote._search.cross_lsh.choose_tuning`, costs by
+reaching the target (:func:`choose_tuning`, costs by
 :func:`search_cost`). The tables stop once that choice cannot change.
 
 **Search**: ``parts`` tasks each hold every row and answer the queries at positions
@@ -30,6 +30,7 @@ row), one table's order and two k-wide lists per query it answers.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -58,8 +59,11 @@ from spark_smote._search.kernels import chunk_ranges
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width
 
 __all__ = [
+    "CROSS_CAP_CHOICES",
     "ORDER_ROW_COST",
     "HashDraw",
+    "cap_choices",
+    "choose_tuning",
     "search_cost",
     "search_whole_reference",
     "tune_whole_reference",
@@ -75,11 +79,24 @@ _WORK_PER_TASK = 10_000_000_000
 # Cost of ordering one row in one table (projection, sort, kept rows) in candidates
 # ranked: about 0.13 s against 17 ns a candidate for 300k rows of 18 features.
 ORDER_ROW_COST = 30
+# Chunk sizes the tuning chooses from (bucket_cap), the larger ones tried up to this
+# fraction of the rows (cap_choices).
+CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
+_CAP_SHARE = 16
 # Answered rows per output batch: a batch of k-wide lists stays a few MB.
 _OUTPUT_BATCH_ROWS = 1 << 16
 
 # The hash functions: directions (d, tables (m + 1)) and offsets (tables, m).
 HashDraw = tuple[np.ndarray, np.ndarray]
+
+
+class _TuningTargets(Protocol):
+    """What the choice of parameters reads of the LSH parameters."""
+
+    @property
+    def tables(self) -> int | None: ...
+    @property
+    def target_recall(self) -> float: ...
 
 
 def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
@@ -400,3 +417,59 @@ def search_whole_reference(
             yield from found_rows.to_batches(max_chunksize=_OUTPUT_BATCH_ROWS)
 
     return _held_rows_input(points, query, parts).mapInArrow(search, schema)
+
+
+def cap_choices(k: int, sizes: Mapping[int, int]) -> list[int]:
+    """The chunk sizes tried when every row is held: the smallest, and larger ones.
+
+    ``CROSS_CAP_CHOICES`` from the smallest fitting ``k``, the larger ones up to a
+    sixteenth of the rows.
+
+    A chunk spanning a large share of the order makes one table nearly a scan of one
+    slab, and its sample recall then overstates the search: ENN at 3000 rows took one
+    table of 2048 (sample recall 0.991) and agreed with exact search on 0.968 of the
+    removals, against 0.992 with two tables of 1024.
+    """
+    rows = sum(sizes.values())
+    fitting = [c for c in CROSS_CAP_CHOICES if c >= 4 * (k + 1)] or [4 * (k + 1)]
+    return fitting[:1] + [c for c in fitting[1:] if c * _CAP_SHARE <= rows]
+
+
+def choose_tuning(
+    curves: list[tuple[tuple[float, int], np.ndarray]],
+    params: _TuningTargets,
+    *,
+    rows: int,
+    queries: int,
+) -> tuple[float, int, int, np.ndarray]:
+    """(width, cap, tables, curve): the cheapest choice reaching the target.
+
+    ``curves`` gives, per (width, cap) tried in order, the sample recall with 1, 2,
+    ... tables, costed by :func:`~spark_smote._search.cross_whole.search_cost`. With
+    ``tables`` given, that many, at the best recall; when nothing reaches the
+    target, the best recall with every table. Ties go to the cheaper choice, then
+    to the earlier one.
+    """
+
+    def cost(cap: int, tables: int) -> int:
+        return search_cost(cap, tables, rows=rows, queries=queries)
+
+    options = []
+    for order, ((width, cap), curve) in enumerate(curves):
+        reached = np.flatnonzero(curve >= params.target_recall)
+        if params.tables is not None:
+            tables = params.tables
+        elif reached.size:
+            tables = int(reached[0]) + 1
+        else:
+            tables = len(curve)
+        recall = float(curve[tables - 1])
+        met = params.tables is None and bool(reached.size)
+        options.append((width, cap, tables, curve, met, recall, cost(cap, tables), order))
+    if any(option[4] for option in options):
+        width, cap, tables, curve = min((o for o in options if o[4]), key=lambda o: (o[6], o[7]))[
+            :4
+        ]
+    else:
+        width, cap, tables, curve = min(options, key=lambda o: (-o[5], o[6], o[7]))[:4]
+    return width, cap, tables, curve

@@ -67,7 +67,7 @@ def test_block_top_k_equals_all_distances_sorted(offset, k):
     )
     full = neighbor_distances(x[queries], x)
     full[np.arange(len(queries)), queries] = np.inf
-    for row, q in enumerate(queries):
+    for row in range(len(queries)):
         expected = sorted(zip(full[row], classes, idx, strict=True))[:k]
         got = list(zip(dist[row], nbr_class[row], nbr[row], strict=True))
         assert got == [(float(d), int(c), int(i)) for d, c, i in expected]
@@ -221,7 +221,8 @@ def test_recall_counts_ties_at_the_kth_distance_as_found():
 
 
 def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
-    from spark_smote._search.cross_lsh import CrossLSHParams, choose_tuning
+    from spark_smote._search.cross_lsh import CrossLSHParams
+    from spark_smote._search.cross_whole import choose_tuning
 
     curves = [
         ((1.0, 1024), np.array([0.5, 0.8, 0.95, 0.97])),
