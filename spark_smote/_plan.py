@@ -100,7 +100,8 @@ class PlanLimits:
     whole_class_bytes : int
         LSH classes whose features take up to this many bytes are searched whole: each
         search task holds the class (about 3x its features in memory), which stays
-        under the ~1 GB Databricks serverless gives a UDF process.
+        under the ~1 GB Databricks serverless gives a UDF process. A search among all
+        classes compares the features of all rows with it.
     one_task_tuning_bytes : int
         Classes searched whole whose features take up to this many bytes are also tuned
         (and, with ``numpy_numbering``, numbered) in one task holding the class in
@@ -177,7 +178,8 @@ class SearchPlan:
     reference : {'own', 'all'}
         Where a query's neighbours are looked up: 'own', among the other rows of its
         class; 'all', among all rows of every class of ``reference_sizes``, with their
-        classes (one method for every query class, never the whole-class search).
+        classes (one method for every query class; ``whole_classes`` then means LSH
+        with every row of every class held by each task).
     reference_sizes : dict
         With ``reference='all'``: rows per class ordinal of every class of the points
         table; empty with 'own'.
@@ -249,10 +251,10 @@ class SearchPlan:
                 f"SearchPlan: the query classes {dict(self.class_sizes)} must be classes "
                 f"of reference_sizes {dict(self.reference_sizes)}, of the same sizes"
             )
-        if self.whole_classes or (self.exact_classes and self.per_table_classes):
+        if sum(map(bool, (self.exact_classes, self.whole_classes, self.per_table_classes))) > 1:
             raise ValueError(
                 "SearchPlan: a search among all classes runs one search for every query "
-                "class, exact or LSH over per-table copies"
+                "class: exact, LSH holding every row, or LSH over per-table copies"
             )
 
     @property
@@ -359,7 +361,7 @@ def plan_search(
         raise ValueError(f"reference={reference!r}: must be one of {list(REFERENCES)}")
     chosen = _query_classes(class_sizes, query_classes)
     if reference == "all":
-        return _plan_all_classes(class_sizes, chosen, k, method, limits)
+        return _plan_all_classes(class_sizes, chosen, k, dimension, method, limits)
     sizes = {o: n for o, n in class_sizes.items() if o in chosen}
     if method == "exact":
         lsh: set[int] = set()
@@ -425,9 +427,19 @@ def _query_classes(sizes: Mapping[int, int], query_classes: Collection[int] | No
 
 
 def _plan_all_classes(
-    sizes: Mapping[int, int], chosen: set[int], k: int, method: str, limits: PlanLimits
+    sizes: Mapping[int, int],
+    chosen: set[int],
+    k: int,
+    dimension: int,
+    method: str,
+    limits: PlanLimits,
 ) -> SearchPlan:
-    """The plan of a search among all rows of all classes: one method, by total rows."""
+    """The plan of a search among all rows of all classes: one method, by total rows.
+
+    LSH holds every row in each search task when their features fit
+    ``limits.whole_class_bytes`` (as the whole-class search holds a class), else it
+    runs over per-table copies.
+    """
     rows = sum(sizes.values())
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise InvalidParameterError(f"k={k!r}: must be an integer >= 1, e.g. 5.")
@@ -438,11 +450,15 @@ def _plan_all_classes(
             f"{rows - 1}, or add rows."
         )
     exact = method == "exact" or (method == "auto" and rows <= limits.auto_exact_max_rows)
+    whole = (
+        not exact and limits.whole_class_search and rows * dimension * 8 <= limits.whole_class_bytes
+    )
     queries = frozenset(chosen)
     return SearchPlan(
         class_sizes={o: n for o, n in sizes.items() if o in queries},
         exact_classes=queries if exact else frozenset(),
-        per_table_classes=frozenset() if exact else queries,
+        whole_classes=queries if whole else frozenset(),
+        per_table_classes=frozenset() if exact or whole else queries,
         reference="all",
         reference_sizes=dict(sizes),
         reason=_reason(method, limits, rows),

@@ -7,7 +7,7 @@ import pytest
 from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import InvalidParameterError
-from spark_smote._plan import plan_search
+from spark_smote._plan import PlanLimits, plan_search
 from spark_smote._search import CrossLSHParams, nearest_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
@@ -186,6 +186,40 @@ def test_same_output_for_any_partitioning(spark, method):
     finally:
         spark.conf.set("spark.sql.shuffle.partitions", before)
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize(
+    ("query_classes", "params"),
+    [
+        ([1, 2], CrossLSHParams(bucket_cap=64, sample_size=48, max_tables=4)),
+        (None, CrossLSHParams(bucket_cap=48, tables=3, sample_size=32)),
+    ],
+)
+def test_whole_reference_search_equals_per_table_search(spark, query_classes, params):
+    # The search holding every row in its tasks returns the per-table copies' rows,
+    # tuned alike: the same widths tried, the same curves, the same choice.
+    x, y = blobs(1500, seed=8, dimension=5)
+    x[50:80] = x[80]  # a bucket larger than a chunk
+    points, sizes, _ = points_table(spark, x, y, partitions=3)
+    k = 4
+    outputs, reports = [], []
+    for whole in (True, False):
+        plan = plan_search(
+            sizes,
+            k,
+            5,
+            "lsh",
+            PlanLimits(whole_class_search=whole),
+            reference="all",
+            query_classes=query_classes,
+        )
+        assert bool(plan.whole_classes) == whole
+        found, report = nearest_neighbors(points, plan, k, 5, 7, lsh_params=params)
+        outputs.append(sorted(tuple(map(_freeze, row)) for row in found.collect()))
+        reports.append(report.cross)
+    assert outputs[0] == outputs[1]
+    assert reports[0].parameters == reports[1].parameters
+    assert reports[0].recall == reports[1].recall
 
 
 def _freeze(value):

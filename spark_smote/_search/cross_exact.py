@@ -51,6 +51,7 @@ __all__ = [
     "NBR",
     "NBR_CLASS",
     "candidate_schema",
+    "class_offsets",
     "class_position",
     "exact_cross_neighbors",
     "merge_lists",
@@ -70,6 +71,11 @@ _ROLE_REFERENCE = 1
 # Rows per block: a group holds at most two blocks, and its distances (B x B float64)
 # take 8 MB.
 EXACT_BLOCK_ROWS = 1024
+# Reference rows per block of a sample's search (one query block of at most
+# EXACT_BLOCK_ROWS rows): a group then holds about 2.5 MB of features for 18 of them,
+# and its distances are computed in slices of bounded size (block_top_k), while 16x
+# fewer groups cut the per-group cost (shuffle, Arrow, selection) that dominates there.
+SAMPLE_REFERENCE_ROWS = 16 * EXACT_BLOCK_ROWS
 
 
 def candidate_schema() -> T.StructType:
@@ -95,7 +101,7 @@ def class_position(offsets: Mapping[int, int]) -> Column:
     return F.expr(f"CASE {CLASS} {cases} END") + F.col(IDX)
 
 
-def _offsets(sizes: Mapping[int, int]) -> dict[int, int]:
+def class_offsets(sizes: Mapping[int, int]) -> dict[int, int]:
     """First position of each class when the classes are numbered in ordinal order."""
     first, offsets = 0, {}
     for ordinal in sorted(sizes):
@@ -260,7 +266,7 @@ def exact_cross_neighbors(
 
     """
     ref_blocks = max(1, -(-sum(sizes.values()) // block_rows))
-    ref_block = F.floor(class_position(_offsets(sizes)) / F.lit(block_rows)).cast("long")
+    ref_block = F.floor(class_position(class_offsets(sizes)) / F.lit(block_rows)).cast("long")
     references = points.select(
         CLASS,
         IDX,
@@ -321,4 +327,5 @@ def sample_cross_neighbors(
         query=query,
         query_block=F.lit(0),
         query_blocks=1,
+        block_rows=SAMPLE_REFERENCE_ROWS,
     )

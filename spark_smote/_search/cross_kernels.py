@@ -53,6 +53,10 @@ PAD = -1
 # Distances computed at once per block of queries: 4M float64 (32 MB) bounds a UDF's
 # scratch memory whatever the block or chunk size.
 _DISTANCE_BLOCK_VALUES = 1 << 22
+# Screened columns sampled per neighbour wanted to bound a query's k-th distance: a
+# sample of 16 k columns lets through about r / 16 candidates per query (of r
+# references), few enough that checking them costs less than selecting among more.
+_SCREEN_SAMPLE_PER_NEIGHBOR = 16
 
 
 def neighbor_distances(query_x: np.ndarray, ref_x: np.ndarray) -> np.ndarray:
@@ -88,6 +92,71 @@ def _smallest(values: np.ndarray, keep: int) -> np.ndarray:
     return np.take_along_axis(positions, order, axis=1)
 
 
+def _screened_smallest(
+    query_x: np.ndarray,
+    ref_x: np.ndarray,
+    ref_t: np.ndarray,
+    centre: np.ndarray,
+    itself: np.ndarray,
+    keep: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and distances of each query's ``keep`` nearest references, screened.
+
+    The same result as :func:`neighbor_distances` then :func:`_smallest` (distances
+    bit for bit, ties by position), with a matrix product doing the bulk: squared
+    distances ``|q|^2 + |r|^2 - 2 q.r`` of the rows centred on ``centre`` are exact
+    to within ``slack`` (a rounding-error bound of the product, of the norms and of
+    the exact distances, doubled), so a reference whose screened value exceeds the
+    query's ``keep``-th smallest screened value by more than twice the slack cannot
+    be among the ``keep`` nearest by exact distance, nor tie with the last of them.
+    Only the remaining candidates (a few more than ``keep`` per query) get exact
+    distances, summed feature by feature as :func:`neighbor_distances` does. Each
+    query needs at least ``keep`` references other than itself; ``ref_t`` is
+    ``ref_x`` transposed (contiguous), for gathering one feature at a time.
+    """
+    dimension = query_x.shape[1]
+    q = query_x - centre
+    r = ref_x - centre
+    q_norm = np.einsum("ij,ij->i", q, q)
+    r_norm = np.einsum("ij,ij->i", r, r)
+    screened = q @ r.T
+    screened *= -2.0
+    screened += q_norm[:, None]
+    screened += r_norm[None, :]
+    screened[itself] = np.inf
+    reach = np.sqrt(q_norm) + np.sqrt(r_norm.max())
+    slack = (8 * dimension + 32) * np.finfo(np.float64).eps * reach * reach
+    # Any keep references bound the keep-th smallest value: those of a strided
+    # sample of the columns (selection costs ~12 ns a value; the sample's bound lets
+    # about r / sample_size times keep candidates through, each cheap to check).
+    stride = max(1, ref_x.shape[0] // (_SCREEN_SAMPLE_PER_NEIGHBOR * keep))
+    sample = screened[:, ::stride]
+    bound = np.partition(sample, keep - 1, axis=1)[:, keep - 1]
+    # Relative margin: distinct squares may round to the same distance after sqrt.
+    bound = bound + 2 * slack + 4 * np.finfo(np.float64).eps * np.abs(bound)
+    rows, cols = np.nonzero(screened <= bound[:, None])
+    del screened
+    squared = np.zeros(len(rows), np.float64)
+    term = np.empty_like(squared)
+    for j in range(dimension):
+        np.subtract(ref_t[j][cols], query_x[rows, j], out=term)
+        term *= term
+        squared += term
+    # Each query's candidates in a row of their own, in reference order (nonzero's),
+    # so the selection's ties by position are ties by reference position.
+    counts = np.bincount(rows, minlength=len(query_x))
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    exact = np.full((len(query_x), int(counts.max())), np.inf)
+    exact[rows, slot] = np.sqrt(squared, out=squared)
+    candidate = np.zeros(exact.shape, np.int64)
+    candidate[rows, slot] = cols
+    chosen = _smallest(exact, keep)
+    return (
+        np.take_along_axis(candidate, chosen, axis=1),
+        np.take_along_axis(exact, chosen, axis=1),
+    )
+
+
 def block_top_k(
     query_class: np.ndarray,
     query_idx: np.ndarray,
@@ -96,6 +165,8 @@ def block_top_k(
     ref_idx: np.ndarray,
     ref_x: np.ndarray,
     k: int,
+    *,
+    refs_sorted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's k nearest references, itself excluded.
 
@@ -112,6 +183,8 @@ def block_top_k(
         Their features.
     k : int
         Neighbours wanted.
+    refs_sorted : bool
+        The references already come in (class, index) order (they are not sorted).
 
     Returns
     -------
@@ -126,19 +199,29 @@ def block_top_k(
     distances = np.full((n_query, k), np.inf, np.float64)
     if n_query == 0 or len(ref_x) == 0:
         return classes, indices, distances
-    by_key = np.lexsort((ref_idx, ref_class))
-    ref_class, ref_idx, ref_x = ref_class[by_key], ref_idx[by_key], ref_x[by_key]
+    if not refs_sorted:
+        by_key = np.lexsort((ref_idx, ref_class))
+        ref_class, ref_idx, ref_x = ref_class[by_key], ref_idx[by_key], ref_x[by_key]
     keep = min(k, len(ref_x))
-    rows_per_block = max(1, _DISTANCE_BLOCK_VALUES // len(ref_x))
+    screened = len(ref_x) > keep + 1 and query_x.shape[1] > 1
+    per_query = len(ref_x) * (2 if screened else 1)
+    rows_per_block = max(1, _DISTANCE_BLOCK_VALUES // per_query)
+    centre = ref_x.mean(axis=0) if screened else None
+    ref_t = np.ascontiguousarray(ref_x.T) if screened else ref_x
     for start in range(0, n_query, rows_per_block):
         stop = min(n_query, start + rows_per_block)
-        dist = neighbor_distances(query_x[start:stop], ref_x)
         itself = (ref_class[None, :] == query_class[start:stop, None]) & (
             ref_idx[None, :] == query_idx[start:stop, None]
         )
-        dist[itself] = np.inf
-        positions = _smallest(dist, keep)
-        best = np.take_along_axis(dist, positions, axis=1)
+        if centre is not None:
+            positions, best = _screened_smallest(
+                query_x[start:stop], ref_x, ref_t, centre, itself, keep
+            )
+        else:
+            dist = neighbor_distances(query_x[start:stop], ref_x)
+            dist[itself] = np.inf
+            positions = _smallest(dist, keep)
+            best = np.take_along_axis(dist, positions, axis=1)
         found = np.isfinite(best)
         distances[start:stop, :keep] = best
         classes[start:stop, :keep] = np.where(found, ref_class[positions], PAD)

@@ -33,6 +33,12 @@ search with L tables returns for them: the tuner takes the fewest tables reachin
 ``target_recall``, and the reported recall is that of the search's own output on the
 sample, measured, not estimated.
 
+When the features of every row fit one task (the plan's ``whole_classes``), the same
+search runs with each task holding every row
+(:mod:`~spark_smote._search.cross_whole`): no per-table copies, the same neighbours for
+the same parameters, and a tuning in one task that also chooses the chunk size
+(``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``.
+
 Every random choice (directions, offsets, the sample) comes from
 :func:`spark_smote._random.numpy_generator` keyed by the seed; projections are summed
 feature by feature, so a row's keys do not depend on its batch, and the chunks are fixed
@@ -74,11 +80,22 @@ from spark_smote._search.cross_kernels import (
     merge_candidates,
     recall_at_k,
 )
+from spark_smote._search.cross_whole import (
+    cap_choices,
+    choose_tuning,
+    search_whole_reference,
+    tune_whole_reference,
+)
 from spark_smote._search.hashing import sort_keys
 from spark_smote._search.table import SORT_KEY, SORT_KEYS, TABLE
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width, check_shared_fields
 
-__all__ = ["CrossLSHParams", "CrossLSHTuning", "lsh_cross_neighbors", "sample_queries"]
+__all__ = [
+    "CrossLSHParams",
+    "CrossLSHTuning",
+    "lsh_cross_neighbors",
+    "sample_queries",
+]
 
 # A copy's bucket (its sort key's leading bytes), whether it is a query, whether it
 # gets distances, whether its bucket holds a query.
@@ -90,6 +107,8 @@ _HIT = "_smote_hit"
 # Key of the cross-class hash functions' and sample's random streams, above every class
 # ordinal, so they are independent of the per-class streams of the same-class search.
 _CROSS_STREAM_KEY = 1 << 31
+# The chunk size of the per-table search (whose tuning would cost a pass per size).
+PER_TABLE_CAP = 1024
 # Up to this many (table, query bucket) pairs the query buckets are broadcast to the
 # filter join (about 60 bytes each: a few MB); above, both sides are shuffled.
 _BROADCAST_QUERY_BUCKETS = 200_000
@@ -109,8 +128,11 @@ class CrossLSHParams:
         sample, at most ``max_tables``.
     hashes_per_table : int, default 4
         Hash functions ANDed into one bucket (``m``).
-    bucket_cap : int, default 1024
+    bucket_cap : int, optional
         Most rows of one chunk (one distance computation); at least ``4 (k + 1)``.
+        Tuned when the search holds every row in its tasks: the one of
+        ``cross_whole.CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
+        ordered plus candidates ranked, :func:`choose_tuning`); else 1024.
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256
@@ -123,7 +145,7 @@ class CrossLSHParams:
     bucket_width: float | None = None
     tables: int | None = None
     hashes_per_table: int = 4
-    bucket_cap: int = 1024
+    bucket_cap: int | None = None
     target_recall: float = 0.97
     sample_size: int = 256
     max_tables: int = 16
@@ -139,11 +161,13 @@ class CrossLSHParams:
         """
         check_shared_fields("CrossLSHParams", self)
         cap = self.bucket_cap
+        if cap is None:
+            return self
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 4 * (k + 1):
             raise InvalidParameterError(
                 f"CrossLSHParams.bucket_cap={cap!r}: must be an integer >= 4 * (k + 1) = "
-                f"{4 * (k + 1)} so every chunk holds k neighbours of its queries; raise it "
-                "or lower k."
+                f"{4 * (k + 1)} so every chunk holds k neighbours of its queries; raise it, "
+                "lower k, or pass None to tune it."
             )
         return replace(self, bucket_cap=cap + cap % 2)
 
@@ -421,10 +445,11 @@ def lsh_cross_neighbors(
 
     Notes
     -----
-    Spark jobs run here: the sample's exact search, and one tuning search per width
-    tried (``max_tables`` copies of the kept rows, distances for the sample only).
-    The returned search costs L copies of the kept rows, one shuffle and sort of them,
-    and one shuffle of the L candidate lists per query.
+    Spark jobs run here. Holding every row in its tasks (the plan's
+    ``whole_classes``): one tuning task. Else: the sample's exact search, and one
+    tuning search per width tried (``max_tables`` copies of the kept rows, distances
+    for the sample only); the returned search then costs L copies of the kept rows,
+    one shuffle and sort of them, and one shuffle of the L candidate lists per query.
 
     """
     query_sizes, sizes = plan.class_sizes, plan.reference_sizes
@@ -433,56 +458,67 @@ def lsh_cross_neighbors(
     most_tables = params.tables if params.tables is not None else params.max_tables
     directions, shifts = _draw_hash(seed, dimension, params.hashes_per_table, most_tables)
     sample = sample_queries(query_sizes, params.sample_size, seed)
-    in_sample = sample_condition(sample)
-    truth_search = sample_cross_neighbors(points, sample, sizes=sizes, k=k, dimension=dimension)
-    truth_rows = truth_search.collect()
-    truth = {(int(r[CLASS]), int(r[IDX])): np.array(r[DIST], np.float64) for r in truth_rows}
-    base = base_width(np.array(list(truth.values())).reshape(len(truth), k))
-    widths = (
-        [params.bucket_width]
-        if params.bucket_width is not None
-        else [base * factor for factor in WIDTH_FACTORS]
-    )
-    best: tuple[float, int, np.ndarray] | None = None
-    for width in widths:
-        rows = _table_candidates(
+    whole = bool(plan.whole_classes)
+    if whole:
+        curves, base, sampled = tune_whole_reference(
             points,
             query=query,
-            answer=in_sample,
+            sizes=sizes,
+            sample=sample,
+            draw=(directions, shifts),
+            k=k,
+            dimension=dimension,
+            caps=[params.bucket_cap] if params.bucket_cap is not None else cap_choices(k, sizes),
+            bucket_width=params.bucket_width,
+            target_recall=params.target_recall,
+            stop_when_reached=params.tables is None,
+            restricted=restricted,
+            queries=queries,
+        )
+    else:
+        curves, base, sampled = _tune_per_table(
+            points,
+            query=query,
+            sample=sample,
+            sizes=sizes,
             restricted=restricted,
             queries=queries,
             directions=directions,
             shifts=shifts,
-            width=width,
             k=k,
             dimension=dimension,
-            cap=params.bucket_cap,
-        ).collect()
-        curve = _recall_curve(rows, truth, k, most_tables)
-        reached = np.flatnonzero(curve >= params.target_recall)
-        if params.tables is not None:
-            candidate = (width, params.tables, curve)
-        elif reached.size:
-            candidate = (width, int(reached[0]) + 1, curve)
-        else:
-            candidate = (width, most_tables, curve)
-        if best is None or candidate[2][candidate[1] - 1] > best[2][best[1] - 1]:
-            best = candidate
-        if params.tables is None and reached.size:
-            break
-    assert best is not None
-    width, tables, curve = best
+            params=params,
+        )
+    width, cap, tables, curve = choose_tuning(
+        curves, params, rows=sum(sizes.values()), queries=queries
+    )
     tuning = CrossLSHTuning(
         bucket_width=width,
         tables=tables,
         hashes_per_table=params.hashes_per_table,
-        bucket_cap=params.bucket_cap,
+        bucket_cap=cap,
         recall=float(curve[tables - 1]),
         recall_by_tables=tuple(round(float(v), 4) for v in curve),
         kth_distance_median=base,
-        sample_queries=len(truth),
+        sample_queries=sampled,
     )
     used = directions[:, : tables * (params.hashes_per_table + 1)]
+    if whole:
+        found = search_whole_reference(
+            points,
+            query=query,
+            sizes=sizes,
+            queries=queries,
+            draw=(used, shifts[:tables]),
+            width=width,
+            tables=tables,
+            k=k,
+            dimension=dimension,
+            bucket_cap=cap,
+            restricted=restricted,
+            max_parts=plan.max_tasks_per_class,
+        )
+        return found, tuning
     candidates = _table_candidates(
         points,
         query=query,
@@ -494,6 +530,58 @@ def lsh_cross_neighbors(
         width=width,
         k=k,
         dimension=dimension,
-        cap=params.bucket_cap,
+        cap=cap,
     ).drop(TABLE)
     return merge_lists(candidates, k), tuning
+
+
+def _tune_per_table(
+    points: DataFrame,
+    *,
+    query: Column,
+    sample: Mapping[int, list[int]],
+    sizes: Mapping[int, int],
+    restricted: bool,
+    queries: int,
+    directions: np.ndarray,
+    shifts: np.ndarray,
+    k: int,
+    dimension: int,
+    params: CrossLSHParams,
+) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
+    """The tuning statistics by Spark jobs over per-table copies (see the module docstring).
+
+    Returns, as :func:`~spark_smote._search.cross_whole.tune_whole_reference`, the
+    recall curve of each width tried (none after the first reaching the target when
+    ``tables`` is tuned), the sample's median k-th distance and the sampled rows.
+    """
+    truth_search = sample_cross_neighbors(points, sample, sizes=sizes, k=k, dimension=dimension)
+    truth_rows = truth_search.collect()
+    truth = {(int(r[CLASS]), int(r[IDX])): np.array(r[DIST], np.float64) for r in truth_rows}
+    base = base_width(np.array(list(truth.values())).reshape(len(truth), k))
+    widths = (
+        [params.bucket_width]
+        if params.bucket_width is not None
+        else [base * factor for factor in WIDTH_FACTORS]
+    )
+    cap = params.bucket_cap if params.bucket_cap is not None else PER_TABLE_CAP
+    curves = []
+    for width in widths:
+        rows = _table_candidates(
+            points,
+            query=query,
+            answer=sample_condition(sample),
+            restricted=restricted,
+            queries=queries,
+            directions=directions,
+            shifts=shifts,
+            width=width,
+            k=k,
+            dimension=dimension,
+            cap=cap,
+        ).collect()
+        curve = _recall_curve(rows, truth, k, shifts.shape[0])
+        curves.append(((width, cap), curve))
+        if params.tables is None and (curve >= params.target_recall).any():
+            break
+    return curves, base, len(truth)

@@ -50,6 +50,29 @@ def test_block_top_k_matches_brute_force_with_ties_and_duplicates():
         assert got == [(float(d), int(c), int(j)) for d, c, j in expected[i]]
 
 
+@pytest.mark.parametrize(("offset", "k"), [(0.0, 1), (1e4, 5), (-3e6, 12)])
+def test_block_top_k_equals_all_distances_sorted(offset, k):
+    # The matrix-product screening never changes the result: the same neighbours,
+    # distances and tie-breaks as computing every distance, far from the origin too.
+    rng = np.random.default_rng(int(abs(offset)) + k)
+    n, dimension = 900, 18
+    x = offset + np.round(rng.normal(size=(n, dimension)), 1)
+    x[100:160] = x[160]
+    x[200:230, :] = x[230] + 1e-9 * np.arange(30)[:, None]
+    classes = rng.integers(0, 3, n).astype(np.int32)
+    idx = np.arange(n, dtype=np.int64)
+    queries = rng.choice(n, 300, replace=False)
+    nbr_class, nbr, dist = block_top_k(
+        classes[queries], idx[queries], x[queries], classes, idx, x, k
+    )
+    full = neighbor_distances(x[queries], x)
+    full[np.arange(len(queries)), queries] = np.inf
+    for row in range(len(queries)):
+        expected = sorted(zip(full[row], classes, idx, strict=True))[:k]
+        got = list(zip(dist[row], nbr_class[row], nbr[row], strict=True))
+        assert got == [(float(d), int(c), int(i)) for d, c, i in expected]
+
+
 def test_block_top_k_excludes_the_query_but_keeps_its_duplicates():
     x = np.zeros((4, 3))
     classes = np.array([0, 0, 1, 1], np.int32)
@@ -195,3 +218,25 @@ def test_recall_counts_ties_at_the_kth_distance_as_found():
     true = np.array([[0.0, 1.0, 2.0]])
     assert recall_at_k(np.array([[0.0, 1.0, 2.0]]), true) == 1.0
     assert recall_at_k(np.array([[0.0, 2.0, 3.0]]), true) == pytest.approx(2 / 3)
+
+
+def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
+    from spark_smote._search.cross_lsh import CrossLSHParams
+    from spark_smote._search.cross_whole import choose_tuning
+
+    curves = [
+        ((1.0, 1024), np.array([0.5, 0.8, 0.95, 0.97])),
+        ((1.0, 4096), np.array([0.8, 0.97, 0.99, 0.99])),
+        ((2.0, 1024), np.array([0.6, 0.9, 0.97, 0.98])),
+    ]
+    params = CrossLSHParams(target_recall=0.97)
+    # Few queries: ranking is cheap, ordering the rows dominates, fewest tables win.
+    assert choose_tuning(curves, params, rows=10**6, queries=10)[:3] == (1.0, 4096, 2)
+    # Every row a query: ranking dominates, the small chunks win (the earlier on a tie).
+    assert choose_tuning(curves, params, rows=10**6, queries=10**6)[:3] == (2.0, 1024, 3)
+    # Nothing reaches the target: the best recall with every table.
+    strict = CrossLSHParams(target_recall=0.999)
+    assert choose_tuning(curves, strict, rows=100, queries=100)[:3] == (1.0, 4096, 4)
+    # Tables given: the best recall with that many.
+    fixed = CrossLSHParams(tables=1)
+    assert choose_tuning(curves, fixed, rows=100, queries=100)[:3] == (1.0, 4096, 1)

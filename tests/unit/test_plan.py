@@ -109,8 +109,14 @@ def test_a_search_among_all_classes_takes_one_method_by_the_total_rows() -> None
     assert "70 rows <= 10000" in small.reason
     sizes = {0: 6_000, 1: 3_000, 2: 2_000}
     large = plan_search(sizes, K, 2, "auto", reference="all")
-    assert large.per_table_classes == set(sizes) and not large.exact_classes
+    assert large.whole_classes == set(sizes) and not large.exact_classes
     assert "11000 rows > 10000" in large.reason
+    # LSH holds every row in its tasks while their features fit whole_class_bytes.
+    tight = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1)
+    per_table = plan_search(sizes, K, 2, "auto", tight, reference="all")
+    assert per_table.per_table_classes == set(sizes) and not per_table.whole_classes
+    switched = PlanLimits(whole_class_search=False)
+    assert plan_search(sizes, K, 2, "lsh", switched, reference="all").per_table_classes
     raised = PlanLimits(auto_exact_max_rows=20_000)
     assert plan_search(sizes, K, 2, "auto", raised, reference="all").exact_classes == set(sizes)
     assert plan_search(sizes, K, 2, "exact", reference="all").reason == (
