@@ -22,7 +22,6 @@ keys        the rows of the classes to grow numbered in their class
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -76,8 +75,6 @@ _CHUNK = "_smote_chunk"
 _DRAW = "_smote_draw"
 _BASE = "_smote_base"
 _NEW_X = "_smote_new_x"
-_OFFSET = "_smote_offset"
-_KEY = "_smote_key"
 
 # Draw indices per exploded chunk and chunks per task: bounds one array in one task.
 DRAWS_PER_CHUNK = 1 << 16
@@ -272,12 +269,7 @@ def _copies(
     shuffled by the row's key. Either way the draws, which Spark estimates from their
     one-row class table as tiny, are never the side it broadcasts.
 
-    A draw finds its base row by one long key, the row's place among all grown rows
-    (class offset + index): the keys are dense, so the broadcast lookup is an array
-    index (Spark's dense ``LongHashedRelation``), not a hash of (class, index).
     """
-    starts = itertools.accumulate([p.n_rows for p in grown[:-1]], initial=0)
-    offsets = {p.ordinal: start for p, start in zip(grown, starts, strict=True)}
     label_type = schema[params.label_col].dataType
     classes = points.sparkSession.range(1).select(
         F.inline(
@@ -288,7 +280,6 @@ def _copies(
                         F.lit(p.ordinal).cast("int").alias(CLASS),
                         F.lit(p.n_rows).cast("long").alias(SIZE),
                         F.lit(p.n_new).cast("long").alias(_NEW),
-                        F.lit(offsets[p.ordinal]).cast("long").alias(_OFFSET),
                     )
                     for p in grown
                 ]
@@ -306,18 +297,16 @@ def _copies(
     # Chunks dealt round-robin (class ordinal + chunk number), as SMOTE's draws: the
     # tasks that write the copies get even shares.
     draws = place_by_position(chunks, tasks, F.col(CLASS) + F.col(_CHUNK)).select(
-        _LABEL, CLASS, SIZE, _OFFSET, F.explode(F.sequence(start, stop)).alias(_DRAW)
+        _LABEL, CLASS, SIZE, F.explode(F.sequence(start, stop)).alias(_DRAW)
     )
     base = F.floor(
         uniform_column(params.seed, STREAM_BASE, F.col(CLASS), F.col(_DRAW)) * F.col(SIZE)
     )
     base = F.least(base.cast("long"), F.col(SIZE) - F.lit(1))
-    draws = draws.select(_LABEL, CLASS, _DRAW, (F.col(_OFFSET) + base).alias(_KEY))
-    offset_of = F.create_map(*[F.lit(v).cast("long") for item in offsets.items() for v in item])
-    key = offset_of[F.col(CLASS).cast("long")] + F.col(IDX).cast("long")
-    carried = [X, _ROW] + ([ID] if params.id_col is not None else [])
-    lookup = points.select(key.alias(_KEY), *carried)
-    copied = draws.join(lookup_side(lookup, broadcast=broadcast), on=_KEY)
+    draws = draws.select(_LABEL, CLASS, _DRAW, base.alias(IDX))
+    keep = [CLASS, IDX, X, _ROW] + ([ID] if params.id_col is not None else [])
+    lookup = points.select(*keep)
+    copied = draws.join(lookup_side(lookup, broadcast=broadcast), on=[CLASS, IDX])
     if not scales:
         return copied.withColumn(_NEW_X, F.col(X))
     scale_of = F.create_map(
