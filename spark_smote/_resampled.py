@@ -27,7 +27,9 @@ import importlib
 import inspect
 import json
 import os
-from collections.abc import Mapping
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol, cast, runtime_checkable
 
 from pyspark import StorageLevel
@@ -315,6 +317,9 @@ class ResampledEstimator(
     ``OneVsRest``: a param map given to ``fit`` is passed on to the inner estimator.
     The resampled data is persisted (memory and disk) while the inner estimator fits,
     since most estimators read their input more than once, and released afterwards.
+    In tuning, grid points that share a sampler share its resample of each training
+    fold (:meth:`fitMultiple`): a grid over the inner estimator's Params costs one
+    resample per fold.
 
     Examples
     --------
@@ -359,24 +364,53 @@ class ResampledEstimator(
             that._set(estimator=that.getEstimator().copy(extra))
         return that
 
-    def _fit(self, dataset: DataFrame) -> ResampledModel:
+    def _checked_sampler(self) -> Sampler:
+        """The sampler of this stage's fit, after checking that both Params are set."""
         for param in (self.estimator, self.sampler):
             if not self.isSet(param):
                 raise InvalidParameterError(
                     f"ResampledEstimator: {param.name} is not set. Pass "
                     "ResampledEstimator(estimator=..., sampler=...)."
                 )
-        estimator = self.getEstimator()
-        sampler = fitted_sampler(self.getOrDefault(self.sampler), estimator)
+        return fitted_sampler(self.getOrDefault(self.sampler), self.getEstimator())
+
+    def _fit_resampled(self, resampled: DataFrame, sampler: Sampler) -> ResampledModel:
+        """Fit the inner estimator on data ``sampler`` resampled; copy this stage's Params."""
+        model = ResampledModel(model=self.getEstimator().fit(resampled))
+        model.resample_report = getattr(sampler, "report_", None)
+        return self._copyValues(model)
+
+    def _fit(self, dataset: DataFrame) -> ResampledModel:
+        sampler = self._checked_sampler()
         resampled = _resample_classes(sampler, dataset)
         resampled.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            inner = estimator.fit(resampled)
+            return self._fit_resampled(resampled, sampler)
         finally:
             resampled.unpersist()
-        model = ResampledModel(model=inner)
-        model.resample_report = getattr(sampler, "report_", None)
-        return self._copyValues(model)
+
+    def fitMultiple(  # noqa: N802 - Spark ML name
+        self,
+        dataset: DataFrame,
+        paramMaps: Sequence[dict[Param[Any], Any]],  # noqa: N803
+    ) -> Iterator[tuple[int, ResampledModel]]:
+        """Fit one model per param map, resampling once per distinct sampler.
+
+        ``CrossValidator`` and ``TrainValidationSplit`` call this for every training fold.
+        Param maps that differ only in the inner estimator's Params (``lr.regParam``) give
+        the same sampler, so the fold is resampled once for all of them and the inner
+        estimator is fitted on that one result: the models are those separate ``fit``
+        calls give when the sampler has a ``seed``. Without a seed, the maps sharing a
+        sampler share one random draw.
+
+        Returns
+        -------
+        iterator of (int, ResampledModel)
+            Thread safe, as Spark ML's own: ``next`` gives ``(index into paramMaps,
+            model)``, the indices of one sampler together.
+
+        """
+        return _FitsSharingResamples([self.copy(extra) for extra in paramMaps], dataset)
 
     def write(self) -> MLWriter:
         """A writer saving the metadata and the inner estimator."""
@@ -386,6 +420,58 @@ class ResampledEstimator(
     def read(cls) -> MLReader[ResampledEstimator]:
         """A reader for :meth:`save`'s layout."""
         return _ResampledReader(cls)
+
+
+class _FitsSharingResamples:
+    """``fitMultiple``'s iterator: each distinct sampler resamples once, shared by its maps.
+
+    The resampled data of a sampler is persisted when its first map is fitted and released
+    after its last, so at most one resample per thread is held at a time.
+    """
+
+    def __init__(self, stages: list[ResampledEstimator], dataset: DataFrame) -> None:
+        self._stages = stages
+        self._dataset = dataset
+        self._samplers = [stage._checked_sampler() for stage in stages]  # fail before any fit
+        self._keys = [
+            json.dumps(sampler_spec(s), sort_keys=True, default=repr) for s in self._samplers
+        ]
+        first = {key: self._keys.index(key) for key in self._keys}
+        self._order = sorted(range(len(stages)), key=lambda index: first[self._keys[index]])
+        self._remaining = Counter(self._keys)
+        self._resampled: dict[str, tuple[DataFrame, Sampler]] = {}
+        self._key_locks = {key: threading.Lock() for key in first}
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    def __iter__(self) -> _FitsSharingResamples:
+        return self
+
+    def __next__(self) -> tuple[int, ResampledModel]:
+        with self._lock:
+            if self._taken == len(self._order):
+                raise StopIteration("No models remaining.")
+            index = self._order[self._taken]
+            self._taken += 1
+        key = self._keys[index]
+        try:
+            with self._key_locks[key]:
+                if key not in self._resampled:
+                    sampler = self._samplers[index]
+                    resampled = _resample_classes(sampler, self._dataset)
+                    resampled.persist(StorageLevel.MEMORY_AND_DISK)
+                    self._resampled[key] = (resampled, sampler)
+                resampled, sampler = self._resampled[key]
+            return index, self._stages[index]._fit_resampled(resampled, sampler)
+        finally:
+            with self._lock:
+                self._remaining[key] -= 1
+                done = self._remaining[key] == 0
+            if done:
+                with self._key_locks[key]:
+                    held = self._resampled.pop(key, None)
+                if held is not None:
+                    held[0].unpersist()
 
 
 class ResampledModel(Model, _ResampledParams, MLReadable["ResampledModel"], MLWritable):

@@ -343,6 +343,36 @@ def test_train_validation_split_over_inner_params_is_reproducible(spark: Any) ->
     assert all("is_synthetic" not in columns for _, columns in evaluator.seen)
 
 
+class CountingDuplicates(DuplicateMinority):
+    """DuplicateMinority that counts its resamples (one process: the driver)."""
+
+    resamples = 0
+
+    def fit_resample(self, df: DataFrame) -> DataFrame:
+        type(self).resamples += 1
+        return super().fit_resample(df)
+
+
+@pytest.mark.e2e
+def test_fit_multiple_resamples_once_per_sampler_and_fits_as_fit_does(spark: Any) -> None:
+    df = _rows(spark)
+    lr = _logistic()
+    rs = ResampledEstimator(estimator=lr, sampler=CountingDuplicates())
+    maps = [
+        {rs.sampler: sampler, lr.regParam: reg}
+        for reg in (0.0, 0.5)
+        for sampler in (CountingDuplicates(), CountingDuplicates(minority=0.0))
+    ]
+    CountingDuplicates.resamples = 0
+    models = dict(rs.fitMultiple(df, maps))
+    assert CountingDuplicates.resamples == 2  # two samplers, each shared by two regParams
+    assert sorted(models) == [0, 1, 2, 3]
+    for index, param_map in enumerate(maps):
+        alone = rs.fit(df, param_map)
+        assert models[index].model.getRegParam() == param_map[lr.regParam]
+        assert _scores(models[index], df) == _scores(alone, df)
+
+
 @pytest.mark.e2e
 def test_validator_with_a_grid_over_inner_params_cannot_be_saved(
     spark: Any, tmp_path: Path
