@@ -2,23 +2,16 @@
 
 ``spark-smote`` and ``jobs/smote_job.py`` print, in order: the configuration and the
 seed, one line per phase, what the sampler did (:func:`print_run_summary`), the result.
-Spark's own log is set to WARN before the session starts (``spark.log.level``, applied
-by Spark as the context starts) and its progress bars are off
-(``spark.ui.showConsoleProgress``); pyspark's Python loggers and warnings are silenced,
-so a bad input ends in one line. ``--verbose`` leaves Spark's logging and progress bars
-as configured. Under spark-submit, which starts the driver JVM with Spark's default log
-profile before any Python runs, ``jobs/smote_job.py`` lowers that profile to WARN before
-the SparkContext starts.
-Only the command line calls this module: a library user's logging is never touched.
-
-Changing the level of a session that is already running is possible on a classic
-session only (``SparkContext.setLogLevel``): ``spark.log.level`` is a static setting,
-which ``spark.conf.set`` refuses on classic and Connect sessions alike
-(``CANNOT_MODIFY_CONFIG``), and a Spark Connect client has no SparkContext and no call
-that sets the server's log level. So a Connect session gets its level from the
-builder's settings alone (the job's own local server does, see
-:func:`spark_smote._job.build_session`), and the two functions below that adjust a
-running session do so on classic sessions and leave Connect sessions as they are.
+Unless ``--verbose``, the job's session is built with :func:`quiet_spark_settings`:
+Spark's log at WARN (``spark.log.level``) and no progress bars; and a driver JVM the job
+launches itself reads ``log4j2-quiet.properties`` (beside this module), which also keeps
+the Java stack traces of failed tasks off the console, so a bad input ends in the job's
+one line. pyspark's Python loggers and warnings are silenced too. ``--verbose`` leaves
+Spark's logging and progress bars as configured. Under spark-submit, which starts the
+driver JVM with Spark's default log profile before any Python runs, ``jobs/smote_job.py``
+lowers that profile to WARN before the SparkContext starts.
+Only the command line calls this module: a library user's logging is never touched, and
+a session the job did not start keeps its own log settings.
 """
 
 from __future__ import annotations
@@ -27,34 +20,51 @@ import argparse
 import logging
 import sys
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from spark_smote._report import sampler_fields, summary_line
 
 __all__ = [
-    "QUIET_SPARK_SETTINGS",
     "add_console_arguments",
     "configure_console",
     "error",
     "format_counts",
     "print_run_summary",
-    "quiet_session",
+    "quiet_spark_settings",
     "say",
-    "spark_log_silenced",
 ]
 
 PREFIX = "spark-smote"
 
 # Applied to the job's session unless --verbose (a config file's own value wins).
-QUIET_SPARK_SETTINGS = {
+_QUIET_SETTINGS = {
     "spark.log.level": "WARN",
     "spark.ui.showConsoleProgress": "false",
     # Plans of inputs wider than Spark's default 25 fields are otherwise printed cut,
     # with a WARN line about it; the value only bounds plan strings, never the data.
     "spark.sql.debug.maxToStringFields": "1000",
 }
+_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+_LOG_PROFILE = Path(__file__).with_name("log4j2-quiet.properties")
+
+
+def quiet_spark_settings(configured: Mapping[str, str]) -> dict[str, str]:
+    """The configuration file's Spark settings with the console's quiet ones added.
+
+    A value the configuration gives wins, except that the driver's Java options get the
+    quiet log profile in front of the configured ones, unless they name a log4j2
+    configuration of their own. The options only take effect when this process launches
+    the driver JVM (local mode, a local Connect server); a running JVM keeps its log.
+    """
+    settings = {**_QUIET_SETTINGS, **configured}
+    options = settings.get(_JAVA_OPTIONS, "")
+    if "log4j2.configurationFile" not in options:
+        profile = f"-Dlog4j2.configurationFile={_LOG_PROFILE.as_uri()}"
+        settings[_JAVA_OPTIONS] = f"{profile} {options}".strip()
+    return settings
+
 
 # Python loggers of pyspark and py4j that print stack traces of errors the job reports
 # in one line itself (Connect's "GRPC Error received", the query context logger).
@@ -80,38 +90,6 @@ def configure_console(verbose: bool) -> None:
     # pyspark's UserWarnings (e.g. settings a Connect session cannot change) are noise
     # here; the library's own warnings reach the console through its logger.
     warnings.filterwarnings("ignore", category=UserWarning)
-
-
-def quiet_session(spark: object, verbose: bool) -> None:
-    """Keep a classic session that was already running at WARN (see the module notes)."""
-    if not verbose:
-        _set_classic_log_level(spark, "WARN")
-
-
-@contextmanager
-def spark_log_silenced(spark: object, verbose: bool) -> Iterator[None]:
-    """Spark's log off while the job opens its input (classic sessions the job owns).
-
-    A file Spark cannot read fails a task, which Spark logs at ERROR with its Java stack
-    trace before the job reports the problem in one line; the job's line says it all.
-    """
-    silenced = not verbose and _set_classic_log_level(spark, "OFF")
-    try:
-        yield
-    finally:
-        if silenced:
-            _set_classic_log_level(spark, "WARN")
-
-
-def _set_classic_log_level(spark: object, level: str) -> bool:
-    """Set a running classic session's log level; False (nothing done) over Connect."""
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
-        return False
-    context = getattr(spark, "sparkContext", None)
-    if context is None:
-        return False
-    context.setLogLevel(level)
-    return True
 
 
 def format_counts(counts: Mapping[Any, int]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import spark_smote
 from spark_smote._config import JobConfig, load_config
-from spark_smote._console import QUIET_SPARK_SETTINGS
+from spark_smote._console import quiet_spark_settings
 
 __all__ = ["build_session", "load_job_config", "load_samplers", "on_databricks"]
 
@@ -66,7 +66,7 @@ def build_session(
         builder = builder.master(master)
     elif config.master is not None and not _launched_by_spark_submit():
         builder = builder.master(config.master)
-    settings = dict(config.spark) if verbose else {**QUIET_SPARK_SETTINGS, **config.spark}
+    settings = dict(config.spark) if verbose else quiet_spark_settings(config.spark)
     if remote is not None and remote.startswith("local"):
         settings.setdefault("spark.connect.grpc.binding.address", "127.0.0.1")
     for key, value in settings.items():

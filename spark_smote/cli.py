@@ -25,9 +25,7 @@ from spark_smote._console import (
     error,
     format_counts,
     print_run_summary,
-    quiet_session,
     say,
-    spark_log_silenced,
 )
 from spark_smote._errors import InvalidParameterError
 from spark_smote._family_params import CLEANING_STRATEGY_NAMES
@@ -355,10 +353,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     spark = build_session(config, args.master, args.remote, verbose=args.verbose)
     own_session = not (on_databricks() and args.master is None and args.remote is None)
-    if own_session:
-        quiet_session(spark, args.verbose)
     io_options = (input_options, output_options)
-    args.own_session = own_session
     try:
         return _resample_and_write(spark, args, mode, smote_arguments, io_options, started)
     finally:
@@ -382,8 +377,7 @@ def _resample_and_write(
     input_options, output_options = io_options
     partition_by = _names(args.partition_by) if args.partition_by else []
     try:
-        with spark_log_silenced(spark, args.verbose or not args.own_session):
-            df, schema = read_input(spark, args, input_options)
+        df, schema = read_input(spark, args, input_options)
         clock.done("read input")
         plot_flag = _PLOT_FLAG if args.plot and not smote_arguments.get("synthetic_col") else None
         if plot_flag is not None and plot_flag in schema.names:
