@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ WDBC_ARGS += ("--synthetic-col", "is_synthetic")
 
 # The reference job: every test that compares outputs runs these arguments.
 REFERENCE_ARGS = ("--label-col", "label", "--k-neighbors", "3", "--seed", "20261124")
+
+
+def spark_test_settings() -> tuple[str, str, dict[str, str]]:
+    """(master, app name, Spark settings) of the test sessions, from conf/test.toml."""
+    data = tomllib.loads(Path(TEST_CONFIG).read_text(encoding="utf-8"))
+    job = data.get("job", {})
+    return job["master"], job["app_name"], {k: str(v) for k, v in data["spark"].items()}
 
 
 def write_reference_input(folder: Path) -> Path:

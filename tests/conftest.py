@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tomllib
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -20,18 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests._reliability import free_loopback_port
+from tests._reliability import free_loopback_port, spark_test_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_CONF = ROOT / "conf" / "test.toml"
 REMOTE = os.environ.get("SPARK_SMOTE_TEST_REMOTE")
-
-
-def spark_test_settings() -> tuple[str, str, dict[str, str]]:
-    """(master, app name, Spark settings) of the test session, from conf/test.toml."""
-    data = tomllib.loads(TEST_CONF.read_text(encoding="utf-8"))
-    job = data.get("job", {})
-    return job["master"], job["app_name"], {k: str(v) for k, v in data["spark"].items()}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
