@@ -43,6 +43,11 @@ def spark_test_settings() -> tuple[str, str, dict[str, str]]:
     return job["master"], job["app_name"], {k: str(v) for k, v in data["spark"].items()}
 
 
+# The test JVMs' options (conf/test.toml), for JVMs a session's settings do not reach:
+# spark-submit's driver, a standalone cluster's daemons, a script's own session.
+TEST_JAVA_OPTIONS = spark_test_settings()[2].get("spark.driver.extraJavaOptions", "")
+
+
 def write_reference_input(folder: Path) -> Path:
     """Write a small three-class Parquet dataset as two files; return its folder.
 

@@ -17,7 +17,15 @@ import pytest
 from spark_smote._config import load_config
 from spark_smote._errors import InvalidParameterError
 from spark_smote.cli import _sampler_arguments, build_parser, parse_sampling_strategy
-from tests._reliability import ROOT, TEST_CONFIG, WDBC, WDBC_ARGS, cli_args, run_command
+from tests._reliability import (
+    ROOT,
+    TEST_CONFIG,
+    TEST_JAVA_OPTIONS,
+    WDBC,
+    WDBC_ARGS,
+    cli_args,
+    run_command,
+)
 from tests.helpers import label_counts, sorted_rows
 
 pytestmark = pytest.mark.classic_only
@@ -140,7 +148,8 @@ def test_python_m_spark_smote_balances_wdbc_and_reports(spark, wdbc_run):
 def test_spark_submit_job_gives_the_same_rows_as_the_cli(spark, wdbc_run, tmp_path):
     _, cli_output = wdbc_run
     output = tmp_path / "wdbc_submit"
-    job = [spark_submit(), "--master", "local[2]", str(ROOT / "jobs" / "smote_job.py")]
+    job = [spark_submit(), "--master", "local[2]", "--driver-java-options", TEST_JAVA_OPTIONS]
+    job.append(str(ROOT / "jobs" / "smote_job.py"))
     result = run_job(job, *cli_args(WDBC, output, *WDBC_ARGS))
     assert_ok(result)
     assert "classes after:  'benign': 357, 'malignant': 357" in result.stdout

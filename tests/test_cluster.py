@@ -22,6 +22,7 @@ import pytest
 from tests._reliability import (
     ROOT,
     TEST_CONFIG,
+    TEST_JAVA_OPTIONS,
     assert_same_output,
     describe,
     free_loopback_port,
@@ -63,6 +64,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def standalone_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(master URL, master log) of a master and two workers on 127.0.0.1."""
     env = job_env({"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"})
+    env["SPARK_DAEMON_JAVA_OPTS"] = TEST_JAVA_OPTIONS
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -134,6 +136,8 @@ def test_standalone_cluster_output_equals_local_mode(
         str(SPARK_HOME / "bin" / "spark-submit"),
         "--master",
         master_url,
+        "--driver-java-options",
+        TEST_JAVA_OPTIONS,
         "--conf",
         "spark.driver.host=127.0.0.1",
         "--conf",

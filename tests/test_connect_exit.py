@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._reliability import free_loopback_port, job_env, spark_test_settings
+from tests._reliability import TEST_JAVA_OPTIONS, free_loopback_port, job_env
 
 pytestmark = pytest.mark.connect
 
@@ -35,8 +35,6 @@ EXIT_SECONDS = 60.0
 # Upper bound of the work itself (a Connect server start and a small job).
 WORK_SECONDS = 600.0
 DONE = "SCRIPT-WORK-DONE"
-# The test sessions' JVM options (conf/test.toml): each run is a cold JVM.
-JAVA_OPTIONS = spark_test_settings()[2].get("spark.driver.extraJavaOptions", "")
 
 SCRIPT = f"""
 import os
@@ -77,7 +75,7 @@ def run_script(script: Path, run: int) -> str | None:
     variant = "nc" if run % 2 else "plain"
     output, port = str(script.parent / f"out-{run}"), str(free_loopback_port())
     process = subprocess.Popen(
-        [sys.executable, str(script), output, variant, port, JAVA_OPTIONS],
+        [sys.executable, str(script), output, variant, port, TEST_JAVA_OPTIONS],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

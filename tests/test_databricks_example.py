@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._reliability import job_env
+from tests._reliability import TEST_JAVA_OPTIONS, job_env
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "jobs" / "databricks_example.py"
@@ -33,7 +33,8 @@ def test_notebook_runs_locally_from_a_table_and_removes_its_temporary_folder(
     result = subprocess.run(
         [sys.executable, str(NOTEBOOK)],
         cwd=tmp_path,
-        env=job_env(None),
+        # The notebook builds its own session: the test JVM options go in by environment.
+        env=job_env({"JDK_JAVA_OPTIONS": TEST_JAVA_OPTIONS}),
         capture_output=True,
         text=True,
         timeout=900,
