@@ -11,10 +11,8 @@ any output exists.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import reduce
 from typing import Any, Literal
 
 from pyspark.sql import Column, DataFrame, Row
@@ -320,6 +318,20 @@ def _largest(features: list[Column]) -> Column:
     return F.greatest(*magnitudes) if len(magnitudes) > 1 else magnitudes[0]
 
 
+def _sum_null_if_any_null(values: Sequence[Column]) -> Column:
+    """The sum of ``values``, null when one is null, added as a balanced tree.
+
+    A left-deep chain of n additions is an expression n levels deep, which Spark's
+    recursive plan code walks with one stack frame or more per level: at hundreds of
+    features that overflows the JVM's stack. The tree is log2(n) levels deep.
+    """
+    level = list(values)
+    while len(level) > 1:
+        pairs = [level[i] + level[i + 1] for i in range(0, len(level) - 1, 2)]
+        level = pairs + level[len(level) - len(level) % 2 :]
+    return level[0]
+
+
 def row_checks(layout: FeatureLayout) -> dict[str, Column]:
     """Per input row: ``BAD_ROW`` (a null, NaN or infinite feature) and ``LARGEST``.
 
@@ -328,7 +340,7 @@ def row_checks(layout: FeatureLayout) -> dict[str, Column]:
     """
     features = [F.col(name).cast("double") for name in layout.columns]
     largest = _largest(features)
-    bad = reduce(operator.add, features).isNull() | ~(largest < F.lit(float("inf")))
+    bad = _sum_null_if_any_null(features).isNull() | ~(largest < F.lit(float("inf")))
     return {BAD_ROW: bad, LARGEST: largest}
 
 
@@ -411,7 +423,7 @@ def collect_input_stats(
         # value to report.
         features = [F.col(name).cast("double") for name in layout.columns]
         aggregations += [
-            F.count(reduce(operator.add, features)).alias("complete"),
+            F.count(_sum_null_if_any_null(features)).alias("complete"),
             F.max(_largest(features)).alias("largest"),
         ]
     elif layout.kind != "columns":
