@@ -114,13 +114,14 @@ def test_content_keys_give_the_same_rows_and_schema(spark, data) -> None:
 def test_output_does_not_depend_on_partitioning(spark, data) -> None:
     x, y, _ = data["multi"]
     outs = []
+    previous = spark.conf.get("spark.sql.shuffle.partitions")
     for partitions, shuffle in ((1, "2"), (5, "7")):
         spark.conf.set("spark.sql.shuffle.partitions", shuffle)
         try:
             df = as_df(spark, x[::-1], y[::-1], partitions)
             outs.append(kept_ids(TomekLinks(id_col="id", seed=3).fit_resample(df)))
         finally:
-            spark.conf.set("spark.sql.shuffle.partitions", "4")
+            spark.conf.set("spark.sql.shuffle.partitions", previous)
     assert outs[0] == outs[1]
 
 
