@@ -9,7 +9,7 @@ the Java stack traces of failed tasks off the console, so a bad input ends in th
 one line. pyspark's Python loggers and warnings are silenced too. ``--verbose`` leaves
 Spark's logging and progress bars as configured. Under spark-submit, which starts the
 driver JVM with Spark's default log profile before any Python runs, ``jobs/smote_job.py``
-lowers that profile to WARN before the SparkContext starts.
+lowers that profile to WARN before the session starts.
 Only the command line calls this module: a library user's logging is never touched, and
 a session the job did not start keeps its own log settings.
 """
