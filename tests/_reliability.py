@@ -13,7 +13,8 @@ import socket
 import subprocess
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,9 @@ def run_command(
     )
 
 
-def run_cli_batch(folder: Path, cases: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def run_cli_batch(
+    folder: Path, cases: Sequence[Mapping[str, Any]], *, timeout: int = JOB_TIMEOUT
+) -> dict[str, dict[str, Any]]:
     """Run several command lines in one subprocess (``tests/_cli_batch.py``).
 
     Parameters
@@ -159,6 +162,8 @@ def run_cli_batch(folder: Path, cases: Sequence[Mapping[str, Any]]) -> dict[str,
     cases : sequence of mappings
         ``{"name": ..., "argv": [...]}`` per command line, run in order in one Spark
         process (a table one case writes is there for the next).
+    timeout : int
+        Upper bound of the whole batch, in seconds.
 
     Returns
     -------
@@ -168,9 +173,70 @@ def run_cli_batch(folder: Path, cases: Sequence[Mapping[str, Any]]) -> dict[str,
     """
     (folder / "cases.json").write_text(json.dumps(list(cases)), encoding="utf-8")
     batch = [sys.executable, str(ROOT / "tests" / "_cli_batch.py"), "cases.json", "results.json"]
-    done = run_command(batch, cwd=folder)
+    done = run_command(batch, cwd=folder, timeout=timeout)
     assert done.returncode == 0, describe(done)
     results: dict[str, dict[str, Any]] = json.loads((folder / "results.json").read_text())
+    return results
+
+
+@dataclass(frozen=True)
+class BatchGroup:
+    """One test module's command lines in the session's shared batch process.
+
+    ``build`` writes the module's inputs into the folder it is given and returns its
+    cases (as :func:`run_cli_batch` takes them). Groups run by ``order``: the first case
+    that reaches Spark creates the batch's session, so its static settings (warehouse
+    folder, JVM options) hold for every later case.
+    """
+
+    module: str
+    order: int
+    build: Callable[[Path], list[dict[str, Any]]]
+
+
+# Test modules whose command lines share one batch process (the ``cli_batch`` fixture of
+# tests/conftest.py): one JVM start and session setup for all of them.
+BATCH_GROUPS: dict[str, BatchGroup] = {}
+
+
+def batch_cases(
+    order: int,
+) -> Callable[[Callable[[Path], list[dict[str, Any]]]], Callable[[Path], list[dict[str, Any]]]]:
+    """Register a test module's builder of command lines for the shared batch."""
+
+    def register(
+        build: Callable[[Path], list[dict[str, Any]]],
+    ) -> Callable[[Path], list[dict[str, Any]]]:
+        BATCH_GROUPS[build.__module__] = BatchGroup(build.__module__, order, build)
+        return build
+
+    return register
+
+
+def run_batch_groups(
+    base: Path, modules: set[str]
+) -> dict[str, tuple[Path, dict[str, dict[str, Any]]]]:
+    """Run the registered command lines of ``modules`` in one batch process.
+
+    Each module's cases are built in their own folder under ``base`` and named
+    ``module:case`` in the batch. Returns, per module, its folder and its results by
+    its own case names.
+    """
+    groups = sorted((g for m, g in BATCH_GROUPS.items() if m in modules), key=lambda g: g.order)
+    cases, folders = [], {}
+    for group in groups:
+        folder = base / group.module.rsplit(".", 1)[-1]
+        folder.mkdir()
+        folders[group.module] = folder
+        for case in group.build(folder):
+            cases.append({**case, "name": f"{group.module}:{case['name']}"})
+    # Each module's batch had JOB_TIMEOUT to itself when it ran alone.
+    found = run_cli_batch(base, cases, timeout=JOB_TIMEOUT * max(len(groups), 1))
+    results: dict[str, tuple[Path, dict[str, dict[str, Any]]]] = {}
+    for group in groups:
+        prefix = f"{group.module}:"
+        own = {n[len(prefix) :]: r for n, r in found.items() if n.startswith(prefix)}
+        results[group.module] = (folders[group.module], own)
     return results
 
 

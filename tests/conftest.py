@@ -16,10 +16,11 @@ import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests._reliability import free_loopback_port, spark_test_settings
+from tests._reliability import free_loopback_port, run_batch_groups, spark_test_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REMOTE = os.environ.get("SPARK_SMOTE_TEST_REMOTE")
@@ -141,3 +142,21 @@ def wdbc_run(
 
     output = tmp_path_factory.mktemp("wdbc") / "balanced"
     return run_cli(WDBC, output, *WDBC_ARGS), output
+
+
+@pytest.fixture(scope="session")
+def cli_batch(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Path, dict[str, dict[str, Any]]]]:
+    """The command lines of every selected test module that registered some (see
+    ``batch_cases`` in tests/_reliability.py), run in one ``_cli_batch.py`` process.
+
+    Per module: its folder and its results by case name. Only modules with a selected
+    test that uses this fixture take part.
+    """
+    modules = {
+        getattr(getattr(item, "module", None), "__name__", "")
+        for item in request.session.items
+        if "cli_batch" in getattr(item, "fixturenames", ())
+    }
+    return run_batch_groups(tmp_path_factory.mktemp("cli-batch"), modules)

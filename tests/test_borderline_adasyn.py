@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,7 @@ from imblearn.over_sampling import BorderlineSMOTE as ImbBorderlineSMOTE
 from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import ADASYN, BorderlineSMOTE, InvalidInputError
-from tests._reliability import run_cli_batch
+from tests._reliability import batch_cases
 from tests.helpers import sorted_rows
 
 pytestmark = pytest.mark.e2e
@@ -240,20 +241,28 @@ def minority_other_counts(frame: pd.DataFrame, m: int) -> np.ndarray:
     return np.asarray((labels[found[:, 1:]] != 1).sum(axis=1))
 
 
-# The command line builds its own classic session in a subprocess (--master): the
-# Connect pass has nothing to add, and its environment would make pyspark expect a remote.
-@pytest.mark.classic_only
-def test_cli_runs_each_variant(spark: Any, tmp_path: Any) -> None:
-    source = tmp_path / "in.parquet"
+# Last in the shared batch: these command lines take the built-in configuration (no
+# --config, and the batch's folder has no conf/local.toml), whose runtime SQL settings
+# then stay set in the batch's session.
+@batch_cases(order=3)
+def variant_cases(folder: Path) -> list[dict[str, Any]]:
+    source = folder / "in.parquet"
     BINARY.to_parquet(source)
     cases = []
     for sampler in ("borderline-1", "borderline-2", "adasyn"):
-        argv = ["--input", str(source), "--output", str(tmp_path / sampler)]
+        argv = ["--input", str(source), "--output", str(folder / sampler)]
         argv += ["--label-col", "label", "--features", "a,b,c", "--seed", "3"]
         argv += ["--sampler", sampler, "--master", "local[2]"]
         argv += ["--m-neighbors", "8"] if sampler != "adasyn" else ["--n-neighbors", "4"]
         cases.append({"name": sampler, "argv": argv})
-    results = run_cli_batch(tmp_path, cases)
+    return cases
+
+
+# The command line builds its own classic session in a subprocess (--master): the
+# Connect pass has nothing to add, and its environment would make pyspark expect a remote.
+@pytest.mark.classic_only
+def test_cli_runs_each_variant(spark: Any, cli_batch: dict[str, Any]) -> None:
+    tmp_path, results = cli_batch[__name__]
     for sampler in ("borderline-1", "borderline-2", "adasyn"):
         assert results[sampler]["exit"] == 0, results[sampler]
         written = spark.read.parquet(str(tmp_path / sampler)).toPandas()

@@ -1,12 +1,13 @@
 """``spark-smote --sampler tomek|enn|smote-tomek|smote-enn|random`` run end to end.
 
-All five command lines run in one subprocess (``_cli_batch.py``); each must exit 0,
+All five command lines run in the session's batch subprocess (``cli_batch``); each must exit 0,
 print its counts (rows removed for the cleaners) and write the counts it printed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests._reliability import cli_args, run_cli_batch
+from tests._reliability import batch_cases, cli_args
 
 pytestmark = [pytest.mark.e2e, pytest.mark.classic_only]
 
@@ -28,9 +29,8 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    base = tmp_path_factory.mktemp("family-cli")
+@batch_cases(order=1)
+def family_cases(base: Path) -> list[dict[str, Any]]:
     rng = np.random.default_rng(5)
     labels = (rng.random(300) < 0.25).astype(np.int64)
     table = pa.table(
@@ -42,14 +42,19 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         }
     )
     pq.write_table(table, base / "in.parquet")
-    cases = [
+    return [
         {
             "name": name,
             "argv": cli_args(base / "in.parquet", base / name, *COMMON, "--sampler", name, *extra),
         }
         for name, extra in CASES.items()
     ]
-    found: dict[str, Any] = run_cli_batch(base, cases)
+
+
+@pytest.fixture(scope="module")
+def results(cli_batch: dict[str, Any]) -> dict[str, Any]:
+    base, batch = cli_batch[__name__]
+    found: dict[str, Any] = {name: dict(result) for name, result in batch.items()}
     for name in CASES:
         found[name]["rows"] = pq.read_table(base / name).to_pylist()
     return found

@@ -5,7 +5,8 @@ labels all null or of an unsupported type, string features, vectors of mixed len
 zero-variance features, one row, identical rows, k larger than the smallest class, a
 strategy asking for billions of rows, unreadable or non-Parquet input, bad config
 files, and more. Every case is a real ``spark-smote`` command line
-(:func:`spark_smote.cli.run`); all cases share one Spark process (``_cli_batch.py``).
+(:func:`spark_smote.cli.run`); all cases share one Spark process (the session's
+``cli_batch``, ``_cli_batch.py``).
 
 Each case ends either with exit status 2 and a message naming the parameter or
 column, the value and the fix, or with a documented behaviour that is checked. No
@@ -25,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests._reliability import TEST_CONFIG, class_counts, run_cli_batch, staging_leftovers
+from tests._reliability import TEST_CONFIG, batch_cases, class_counts, staging_leftovers
 
 N_MAJOR, N_MINOR = 30, 10
 # Column names of the internal tables, given to input columns.
@@ -297,11 +298,16 @@ CASES: dict[str, Case] = {
 }
 
 
+def _output(name: str, folder: Path) -> Path:
+    """Where the command line of case ``name`` writes (``folder`` is the case's own)."""
+    if name == "output_under_a_file":
+        return folder / "a-file" / "out"
+    return folder / "out"
+
+
 def _argv(name: str, case: Case, folder: Path) -> tuple[list[str], Path]:
     source = case.build(folder / "input")
-    output = folder / "out"
-    if name == "output_under_a_file":
-        output = folder / "a-file" / "out"
+    output = _output(name, folder)
     config = TEST_CONFIG
     if case.config is not None:
         config = str(folder / "job.toml")
@@ -326,17 +332,19 @@ def _argv(name: str, case: Case, folder: Path) -> tuple[list[str], Path]:
     return argv, output
 
 
+@batch_cases(order=2)
+def edge_cases(base: Path) -> list[dict[str, Any]]:
+    """Every case's command line, for the session's batch subprocess."""
+    return [{"name": n, "argv": _argv(n, case, base / n)[0]} for n, case in CASES.items()]
+
+
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Run every case's command line in one subprocess; exit status and output per case."""
-    base = tmp_path_factory.mktemp("edge-cases")
-    cases = []
-    for name, case in CASES.items():
-        argv, output = _argv(name, case, base / name)
-        cases.append({"name": name, "argv": argv, "output": str(output)})
-    results = run_cli_batch(base, cases)
-    for case in cases:
-        results[case["name"]]["output"] = case["output"]
+def results(cli_batch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Exit status and output per case, from the session's batch subprocess."""
+    base, batch = cli_batch[__name__]
+    results = {name: dict(result) for name, result in batch.items()}
+    for name in CASES:
+        results[name]["output"] = str(_output(name, base / name))
     return results
 
 

@@ -3,8 +3,8 @@
 ``--input-format`` (any data source), repeatable ``--input-option key=value``,
 ``--input-table NAME`` (instead of ``--input``) and repeatable ``--output-option
 key=value``. Option errors are found before Spark starts and name the option; the
-jobs share one Spark process (``_cli_batch.py``) so a table written by one case is
-read by the next.
+jobs share one Spark process (the session's ``cli_batch``, ``_cli_batch.py``) so a
+table written by one case is read by the next.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from spark_smote.cli import run
-from tests._reliability import TEST_CONFIG, run_cli_batch
+from tests._reliability import TEST_CONFIG, batch_cases
 
 pytestmark = pytest.mark.classic_only
 
@@ -67,9 +67,10 @@ def write_csv(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    base = tmp_path_factory.mktemp("io")
+# First in the shared batch: its first case creates the batch's Spark session, so the
+# warehouse folder of job.toml (a static setting) holds for the table cases.
+@batch_cases(order=0)
+def io_cases(base: Path) -> list[dict[str, Any]]:
     source = write_csv(base / "input.csv")
     warehouse = base / "warehouse"
     config = base / "job.toml"
@@ -93,8 +94,13 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
         "missing_table": ["--input-table", "no_such_table", *output("none")],
         "unknown_format": ["--input", str(source), "--input-format", "nosuchformat", *output("x")],
     }
-    cases = [{"name": name, "argv": [*argv, *common]} for name, argv in argvs.items()]
-    found = run_cli_batch(base, cases)
+    return [{"name": name, "argv": [*argv, *common]} for name, argv in argvs.items()]
+
+
+@pytest.fixture(scope="module")
+def results(cli_batch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    base, found = cli_batch[__name__]
+    found = dict(found)
     found["_base"] = {"path": str(base)}
     return found
 
