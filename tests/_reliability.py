@@ -240,6 +240,16 @@ def run_batch_groups(
     return results
 
 
+def as_process(argv: Sequence[str], result: Mapping[str, Any]) -> subprocess.CompletedProcess[str]:
+    """A batch case's result in the shape of a finished ``python -m spark_smote`` process."""
+    return subprocess.CompletedProcess(
+        [sys.executable, "-m", "spark_smote", *argv],
+        returncode=result["exit"],
+        stdout=result["stdout"],
+        stderr=result["stderr"],
+    )
+
+
 def describe(result: subprocess.CompletedProcess[str]) -> str:
     """The tail of a subprocess's output, for assertion messages."""
     out, err = result.stdout[-3000:], result.stderr[-6000:]

@@ -244,7 +244,7 @@ def minority_other_counts(frame: pd.DataFrame, m: int) -> np.ndarray:
 # Last in the shared batch: these command lines take the built-in configuration (no
 # --config, and the batch's folder has no conf/local.toml), whose runtime SQL settings
 # then stay set in the batch's session.
-@batch_cases(order=3)
+@batch_cases(order=2)
 def variant_cases(folder: Path) -> list[dict[str, Any]]:
     source = folder / "in.parquet"
     BINARY.to_parquet(source)

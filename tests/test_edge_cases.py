@@ -332,7 +332,7 @@ def _argv(name: str, case: Case, folder: Path) -> tuple[list[str], Path]:
     return argv, output
 
 
-@batch_cases(order=2)
+@batch_cases(order=1)
 def edge_cases(base: Path) -> list[dict[str, Any]]:
     """Every case's command line, for the session's batch subprocess."""
     return [{"name": n, "argv": _argv(n, case, base / n)[0]} for n, case in CASES.items()]

@@ -1,4 +1,9 @@
-"""Output formats, partitioning and catalog tables of the command line."""
+"""Output formats, partitioning and catalog tables of the command line.
+
+The file outputs' command lines run in the session's batch process (``cli_batch``); the
+table output runs in its own process, since its warehouse folder is a static setting of
+the session it starts.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from pyspark.sql import types as T
 
 from spark_smote import OutputPathError
 from spark_smote._output import check_format, plain_encoding_options
-from tests._reliability import run_command
+from tests._reliability import as_process, batch_cases, run_command
 from tests.helpers import label_counts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +41,52 @@ def run_with_arguments(*args: str) -> subprocess.CompletedProcess[str]:
     return run_command([sys.executable, "-m", "spark_smote", *args], timeout=900)
 
 
-def test_json_output_partitioned_by_label(spark: Any, small_input: Path, tmp_path: Path) -> None:
-    output = tmp_path / "out"
-    result = run_with_arguments(
-        *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
-        *["--k-neighbors", "3", "--seed", "1", "--format", "json", "--partition-by", "label"],
+def _batch_argvs(folder: Path) -> dict[str, list[str]]:
+    """The command lines of the file-output tests, which run in the session's batch."""
+    source, config = str(folder / "input.parquet"), ["--config", str(TEST_CONFIG)]
+    return {
+        "json": [
+            *["--input", source, "--output", str(folder / "json"), *config],
+            *["--k-neighbors", "3", "--seed", "1", "--format", "json", "--partition-by", "label"],
+        ],
+        "parquet": [
+            *["--input", source, "--output", str(folder / "parquet"), *config],
+            *["--k-neighbors", "3", "--seed", "1", "--id-col", "id"],
+        ],
+    }
+
+
+@batch_cases(order=1)
+def format_cases(folder: Path) -> list[dict[str, Any]]:
+    """``small_input``'s rows, written with pyarrow; the file-output command lines."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [*range(24), *range(100, 108)]
+    table = pa.table(
+        {
+            "id": pa.array(ids, pa.int64()),
+            "x": pa.array([float(i % 7) for i in range(24)] + [30.0 + i % 3 for i in range(8)]),
+            "y": pa.array([float(i // 7) for i in range(24)] + [9.0 + i // 3 for i in range(8)]),
+            "label": pa.array([0] * 24 + [1] * 8, pa.int32()),
+        }
     )
+    (folder / "input.parquet").mkdir()
+    pq.write_table(table, folder / "input.parquet" / "part-0.parquet")
+    return [{"name": name, "argv": argv} for name, argv in _batch_argvs(folder).items()]
+
+
+def batch_result(
+    cli_batch: dict[str, Any], name: str
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The batch folder and the finished command line ``name`` of :func:`format_cases`."""
+    folder, results = cli_batch[__name__]
+    return folder, as_process(_batch_argvs(folder)[name], results[name])
+
+
+def test_json_output_partitioned_by_label(spark: Any, cli_batch: dict[str, Any]) -> None:
+    folder, result = batch_result(cli_batch, "json")
+    output = folder / "json"
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in output.iterdir() if p.is_dir()) == ["label=0", "label=1"]
     assert (output / "_smote_report.json").is_file()
@@ -82,13 +127,10 @@ def _encodings(folder: Path) -> dict[str, set[str]]:
 
 
 def test_parquet_output_writes_interpolated_features_without_a_dictionary(
-    spark: Any, small_input: Path, tmp_path: Path
+    spark: Any, cli_batch: dict[str, Any]
 ) -> None:
-    output = tmp_path / "out"
-    result = run_with_arguments(
-        *["--input", str(small_input), "--output", str(output), "--config", str(TEST_CONFIG)],
-        *["--k-neighbors", "3", "--seed", "1", "--id-col", "id"],
-    )
+    folder, result = batch_result(cli_batch, "parquet")
+    output = folder / "parquet"
     assert result.returncode == 0, result.stderr[-3000:]
     encodings = _encodings(output)
     dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,30 +21,42 @@ from spark_smote._report import (
 )
 from spark_smote._search import CrossReport
 from spark_smote._smote import SMOTEReport
-from tests._reliability import run_command
+from tests._reliability import as_process, batch_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CONFIG = ROOT / "conf" / "test.toml"
 
 
-@pytest.fixture(scope="module")
-def lsh_run(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    pytest.importorskip("matplotlib")
-    folder = tmp_path_factory.mktemp("report")
+def _lsh_argv(folder: Path) -> list[str]:
+    return [
+        *["--input", str(folder / "input.parquet")],
+        *["--output", str(folder / "out"), "--config", str(TEST_CONFIG), "--seed", "3"],
+        *["--k-neighbors", "3", "--neighbor-search", "lsh", "--plot"],
+        *["--report-recall", "--recall-sample-size", "10"],
+    ]
+
+
+@batch_cases(order=1)
+def report_cases(folder: Path) -> list[dict[str, Any]]:
+    """One LSH job with a plot and measured recall, for the session's batch process."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     rows = [(float(i % 9), float(i // 9), 0) for i in range(60)]
     rows += [(40.0 + i % 4, 5.0 + i // 4 + 0.1 * (i % 3), 1) for i in range(20)]
-    source = folder / "input.parquet"
-    spark.createDataFrame(rows, "x double, y double, label int").write.parquet(str(source))
+    x, y, label = zip(*rows, strict=True)
+    table = pa.table({"x": pa.array(x), "y": pa.array(y), "label": pa.array(label, pa.int32())})
+    (folder / "input.parquet").mkdir()
+    pq.write_table(table, folder / "input.parquet" / "part-0.parquet")
+    return [{"name": "lsh", "argv": _lsh_argv(folder)}]
+
+
+@pytest.fixture(scope="module")
+def lsh_run(cli_batch: dict[str, Any]) -> tuple[Path, str]:
+    pytest.importorskip("matplotlib")
+    folder, results = cli_batch[__name__]
     output = folder / "out"
-    result = run_command(
-        [
-            *[sys.executable, "-m", "spark_smote", "--input", str(source)],
-            *["--output", str(output), "--config", str(TEST_CONFIG), "--seed", "3"],
-            *["--k-neighbors", "3", "--neighbor-search", "lsh", "--plot"],
-            *["--report-recall", "--recall-sample-size", "10"],
-        ],
-        timeout=900,
-    )
+    result = as_process(_lsh_argv(folder), results["lsh"])
     assert result.returncode == 0, result.stderr[-3000:]
     return output, result.stdout
 
