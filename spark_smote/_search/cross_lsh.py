@@ -37,7 +37,9 @@ When the features of every row fit one task (the plan's ``whole_classes``), the 
 search runs with each task holding every row
 (:mod:`~spark_smote._search.cross_whole`): no per-table copies, the same neighbours for
 the same parameters, and a tuning in one task that also chooses the chunk size
-(``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``.
+(``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``. Up to a few times that size
+(the plan's ``reference_shards``) the tasks hold shards of the rows instead, and the
+shards' lists are merged; only beyond does the search copy the rows per table.
 
 Every random choice (directions, offsets, the sample) comes from
 :func:`spark_smote._random.numpy_generator` keyed by the seed; projections are summed
@@ -84,6 +86,7 @@ from spark_smote._search.cross_whole import (
     cap_choices,
     choose_tuning,
     search_whole_reference,
+    shard_costs,
     tune_whole_reference,
 )
 from spark_smote._search.hashing import sort_keys
@@ -453,7 +456,8 @@ def lsh_cross_neighbors(
 
     """
     query_sizes, sizes = plan.class_sizes, plan.reference_sizes
-    restricted = sum(query_sizes.values()) < sum(sizes.values())
+    restricted = plan.query_buckets_only and sum(query_sizes.values()) < sum(sizes.values())
+    shards = plan.reference_shards
     queries = sum(query_sizes.values())
     most_tables = params.tables if params.tables is not None else params.max_tables
     directions, shifts = _draw_hash(seed, dimension, params.hashes_per_table, most_tables)
@@ -474,6 +478,8 @@ def lsh_cross_neighbors(
             stop_when_reached=params.tables is None,
             restricted=restricted,
             queries=queries,
+            shards=shards,
+            sample_rows=sample_condition(sample),
         )
     else:
         curves, base, sampled = _tune_per_table(
@@ -489,9 +495,8 @@ def lsh_cross_neighbors(
             dimension=dimension,
             params=params,
         )
-    width, cap, tables, curve = choose_tuning(
-        curves, params, rows=sum(sizes.values()), queries=queries
-    )
+    cost_rows, cost_queries = shard_costs(sum(sizes.values()), queries, shards)
+    width, cap, tables, curve = choose_tuning(curves, params, rows=cost_rows, queries=cost_queries)
     tuning = CrossLSHTuning(
         bucket_width=width,
         tables=tables,
@@ -517,6 +522,7 @@ def lsh_cross_neighbors(
             bucket_cap=cap,
             restricted=restricted,
             max_parts=plan.max_tasks_per_class,
+            shards=shards,
         )
         return found, tuning
     candidates = _table_candidates(
