@@ -90,6 +90,8 @@ ORDER_ROW_COST = 30
 # fraction of the rows (cap_choices).
 CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
 _CAP_SHARE = 16
+# References per block of the tuning sample's exact search: 36 MB of 18 features.
+_TRUTH_BLOCK_ROWS = 1 << 18
 # Answered rows per output batch: a batch of k-wide lists stays a few MB.
 _OUTPUT_BATCH_ROWS = 1 << 16
 
@@ -209,6 +211,31 @@ def _chunk_lists(
     return classes, indices, distances
 
 
+def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
+    """Distances of the held rows ``at`` to their k nearest references, exactly.
+
+    References are ranked a block at a time and the lists merged, so no copy of the
+    task's features is made.
+    """
+    refs = np.flatnonzero(held.reference)
+    best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    for start in range(0, len(refs), _TRUTH_BLOCK_ROWS):
+        block = refs[start : start + _TRUTH_BLOCK_ROWS]
+        found = block_top_k(
+            held.classes[at],
+            held.idx[at],
+            held.x[at],
+            held.classes[block],
+            held.idx[block],
+            held.x[block],
+            k,
+            refs_sorted=True,
+        )
+        best = found if best is None else _merged([best, found], k)
+    assert best is not None
+    return best[2]
+
+
 def _merged(
     lists: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -311,17 +338,7 @@ def tune_whole_reference(
     def tune(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for held in hold(batches, sizes, dimension).values():
             at = held.local(positions)
-            refs = held.reference
-            truth = block_top_k(
-                held.classes[at],
-                held.idx[at],
-                held.x[at],
-                held.classes[refs],
-                held.idx[refs],
-                held.x[refs],
-                k,
-                refs_sorted=True,
-            )[2]
+            truth = _sample_truth(held, at, k)
             base = base_width(truth)
             widths = [bucket_width] if bucket_width else [base * f for f in WIDTH_FACTORS]
             for width in widths:
