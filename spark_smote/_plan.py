@@ -121,6 +121,16 @@ class PlanLimits:
     cross_exact_block_rows : int
         Rows per block of the exact search among all classes: a group holds a query
         block and a reference block, and its distances (B x B float64) take 8 MB.
+    max_reference_shards : int
+        A search among all classes whose features exceed ``whole_class_bytes`` is
+        still held by its tasks, cut into up to this many shards of at most
+        ``whole_class_bytes`` each; beyond, it runs over per-table copies. Each shard
+        ranks every query against its own chunk, so the distance work grows with
+        the shards, against one shuffle and sort of every row per table.
+    shard_query_bytes : int
+        With several shards, every task holds every query (to keep only the buckets
+        holding one) when the queries' features take up to this; else a task holds
+        its share of the queries and keeps every bucket.
     rows_per_index_bucket : int
         The keys phase numbers a class larger than this in several parallel buckets.
     broadcast_lookup_bytes : int
@@ -145,6 +155,8 @@ class PlanLimits:
     draws_per_search_task: int = 8_000_000
     exact_block_rows: int | None = None
     cross_exact_block_rows: int = 1024
+    max_reference_shards: int = 16
+    shard_query_bytes: int = 64 << 20
     rows_per_index_bucket: int = 200_000
     broadcast_lookup_bytes: int = 64 << 20
     case_max_classes: int = 64
@@ -197,6 +209,12 @@ class SearchPlan:
         Bounds of the tasks a whole-class search gives a class.
     broadcast_row_lookup : bool
         The per-table search looks the rows' features up by a broadcast join.
+    reference_shards : int
+        With reference 'all' searched whole: the shards the rows are cut into, each
+        held by its own tasks.
+    query_buckets_only : bool
+        With reference 'all' and fewer queries than rows, the LSH search keeps only
+        the buckets holding a query.
 
     """
 
@@ -213,6 +231,8 @@ class SearchPlan:
     min_tasks_per_class: int = 1
     max_tasks_per_class: int = 4
     broadcast_row_lookup: bool = True
+    reference_shards: int = 1
+    query_buckets_only: bool = True
 
     def __post_init__(self) -> None:
         chosen = self.exact_classes | self.whole_classes | self.per_table_classes
@@ -437,8 +457,9 @@ def _plan_all_classes(
     """The plan of a search among all rows of all classes: one method, by total rows.
 
     LSH holds every row in each search task when their features fit
-    ``limits.whole_class_bytes`` (as the whole-class search holds a class), else it
-    runs over per-table copies.
+    ``limits.whole_class_bytes`` (as the whole-class search holds a class), cut into
+    shards of that size up to ``limits.max_reference_shards``, else it runs over
+    per-table copies.
     """
     rows = sum(sizes.values())
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -450,10 +471,10 @@ def _plan_all_classes(
             f"{rows - 1}, or add rows."
         )
     exact = method == "exact" or (method == "auto" and rows <= limits.auto_exact_max_rows)
-    whole = (
-        not exact and limits.whole_class_search and rows * dimension * 8 <= limits.whole_class_bytes
-    )
+    shards = -(-rows * dimension * 8 // limits.whole_class_bytes)
+    whole = not exact and limits.whole_class_search and shards <= limits.max_reference_shards
     queries = frozenset(chosen)
+    query_rows = sum(n for o, n in sizes.items() if o in queries)
     return SearchPlan(
         class_sizes={o: n for o, n in sizes.items() if o in queries},
         exact_classes=queries if exact else frozenset(),
@@ -463,6 +484,10 @@ def _plan_all_classes(
         reference_sizes=dict(sizes),
         reason=_reason(method, limits, rows),
         exact_block_rows=limits.cross_exact_block_rows,
+        reference_shards=shards if whole else 1,
+        query_buckets_only=not whole
+        or shards <= 1
+        or query_rows * dimension * 8 <= limits.shard_query_bytes,
     )
 
 

@@ -222,6 +222,66 @@ def test_whole_reference_search_equals_per_table_search(spark, query_classes, pa
     assert reports[0].recall == reports[1].recall
 
 
+# Limits that cut the 3000 rows x 6 features (144,000 bytes) into three shards.
+SHARDED = PlanLimits(whole_class_bytes=50_000)
+
+
+@pytest.mark.parametrize(
+    ("query_classes", "limits"),
+    [
+        ([1, 2], SHARDED),
+        # Queries too large for every task: each holds its share and keeps every bucket.
+        ([1, 2], PlanLimits(whole_class_bytes=50_000, shard_query_bytes=0)),
+        pytest.param(None, SHARDED, marks=pytest.mark.e2e),
+    ],
+)
+def test_sharded_search_recall_against_exact(spark, query_classes, limits):
+    # Each task holds a third of the rows; the shards' lists merged give each query
+    # its k nearest of all rows as the unsharded search does (recall >= 0.95).
+    x, y = blobs(3000, seed=11)
+    points, sizes, _ = points_table(spark, x, y, partitions=3)
+    k, dimension = 5, 6
+    args = {"query_classes": query_classes, "k": k, "dimension": dimension, "sizes": sizes}
+    exact, _ = cross_class_neighbors(points, method="exact", seed=3, **args)
+    plan = plan_search(
+        sizes, k, dimension, "lsh", limits, reference="all", query_classes=query_classes
+    )
+    assert plan.reference_shards == 3 and plan.whole_classes
+    approx, report = nearest_neighbors(points, plan, k, dimension, 3)
+    truth, found = neighbours_by_key(exact.collect()), neighbours_by_key(approx.collect())
+    assert found.keys() == truth.keys()
+    hits = 0
+    for key, (pairs, dist) in found.items():
+        true_pairs, true_dist = truth[key]
+        assert key not in pairs and len(pairs) == k == len(set(pairs))
+        assert (np.diff(dist) >= 0).all()
+        hits += int((dist <= true_dist[-1]).sum())
+        shared = dict(zip(true_pairs, true_dist, strict=True))
+        assert all(d == shared[pair] for pair, d in zip(pairs, dist, strict=True) if pair in shared)
+    assert hits / (k * len(found)) >= 0.95
+    assert report.cross.recall is not None and report.cross.recall >= 0.95
+
+
+@pytest.mark.e2e
+def test_sharded_search_output_does_not_depend_on_partitioning(spark):
+    x, y = blobs(1500, seed=2, dimension=4)
+    params = CrossLSHParams(bucket_cap=64, tables=3, sample_size=32)
+    limits = PlanLimits(whole_class_bytes=20_000)
+    outputs = []
+    before = spark.conf.get("spark.sql.shuffle.partitions")
+    try:
+        for partitions, shuffle in ((1, "3"), (5, "7")):
+            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
+            points, sizes, _ = points_table(spark, x, y, partitions=partitions)
+            plan = plan_search(sizes, 4, 4, "lsh", limits, reference="all", query_classes=[1, 2])
+            assert plan.reference_shards == 3
+            found, _ = nearest_neighbors(points, plan, 4, 4, 5, lsh_params=params)
+            outputs.append(sorted(tuple(map(_freeze, row)) for row in found.collect()))
+    finally:
+        spark.conf.set("spark.sql.shuffle.partitions", before)
+    assert outputs[0] == outputs[1]
+
+
 def _freeze(value):
     return tuple(value) if isinstance(value, list) else value
 

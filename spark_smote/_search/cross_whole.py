@@ -1,30 +1,40 @@
-"""LSH search among all classes with every row held by each task: no per-table copies.
+"""LSH search among all classes with the rows held by each task: no per-table copies.
 
 Phase 4 (neighbour engine), the cross-class twin of
-:mod:`spark_smote._search.whole_class`, for inputs whose features fit one task
-(:attr:`~spark_smote._plan.SearchPlan.whole_classes` of a plan with ``reference='all'``).
+:mod:`spark_smote._search.whole_class`, for the plans whose
+:attr:`~spark_smote._plan.SearchPlan.whole_classes` are set with ``reference='all'``.
 Same input (the points table of every class), same output (the cross neighbours table)
-and the same neighbours, bit for bit, as the per-table search of
-:mod:`spark_smote._search.cross_lsh` with the same parameters: each task receives every
-row, orders them in every table with numpy in the order Spark's sort gives the per-table
-copies (codes, split, class, index), keeps the same rows (buckets holding a query, and
-the anchors), cuts the same chunks (:func:`~spark_smote._search.kernels.chunk_ranges`)
-and ranks its share of the queries there with the same kernel
-(:func:`~spark_smote._search.cross_kernels.block_top_k`). What it saves is the cost that
-dominates the per-table search: L shuffled and sorted copies of every row, in the
-tuning (once per width tried) and in the search, and the shuffle merging the lists.
+as the per-table search of :mod:`spark_smote._search.cross_lsh`, and with one shard the
+same neighbours, bit for bit, with the same parameters: each task receives every row
+(:mod:`spark_smote._search.held_rows`), orders them in every table with numpy in the
+order Spark's sort gives the per-table copies (codes, split, class, index), keeps the
+same rows (buckets holding a query, and the anchors), cuts the same chunks
+(:func:`~spark_smote._search.kernels.chunk_ranges`) and ranks its share of the queries
+there with the same kernel (:func:`~spark_smote._search.cross_kernels.block_top_k`).
+What it saves is the cost that dominates the per-table search: L shuffled and sorted
+copies of every row, in the tuning (once per width tried) and in the search, and the
+shuffle merging the lists.
 
-**Tuning** runs in one task holding every row: the tuning sample's exact neighbours
-(against every row at once), then for each width the sample's lists in each table with
-each chunk size of ``caps`` (a table's order serves them all), hence the recall with 1,
-2, ... tables; only these curves reach the driver, which takes the cheapest choice
-reaching the target (:func:`choose_tuning`, costs by
+**Shards.** When the rows' features exceed what one task may hold, the plan cuts them
+into ``reference_shards`` shards (by a hash of each row's position): a task holds one
+shard as its references, plus the queries from other shards it needs, orders them
+together in every table, and ranks each query against the references of its chunk;
+each query's lists from the shards are then merged. Each row moves once per task of its
+shard instead of once per table, and the distance work grows with the shards (each
+ranks every query): the tuning, run on shard 0 against the sample's exact neighbours in
+that shard, costs its choices accordingly (:func:`shard_costs`).
+
+**Tuning** runs in one task holding shard 0 (every row, with one shard): the tuning
+sample's exact neighbours (against every reference at once), then for each width the
+sample's lists in each table with each chunk size of ``caps`` (a table's order serves
+them all), hence the recall with 1, 2, ... tables; only these curves reach the driver,
+which takes the cheapest choice reaching the target (:func:`choose_tuning`, costs by
 :func:`search_cost`). The tables stop once that choice cannot change.
 
-**Search**: ``parts`` tasks each hold every row and answer the queries at positions
-``p`` with ``p % parts == part`` (positions number the rows class by class), merging
-each query's lists table after table. A task holds the features once (8 d bytes per
-row), one table's order and two k-wide lists per query it answers.
+**Search**: ``parts`` tasks per shard each hold the shard and answer the queries at
+positions ``p`` with ``p % parts == part`` (positions number the rows class by class),
+merging each query's lists table after table. A task holds the features once (8 d
+bytes per row), one table's order and two k-wide lists per query it answers.
 """
 
 from __future__ import annotations
@@ -35,11 +45,10 @@ from typing import Protocol
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_smote._keys import CLASS, IDX, X, place_by_position, task_count
+from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
 from spark_smote._search.cross_exact import (
     DIST,
@@ -47,14 +56,15 @@ from spark_smote._search.cross_exact import (
     NBR_CLASS,
     candidate_schema,
     class_offsets,
+    merge_lists,
 )
 from spark_smote._search.cross_kernels import (
     block_top_k,
-    matrix_from_list_column,
     merge_candidates,
     recall_at_k,
 )
 from spark_smote._search.hashing import key_order, project
+from spark_smote._search.held_rows import HeldRows, held_rows_input, hold
 from spark_smote._search.kernels import chunk_ranges
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width
 
@@ -69,9 +79,6 @@ __all__ = [
     "tune_whole_reference",
 ]
 
-# A row's copy number (the task answering a share of the queries) and query flag.
-_PART = "_smote_part"
-_QUERY = "_smote_query"
 # Distance work per search task, in candidate-feature products (queries x tables x
 # chunk rows x features): each task also orders every row once per table (at 300k
 # rows about as long as ranking this much), so more tasks repeat more ordering.
@@ -83,6 +90,8 @@ ORDER_ROW_COST = 30
 # fraction of the rows (cap_choices).
 CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
 _CAP_SHARE = 16
+# References per block of the tuning sample's exact search: 36 MB of 18 features.
+_TRUTH_BLOCK_ROWS = 1 << 18
 # Answered rows per output batch: a batch of k-wide lists stays a few MB.
 _OUTPUT_BATCH_ROWS = 1 << 16
 
@@ -108,45 +117,34 @@ def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
     return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
-class _HeldRows:
-    """Every row of the points table, placed by position (classes in ordinal order)."""
+def anchors(held: HeldRows, k: int, *, sharded: bool) -> np.ndarray:
+    """Rows every table keeps however it restricts: each class's first k + 1 rows.
 
-    def __init__(self, offsets: Mapping[int, int], rows: int, dimension: int) -> None:
-        self.offsets = dict(offsets)
-        self.x = np.empty((rows, dimension), np.float64)
-        self.classes = np.empty(rows, np.int32)
-        self.idx = np.empty(rows, np.int64)
-        self.query = np.zeros(rows, bool)
-        self.seen = np.zeros(rows, bool)
-
-    def add(self, batch: pa.RecordBatch) -> None:
-        classes = batch.column(CLASS).to_numpy()
-        idx = batch.column(IDX).to_numpy()
-        first = np.zeros(len(classes), np.int64)
-        for ordinal, offset in self.offsets.items():
-            first[classes == ordinal] = offset
-        position = first + idx
-        self.x[position] = matrix_from_list_column(batch.column(X), self.x.shape[1])
-        self.classes[position], self.idx[position] = classes, idx
-        self.query[position] = batch.column(_QUERY).to_numpy(zero_copy_only=False)
-        self.seen[position] = True
-
-    def check(self) -> None:
-        if not self.seen.all():
-            raise RuntimeError(
-                f"spark_smote LSH: a cross-class search task got {int(self.seen.sum())} of "
-                f"the {len(self.seen)} rows; this is a bug, please report it."
-            )
+    A task holding one shard also keeps its first k + 1 references, so every chunk
+    of its order has k candidates.
+    """
+    kept = held.idx <= k
+    if sharded:
+        kept[np.flatnonzero(held.reference)[: k + 1]] = True
+    return kept
 
 
-def _kept_order(
-    held: _HeldRows, draw: HashDraw, width: float, table: int, *, k: int, restricted: bool
-) -> np.ndarray:
-    """Positions of the rows one table keeps, in its search order.
+def _table_order(
+    held: HeldRows,
+    draw: HashDraw,
+    width: float,
+    table: int,
+    *,
+    kept: np.ndarray,
+    restricted: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One table's references in search order, and every held row's rank among them.
 
     The order is (codes, split, class, index), as the per-table search's byte keys
-    sort (positions number rows by (class, index)); with ``restricted`` only the rows
-    of buckets holding a query, and each class's first k + 1 rows, are kept.
+    sort (held rows are in (class, index) order); with ``restricted`` only the rows
+    of buckets holding a query, and the ``kept`` rows (:func:`anchors`), stay. A
+    row's rank is the number of references before it in that order: its place among
+    them when it is one, where it would fall when it is a query only.
     """
     directions, shifts = draw
     m = shifts.shape[1]
@@ -166,19 +164,15 @@ def _kept_order(
         bucket = np.cumsum(new_bucket) - 1
         hit = np.zeros(int(bucket[-1]) + 1, bool)
         hit[bucket[held.query[order]]] = True
-        order = order[hit[bucket] | (held.idx[order] <= k)]
-    return order
-
-
-def _ranks(order: np.ndarray, rows: int) -> np.ndarray:
-    """Each row's rank in a table's kept order (:func:`_kept_order`), -1 if dropped."""
-    rank = np.full(rows, -1, np.int64)
-    rank[order] = np.arange(len(order))
-    return rank
+        order = order[hit[bucket] | kept[order]]
+    is_reference = held.reference[order]
+    rank = np.full(len(held), -1, np.int64)
+    rank[order] = np.cumsum(is_reference) - is_reference
+    return order[is_reference], rank
 
 
 def _chunk_lists(
-    held: _HeldRows,
+    held: HeldRows,
     order: np.ndarray,
     rank: np.ndarray,
     answered: np.ndarray,
@@ -186,11 +180,11 @@ def _chunk_lists(
     k: int,
     step: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The k candidates of the rows at positions ``answered`` in one table's chunks.
+    """The k candidates of the held rows ``answered`` in one table's chunks.
 
-    ``order`` is the table's kept rows in order (:func:`_kept_order`), ``rank`` their
-    ranks (:func:`_ranks`); each answered row is ranked against the rows of its chunk
-    (:func:`chunk_ranges`, half-size ``step``).
+    ``order`` is the table's references in order and ``rank`` the held rows' ranks
+    among them (:func:`_table_order`); each answered row is ranked against the
+    references of its chunk (:func:`chunk_ranges`, half-size ``step``).
     """
     lows, highs = chunk_ranges(rank[answered], len(order), step)
     classes = np.empty((len(answered), k), np.int32)
@@ -200,7 +194,7 @@ def _chunk_lists(
     starts = np.flatnonzero(np.diff(lows[by_chunk], prepend=-1))
     for start, stop in zip(starts, [*starts[1:], len(by_chunk)], strict=True):
         mine = by_chunk[start:stop]
-        # By position, which is the (class, index) order block_top_k ranks ties by.
+        # By held row number, which is the (class, index) order block_top_k ranks ties by.
         rows = np.sort(order[lows[mine[0]] : highs[mine[0]]])
         at = answered[mine]
         found = block_top_k(
@@ -217,41 +211,37 @@ def _chunk_lists(
     return classes, indices, distances
 
 
+def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
+    """Distances of the held rows ``at`` to their k nearest references, exactly.
+
+    References are ranked a block at a time and the lists merged, so no copy of the
+    task's features is made.
+    """
+    refs = np.flatnonzero(held.reference)
+    best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    for start in range(0, len(refs), _TRUTH_BLOCK_ROWS):
+        block = refs[start : start + _TRUTH_BLOCK_ROWS]
+        found = block_top_k(
+            held.classes[at],
+            held.idx[at],
+            held.x[at],
+            held.classes[block],
+            held.idx[block],
+            held.x[block],
+            k,
+            refs_sorted=True,
+        )
+        best = found if best is None else _merged([best, found], k)
+    assert best is not None
+    return best[2]
+
+
 def _merged(
     lists: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Several tables' lists of the same rows merged into their k best distinct."""
     parts = [np.concatenate([found[i] for found in lists], axis=1) for i in range(3)]
     return merge_candidates(parts[0], parts[1], parts[2], k)
-
-
-def _held_rows_input(points: DataFrame, query: Column, parts: int) -> DataFrame:
-    """Every row once per task share, with its query flag, placed by share."""
-    share = F.explode(F.sequence(F.lit(0), F.lit(parts - 1))).alias(_PART)
-    copies = points.select(
-        CLASS, IDX, F.col(X).cast("array<double>").alias(X), query.alias(_QUERY), share
-    )
-    return place_by_position(copies, parts, F.col(_PART))
-
-
-def _hold(
-    batches: Iterator[pa.RecordBatch], sizes: Mapping[int, int], dimension: int
-) -> dict[int, _HeldRows]:
-    """Every row of each share found in a task's batches (one share per task, or more)."""
-    offsets, rows = class_offsets(sizes), sum(sizes.values())
-    held: dict[int, _HeldRows] = {}
-    for batch in batches:
-        if not batch.num_rows:
-            continue
-        parts = batch.column(_PART).to_numpy()
-        for part in np.unique(parts).tolist():
-            if part not in held:
-                held[part] = _HeldRows(offsets, rows, dimension)
-            chosen = batch if (parts == part).all() else batch.filter(pa.array(parts == part))
-            held[part].add(chosen)
-    for rows_of_part in held.values():
-        rows_of_part.check()
-    return held
 
 
 _CURVE_SCHEMA = T.StructType(
@@ -280,8 +270,16 @@ def tune_whole_reference(
     stop_when_reached: bool,
     restricted: bool,
     queries: int,
+    shards: int,
+    sample_rows: Column,
 ) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
-    """The tuning statistics, in one task holding every row (one Spark job).
+    """The tuning statistics, in one task holding the first shard (one Spark job).
+
+    The task holds shard 0's rows as references and the sampled rows (``sample_rows``
+    selects them) as queries; with ``restricted`` every query too, for the buckets
+    holding one. Recall is measured against the sample's exact neighbours in the
+    shard, which the search's lists from that shard are after: merged over the
+    shards, those lists hold each query's k nearest of all rows as often.
 
     Returns
     -------
@@ -299,7 +297,7 @@ def tune_whole_reference(
         sorted(offsets[o] + int(i) for o, rows in sample.items() for i in rows), np.int64
     )
     most_tables = draw[1].shape[0]
-    total_rows = sum(sizes.values())
+    total_rows, queries = shard_costs(sum(sizes.values()), queries, shards)
     schema = to_arrow_schema(_CURVE_SCHEMA)
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
@@ -320,14 +318,16 @@ def tune_whole_reference(
         ]
         return bool(reached) and all(cost > min(reached) for cost in open_costs)
 
-    def curves_of(held: _HeldRows, width: float, truth: np.ndarray) -> list[list[float]]:
+    def curves_of(
+        held: HeldRows, at: np.ndarray, width: float, truth: np.ndarray
+    ) -> list[list[float]]:
         lists: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in caps]
         curves: list[list[float]] = [[] for _ in caps]
+        kept = anchors(held, k, sharded=shards > 1)
         for table in range(most_tables):
-            order = _kept_order(held, draw, width, table, k=k, restricted=restricted)
-            rank = _ranks(order, total_rows)
+            order, rank = _table_order(held, draw, width, table, kept=kept, restricted=restricted)
             for c, cap in enumerate(caps):
-                found = _chunk_lists(held, order, rank, positions, k=k, step=cap // 2)
+                found = _chunk_lists(held, order, rank, at, k=k, step=cap // 2)
                 merged = found if not lists[c] else _merged([lists[c][0], found], k)
                 lists[c] = [merged]
                 curves[c].append(recall_at_k(merged[2], truth))
@@ -336,15 +336,13 @@ def tune_whole_reference(
         return curves
 
     def tune(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for held in _hold(batches, sizes, dimension).values():
-            at = positions
-            truth = block_top_k(
-                held.classes[at], held.idx[at], held.x[at], held.classes, held.idx, held.x, k
-            )[2]
+        for held in hold(batches, sizes, dimension).values():
+            at = held.local(positions)
+            truth = _sample_truth(held, at, k)
             base = base_width(truth)
             widths = [bucket_width] if bucket_width else [base * f for f in WIDTH_FACTORS]
             for width in widths:
-                curves = curves_of(held, width, truth)
+                curves = curves_of(held, at, width, truth)
                 yield pa.RecordBatch.from_arrays(
                     [
                         pa.array([width] * len(caps), pa.float64()),
@@ -357,9 +355,19 @@ def tune_whole_reference(
                 )
                 if stop_when_reached and any(max(c) >= target_recall for c in curves):
                     break
-            return  # one share is enough: every share holds the same rows
+            return  # one task holds the shard
 
-    found = _held_rows_input(points, query, 1).mapInArrow(tune, _CURVE_SCHEMA).collect()
+    held_input = held_rows_input(
+        points,
+        sizes=sizes,
+        query=query,
+        shards=shards,
+        parts=1,
+        foreign_query=query if restricted else sample_rows,
+        every_part=True,
+        only_task=0,
+    )
+    found = held_input.mapInArrow(tune, _CURVE_SCHEMA).collect()
     curves = [((float(r["width"]), int(r["cap"])), np.array(r["curve"], np.float64)) for r in found]
     return curves, float(found[0]["base"]), int(found[0]["sampled"])
 
@@ -378,29 +386,33 @@ def search_whole_reference(
     bucket_cap: int,
     restricted: bool,
     max_parts: int,
+    shards: int,
 ) -> DataFrame:
     """The cross neighbours table by the whole-reference search (module docstring).
 
-    ``parts`` grows with the distance work (``_WORK_PER_TASK``), at most
-    ``max_parts``; the rows a query gets do not depend on it.
+    ``shards * parts`` tasks: ``parts`` grows with the distance work
+    (``_WORK_PER_TASK``), up to ``max_parts`` tasks in all; the rows a query gets do
+    not depend on it. With several shards each query's lists from the shards are
+    merged (:func:`~spark_smote._search.cross_exact.merge_lists`).
     """
-    work = queries * tables * min(bucket_cap, sum(sizes.values())) * dimension
-    parts = min(max_parts, task_count(points, work, _WORK_PER_TASK))
+    work = queries * shards * tables * min(bucket_cap, sum(sizes.values())) * dimension
+    parts = max(1, min(max_parts, task_count(points, work, _WORK_PER_TASK)) // shards)
     schema = candidate_schema()
     arrow_schema = to_arrow_schema(schema)
 
     def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for part, held in _hold(batches, sizes, dimension).items():
-            positions = np.arange(len(held.idx), dtype=np.int64)
-            mine = positions[held.query & (positions % parts == part)]
+        for task, held in hold(batches, sizes, dimension).items():
+            part = task % parts
+            mine = np.flatnonzero(held.query & (held.position % parts == part))
+            if not len(mine):
+                continue
+            kept = anchors(held, k, sharded=shards > 1)
             best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             for t in range(tables):
-                order = _kept_order(held, draw, width, t, k=k, restricted=restricted)
-                rank = _ranks(order, len(positions))
+                order, rank = _table_order(held, draw, width, t, kept=kept, restricted=restricted)
                 found = _chunk_lists(held, order, rank, mine, k=k, step=bucket_cap // 2)
                 best = found if best is None else _merged([best, found], k)
-            if best is None or not len(mine):
-                continue
+            assert best is not None
             nbr_class, nbr, dist = best
             keep = nbr != -1
             offsets = pa.array(np.concatenate([[0], np.cumsum(keep.sum(axis=1))]), pa.int32())
@@ -416,7 +428,26 @@ def search_whole_reference(
             )
             yield from found_rows.to_batches(max_chunksize=_OUTPUT_BATCH_ROWS)
 
-    return _held_rows_input(points, query, parts).mapInArrow(search, schema)
+    held_input = held_rows_input(
+        points,
+        sizes=sizes,
+        query=query,
+        shards=shards,
+        parts=parts,
+        foreign_query=query,
+        every_part=restricted,
+    )
+    found = held_input.mapInArrow(search, schema)
+    return found if shards == 1 else merge_lists(found, k)
+
+
+def shard_costs(rows: int, queries: int, shards: int) -> tuple[int, int]:
+    """(rows ordered, queries ranked) per table of a search over ``shards`` shards.
+
+    Each shard orders its references and the queries from the other shards, and
+    ranks every query against its chunk there.
+    """
+    return rows + (shards - 1) * queries, shards * queries
 
 
 def cap_choices(k: int, sizes: Mapping[int, int]) -> list[int]:

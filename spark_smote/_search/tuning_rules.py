@@ -74,7 +74,7 @@ class _SharedFields(Protocol):
     @property
     def bucket_width(self) -> float | None: ...
     @property
-    def hashes_per_table(self) -> int: ...
+    def hashes_per_table(self) -> int | None: ...
     @property
     def tables(self) -> int | None: ...
     @property
@@ -87,15 +87,19 @@ class _SharedFields(Protocol):
 
 # The counts both LSH parameter classes take, and the fix an error about each names.
 _COUNT_FIXES = (
-    ("hashes_per_table", "; the default is 4."),
+    ("hashes_per_table", ", e.g. 4."),
     ("tables", ", or None to tune it."),
-    ("sample_size", "; the default is 256."),
-    ("max_tables", "; the default is 16."),
+    ("sample_size", ", e.g. 256."),
+    ("max_tables", ", e.g. 16."),
 )
 
 
-def check_shared_fields(owner: str, params: _SharedFields) -> None:
+def check_shared_fields(
+    owner: str, params: _SharedFields, optional: tuple[str, ...] = ("tables",)
+) -> None:
     """Check the fields both LSH searches take (all but ``bucket_cap``).
+
+    The counts named in ``optional`` may also be None (chosen by the search).
 
     Raises
     ------
@@ -111,9 +115,11 @@ def check_shared_fields(owner: str, params: _SharedFields) -> None:
         )
     for name, fix in _COUNT_FIXES:
         value = getattr(params, name)
-        if value is None and name == "tables":
+        if value is None and name in optional:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if name in optional and name != "tables":
+                fix = f"{fix[:-1]}, or None to choose it by size."
             raise InvalidParameterError(f"{owner}.{name}={value!r}: must be an integer >= 1{fix}")
     if not 0.0 < params.target_recall < 1.0:
         raise InvalidParameterError(

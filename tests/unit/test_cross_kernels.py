@@ -240,3 +240,18 @@ def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
     # Tables given: the best recall with that many.
     fixed = CrossLSHParams(tables=1)
     assert choose_tuning(curves, fixed, rows=100, queries=100)[:3] == (1.0, 4096, 1)
+
+
+def test_hash_count_follows_the_reference_size_unless_given() -> None:
+    from spark_smote import InvalidParameterError
+    from spark_smote._search.cross_lsh import MANY_ROWS, CrossLSHParams, hashes_for
+    from spark_smote._search.cross_whole import shard_costs
+
+    assert hashes_for(MANY_ROWS, CrossLSHParams()) == 4
+    assert hashes_for(MANY_ROWS + 1, CrossLSHParams()) == 8
+    assert hashes_for(10 * MANY_ROWS, CrossLSHParams(hashes_per_table=3)) == 3
+    with pytest.raises(InvalidParameterError, match=r"hashes_per_table=0.*or None"):
+        CrossLSHParams(hashes_per_table=0).checked(5)
+    # Shards: each orders the queries of the others and ranks every query.
+    assert shard_costs(1000, 100, 1) == (1000, 100)
+    assert shard_costs(1000, 100, 3) == (1200, 300)

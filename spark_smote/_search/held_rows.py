@@ -1,0 +1,203 @@
+"""The rows each task of the whole-reference LSH search holds, in shards when they are many.
+
+Phase 4 (neighbour engine), the input side of :mod:`spark_smote._search.cross_whole`.
+Positions number every row of every class, class by class (ordinal order). The
+reference (every row) is cut into ``shards`` by a hash of the position, so a shard is a
+seeded-looking random share of the rows whatever the input's order or partitioning; a
+task holds one shard's rows as references, and the query rows it answers or needs
+(every query when the search keeps only the buckets holding one, else its share of the
+queries). With one shard every task holds every row, as the search was designed; with
+more, a task holds ``1 / shards`` of the references, and a query's lists from the
+shards are merged afterwards (the k best of all rows are among the union of each
+shard's k best).
+
+In a task the rows are kept in position order, which is the (class, index) order the
+kernels break ties by. The features go straight from each Arrow batch into numpy
+chunks, and then into one array whose pages fill as the chunks are released, so a task
+holds about one copy of its rows' features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_smote._keys import CLASS, IDX, X, place_by_position
+from spark_smote._search.cross_exact import class_offsets, class_position
+from spark_smote._search.cross_kernels import matrix_from_list_column
+
+__all__ = ["TASK", "HeldRows", "held_rows_input", "hold", "shard_of"]
+
+# A copy's task (shard * parts + part), and whether it is a query and a reference there.
+TASK = "_smote_task"
+_QUERY = "_smote_query"
+_REFERENCE = "_smote_reference"
+_COPY = "_smote_copy"
+
+
+def shard_of(position: Column, shards: int) -> Column:
+    """The shard of the row at ``position``: a hash of it modulo ``shards`` (0 for one)."""
+    if shards == 1:
+        return F.lit(0)
+    return F.pmod(F.xxhash64(position.cast("long")), F.lit(shards)).cast("int")
+
+
+def held_rows_input(
+    points: DataFrame,
+    *,
+    sizes: Mapping[int, int],
+    query: Column,
+    shards: int,
+    parts: int,
+    foreign_query: Column,
+    every_part: bool,
+    only_task: int | None = None,
+) -> DataFrame:
+    """The copies of the rows the search's ``shards * parts`` tasks hold, placed by task.
+
+    Every row is a reference in the ``parts`` tasks of its shard (a query there too when
+    ``query``); a row where ``foreign_query`` holds is also copied, as a query only, to
+    the tasks of the other shards: to each of their parts with ``every_part``, else to
+    the part answering it (``position % parts``). ``only_task`` keeps the copies of that
+    task alone.
+    """
+    position = class_position(class_offsets(sizes))
+    shard = shard_of(position, shards)
+    own = F.transform(
+        F.sequence(F.lit(0), F.lit(parts - 1)),
+        lambda p: F.struct((shard * parts + p).alias(TASK), F.lit(True).alias(_REFERENCE)),
+    )
+    copies = own
+    if shards > 1:
+        foreign = F.transform(
+            F.filter(
+                F.sequence(F.lit(0), F.lit(shards * parts - 1)),
+                lambda t: (
+                    (F.floor(t / parts) != shard)
+                    & (F.lit(every_part) | (t % parts == position % parts))
+                ),
+            ),
+            lambda t: F.struct(t.alias(TASK), F.lit(False).alias(_REFERENCE)),
+        )
+        copies = F.when(foreign_query, F.concat(own, foreign)).otherwise(own)
+    rows = points.select(
+        CLASS,
+        IDX,
+        F.col(X).cast("array<double>").alias(X),
+        query.alias(_QUERY),
+        F.explode(copies).alias(_COPY),
+    ).select(CLASS, IDX, X, _QUERY, f"{_COPY}.{TASK}", f"{_COPY}.{_REFERENCE}")
+    if only_task is not None:
+        rows = rows.filter(F.col(TASK) == only_task)
+    return place_by_position(rows, 1 if only_task is not None else shards * parts, F.col(TASK))
+
+
+@dataclass
+class HeldRows:
+    """One task's rows in position order (the (class, index) order).
+
+    Attributes
+    ----------
+    x : ndarray (n, d)
+        Features.
+    classes, idx, position : ndarray (n,)
+        Class ordinal, index in the class, position among all rows.
+    query, reference : ndarray (n,) of bool
+        Whether the row is a query and whether it is a reference of this task.
+
+    """
+
+    x: np.ndarray
+    classes: np.ndarray
+    idx: np.ndarray
+    position: np.ndarray
+    query: np.ndarray
+    reference: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    def local(self, positions: np.ndarray) -> np.ndarray:
+        """The task's row numbers of the rows at ``positions`` (every one held)."""
+        at = np.searchsorted(self.position, positions)
+        if (at >= len(self.position)).any() or (self.position[at] != positions).any():
+            raise RuntimeError(
+                "spark_smote LSH: a search task misses rows it must hold; this is a bug, "
+                "please report it."
+            )
+        return at
+
+
+class _Chunks:
+    """The numpy chunks of one task's batches, before they are put in position order."""
+
+    def __init__(self) -> None:
+        self.x: list[np.ndarray] = []
+        self.columns: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, batch: pa.RecordBatch, offsets: Mapping[int, int], dimension: int) -> None:
+        classes = batch.column(CLASS).to_numpy()
+        idx = batch.column(IDX).to_numpy()
+        first = np.zeros(len(classes), np.int64)
+        for ordinal, offset in offsets.items():
+            first[classes == ordinal] = offset
+        self.x.append(matrix_from_list_column(batch.column(X), dimension))
+        self.columns.append(
+            (
+                classes.astype(np.int32),
+                idx.astype(np.int64),
+                first + idx,
+                batch.column(_QUERY).to_numpy(zero_copy_only=False),
+                batch.column(_REFERENCE).to_numpy(zero_copy_only=False),
+            )
+        )
+
+    def held(self, dimension: int) -> HeldRows:
+        classes, idx, position, query, reference = (
+            np.concatenate([c[i] for c in self.columns]) for i in range(5)
+        )
+        order = np.argsort(position, kind="stable")
+        if (np.diff(position[order]) == 0).any():
+            raise RuntimeError(
+                "spark_smote LSH: a search task got a row twice; this is a bug, please report it."
+            )
+        slot = np.empty(len(order), np.int64)
+        slot[order] = np.arange(len(order))
+        # np.empty commits pages as they are written, while each chunk is released
+        # after its copy: the task holds about one copy of the features throughout.
+        x = np.empty((len(order), dimension), np.float64)
+        first = 0
+        while self.x:
+            chunk = self.x.pop(0)
+            x[slot[first : first + len(chunk)]] = chunk
+            first += len(chunk)
+            del chunk
+        return HeldRows(
+            x=x,
+            classes=classes[order],
+            idx=idx[order],
+            position=position[order],
+            query=query[order].astype(bool),
+            reference=reference[order].astype(bool),
+        )
+
+
+def hold(
+    batches: Iterator[pa.RecordBatch], sizes: Mapping[int, int], dimension: int
+) -> dict[int, HeldRows]:
+    """The rows of each task found in a task's batches (one task's, or more)."""
+    offsets = class_offsets(sizes)
+    chunks: dict[int, _Chunks] = {}
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        tasks = batch.column(TASK).to_numpy()
+        for task in np.unique(tasks).tolist():
+            chosen = batch if (tasks == task).all() else batch.filter(pa.array(tasks == task))
+            chunks.setdefault(int(task), _Chunks()).add(chosen, offsets, dimension)
+    return {task: chunks.pop(task).held(dimension) for task in sorted(chunks)}
