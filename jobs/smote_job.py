@@ -22,6 +22,8 @@ def _quiet_spark_submit_log() -> None:
 
         SparkContext._ensure_initialized()
         jvm = SparkContext._jvm
+        if jvm is None:
+            return
         # Logging a SparkConf makes Spark load its default log profile now (the context
         # would, and would reset any level set before); the root level set after sticks.
         jvm.org.apache.spark.SparkConf(False).log()
