@@ -128,9 +128,10 @@ class PlanLimits:
         ranks every query against its own chunk, so the distance work grows with
         the shards, against one shuffle and sort of every row per table.
     shard_query_bytes : int
-        With several shards, every task holds every query (to keep only the buckets
-        holding one) when the queries' features take up to this; else a task holds
-        its share of the queries and keeps every bucket.
+        Shards are used only when the queries' features take up to this: every task
+        holds every query (to keep only the buckets holding one), and every shard
+        ranks every query, which with many queries (a cleaner's, every row) costs
+        more than the per-table copies.
     rows_per_index_bucket : int
         The keys phase numbers a class larger than this in several parallel buckets.
     broadcast_lookup_bytes : int
@@ -212,9 +213,6 @@ class SearchPlan:
     reference_shards : int
         With reference 'all' searched whole: the shards the rows are cut into, each
         held by its own tasks.
-    query_buckets_only : bool
-        With reference 'all' and fewer queries than rows, the LSH search keeps only
-        the buckets holding a query.
 
     """
 
@@ -232,7 +230,6 @@ class SearchPlan:
     max_tasks_per_class: int = 4
     broadcast_row_lookup: bool = True
     reference_shards: int = 1
-    query_buckets_only: bool = True
 
     def __post_init__(self) -> None:
         chosen = self.exact_classes | self.whole_classes | self.per_table_classes
@@ -458,8 +455,8 @@ def _plan_all_classes(
 
     LSH holds every row in each search task when their features fit
     ``limits.whole_class_bytes`` (as the whole-class search holds a class), cut into
-    shards of that size up to ``limits.max_reference_shards``, else it runs over
-    per-table copies.
+    shards of that size up to ``limits.max_reference_shards`` when the queries' features
+    fit ``limits.shard_query_bytes``, else it runs over per-table copies.
     """
     rows = sum(sizes.values())
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -472,9 +469,16 @@ def _plan_all_classes(
         )
     exact = method == "exact" or (method == "auto" and rows <= limits.auto_exact_max_rows)
     shards = -(-rows * dimension * 8 // limits.whole_class_bytes)
-    whole = not exact and limits.whole_class_search and shards <= limits.max_reference_shards
     queries = frozenset(chosen)
-    query_rows = sum(n for o, n in sizes.items() if o in queries)
+    query_bytes = sum(n for o, n in sizes.items() if o in queries) * dimension * 8
+    whole = (
+        not exact
+        and limits.whole_class_search
+        and (
+            shards == 1
+            or (shards <= limits.max_reference_shards and query_bytes <= limits.shard_query_bytes)
+        )
+    )
     return SearchPlan(
         class_sizes={o: n for o, n in sizes.items() if o in queries},
         exact_classes=queries if exact else frozenset(),
@@ -485,9 +489,6 @@ def _plan_all_classes(
         reason=_reason(method, limits, rows),
         exact_block_rows=limits.cross_exact_block_rows,
         reference_shards=shards if whole else 1,
-        query_buckets_only=not whole
-        or shards <= 1
-        or query_rows * dimension * 8 <= limits.shard_query_bytes,
     )
 
 

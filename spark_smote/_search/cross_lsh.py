@@ -473,7 +473,7 @@ def lsh_cross_neighbors(
 
     """
     query_sizes, sizes = plan.class_sizes, plan.reference_sizes
-    restricted = plan.query_buckets_only and sum(query_sizes.values()) < sum(sizes.values())
+    restricted = sum(query_sizes.values()) < sum(sizes.values())
     shards = plan.reference_shards
     queries = sum(query_sizes.values())
     most_tables = params.tables if params.tables is not None else params.max_tables
@@ -497,7 +497,6 @@ def lsh_cross_neighbors(
             restricted=restricted,
             queries=queries,
             shards=shards,
-            sample_rows=sample_condition(sample),
         )
     else:
         curves, base, sampled = _tune_per_table(

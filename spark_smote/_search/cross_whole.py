@@ -15,9 +15,9 @@ What it saves is the cost that dominates the per-table search: L shuffled and so
 copies of every row, in the tuning (once per width tried) and in the search, and the
 shuffle merging the lists.
 
-**Shards.** When the rows' features exceed what one task may hold, the plan cuts them
-into ``reference_shards`` shards (by a hash of each row's position): a task holds one
-shard as its references, plus the queries from other shards it needs, orders them
+**Shards.** When the rows' features exceed what one task may hold and the queries are
+few, the plan cuts the rows into ``reference_shards`` shards (by a hash of each row's
+position): a task holds one shard as its references, plus every query, orders them
 together in every table, and ranks each query against the references of its chunk;
 each query's lists from the shards are then merged. Each row moves once per task of its
 shard instead of once per table, and the distance work grows with the shards (each
@@ -151,16 +151,22 @@ def _table_order(
     # hashing.project sums feature by feature as lsh_codes' projection does (the same
     # bits), laid out for speed; the codes are then lsh_codes' operations.
     projected = project(held.x, directions[:, table * (m + 1) : (table + 1) * (m + 1)])
-    scaled = projected[:, :m] / width + shifts[table]
-    np.floor(scaled, out=scaled)
-    np.clip(scaled, -(2.0**62), 2.0**62, out=scaled)
-    codes = scaled.astype(np.int64)
+    # Column by column, so a task holds one (n, m) array of codes beside the projections.
+    codes = np.empty((len(held), m), np.int64)
+    for j in range(m):
+        scaled = projected[:, j] / width + shifts[table, j]
+        np.floor(scaled, out=scaled)
+        np.clip(scaled, -(2.0**62), 2.0**62, out=scaled)
+        codes[:, j] = scaled
     splits = np.ascontiguousarray(projected[:, m])
+    del projected
     order = key_order(codes, ordered_bits(splits), np.arange(len(codes), dtype=np.int64))
     if restricted:
-        ordered_codes = codes[order]
-        new_bucket = np.ones(len(order), bool)
-        new_bucket[1:] = (ordered_codes[1:] != ordered_codes[:-1]).any(axis=1)
+        new_bucket = np.zeros(len(order), bool)
+        new_bucket[0] = True
+        for j in range(m):
+            ordered = codes[order, j]
+            new_bucket[1:] |= ordered[1:] != ordered[:-1]
         bucket = np.cumsum(new_bucket) - 1
         hit = np.zeros(int(bucket[-1]) + 1, bool)
         hit[bucket[held.query[order]]] = True
@@ -271,15 +277,13 @@ def tune_whole_reference(
     restricted: bool,
     queries: int,
     shards: int,
-    sample_rows: Column,
 ) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
     """The tuning statistics, in one task holding the first shard (one Spark job).
 
-    The task holds shard 0's rows as references and the sampled rows (``sample_rows``
-    selects them) as queries; with ``restricted`` every query too, for the buckets
-    holding one. Recall is measured against the sample's exact neighbours in the
-    shard, which the search's lists from that shard are after: merged over the
-    shards, those lists hold each query's k nearest of all rows as often.
+    The task holds shard 0's rows as references and every query. Recall is measured
+    against the sample's exact neighbours in the shard, which the search's lists from
+    that shard are after: merged over the shards, those lists hold each query's k
+    nearest of all rows as often.
 
     Returns
     -------
@@ -363,8 +367,6 @@ def tune_whole_reference(
         query=query,
         shards=shards,
         parts=1,
-        foreign_query=query if restricted else sample_rows,
-        every_part=True,
         only_task=0,
     )
     found = held_input.mapInArrow(tune, _CURVE_SCHEMA).collect()
@@ -434,8 +436,6 @@ def search_whole_reference(
         query=query,
         shards=shards,
         parts=parts,
-        foreign_query=query,
-        every_part=restricted,
     )
     found = held_input.mapInArrow(search, schema)
     return found if shards == 1 else merge_lists(found, k)

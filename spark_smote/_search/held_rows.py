@@ -3,13 +3,12 @@
 Phase 4 (neighbour engine), the input side of :mod:`spark_smote._search.cross_whole`.
 Positions number every row of every class, class by class (ordinal order). The
 reference (every row) is cut into ``shards`` by a hash of the position, so a shard is a
-seeded-looking random share of the rows whatever the input's order or partitioning; a
-task holds one shard's rows as references, and the query rows it answers or needs
-(every query when the search keeps only the buckets holding one, else its share of the
-queries). With one shard every task holds every row, as the search was designed; with
-more, a task holds ``1 / shards`` of the references, and a query's lists from the
-shards are merged afterwards (the k best of all rows are among the union of each
-shard's k best).
+random-looking share of the rows whatever the input's order or partitioning; a task
+holds one shard's rows as references, and every query row (the plan shards the rows
+only when the queries are few; a task keeps the buckets holding a query). With one
+shard every task holds every row; with more, a task holds ``1 / shards`` of the
+references, and a query's lists from the shards are merged afterwards (the k best of
+all rows are among the union of each shard's k best).
 
 In a task the rows are kept in position order, which is the (class, index) order the
 kernels break ties by. The features go straight from each Arrow batch into numpy
@@ -54,17 +53,13 @@ def held_rows_input(
     query: Column,
     shards: int,
     parts: int,
-    foreign_query: Column,
-    every_part: bool,
     only_task: int | None = None,
 ) -> DataFrame:
     """The copies of the rows the search's ``shards * parts`` tasks hold, placed by task.
 
     Every row is a reference in the ``parts`` tasks of its shard (a query there too when
-    ``query``); a row where ``foreign_query`` holds is also copied, as a query only, to
-    the tasks of the other shards: to each of their parts with ``every_part``, else to
-    the part answering it (``position % parts``). ``only_task`` keeps the copies of that
-    task alone.
+    ``query``); a query row is also copied, as a query only, to every task of the other
+    shards. ``only_task`` keeps the copies of that task alone.
     """
     position = class_position(class_offsets(sizes))
     shard = shard_of(position, shards)
@@ -77,14 +72,11 @@ def held_rows_input(
         foreign = F.transform(
             F.filter(
                 F.sequence(F.lit(0), F.lit(shards * parts - 1)),
-                lambda t: (
-                    (F.floor(t / parts) != shard)
-                    & (F.lit(every_part) | (t % parts == position % parts))
-                ),
+                lambda t: F.floor(t / parts) != shard,
             ),
             lambda t: F.struct(t.alias(TASK), F.lit(False).alias(_REFERENCE)),
         )
-        copies = F.when(foreign_query, F.concat(own, foreign)).otherwise(own)
+        copies = F.when(query, F.concat(own, foreign)).otherwise(own)
     rows = points.select(
         CLASS,
         IDX,
@@ -200,4 +192,7 @@ def hold(
         for task in np.unique(tasks).tolist():
             chosen = batch if (tasks == task).all() else batch.filter(pa.array(tasks == task))
             chunks.setdefault(int(task), _Chunks()).add(chosen, offsets, dimension)
-    return {task: chunks.pop(task).held(dimension) for task in sorted(chunks)}
+    held = {task: chunks.pop(task).held(dimension) for task in sorted(chunks)}
+    # The Arrow batches are gone; hand their memory back rather than keep it pooled.
+    pa.default_memory_pool().release_unused()
+    return held

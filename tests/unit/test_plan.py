@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from pyspark.sql import types as T
 
@@ -113,18 +115,16 @@ def test_a_search_among_all_classes_takes_one_method_by_the_total_rows() -> None
     assert "11000 rows > 10000" in large.reason
     # LSH holds every row in its tasks while their features fit whole_class_bytes,
     # in shards of that size up to max_reference_shards, else it copies per table.
-    assert large.reference_shards == 1 and large.query_buckets_only
+    # Shards need every task to hold every query: only when the queries are few.
+    assert large.reference_shards == 1
     tight = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1)
     sharded = plan_search(sizes, K, 2, "auto", tight, reference="all", query_classes=[2])
     assert sharded.whole_classes == {2} and sharded.reference_shards == 2
-    assert sharded.query_buckets_only
-    big_queries = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1, shard_query_bytes=100)
-    shares = plan_search(sizes, K, 2, "auto", big_queries, reference="all", query_classes=[2])
-    assert shares.reference_shards == 2 and not shares.query_buckets_only
-    too_many = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1, max_reference_shards=1)
-    per_table = plan_search(sizes, K, 2, "auto", too_many, reference="all")
-    assert per_table.per_table_classes == set(sizes) and not per_table.whole_classes
-    assert per_table.reference_shards == 1 and per_table.query_buckets_only
+    many_queries = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1, shard_query_bytes=100)
+    for limits in (many_queries, replace(tight, max_reference_shards=1)):
+        per_table = plan_search(sizes, K, 2, "auto", limits, reference="all", query_classes=[2])
+        assert per_table.per_table_classes == {2} and not per_table.whole_classes
+        assert per_table.reference_shards == 1
     switched = PlanLimits(whole_class_search=False)
     assert plan_search(sizes, K, 2, "lsh", switched, reference="all").per_table_classes
     raised = PlanLimits(auto_exact_max_rows=20_000)
