@@ -17,10 +17,12 @@ from spark_smote._search.cross_lsh import sample_queries
 
 
 def cross_class_neighbors(
-    points, *, query_classes, k, dimension, sizes, seed, method, lsh_params=None
+    points, *, query_classes, k, dimension, sizes, seed, method, lsh_params=None, limits=None
 ):
     """The search among all classes, through its plan and the one entry point."""
-    plan = plan_search(sizes, k, dimension, method, reference="all", query_classes=query_classes)
+    plan = plan_search(
+        sizes, k, dimension, method, limits, reference="all", query_classes=query_classes
+    )
     found, report = nearest_neighbors(points, plan, k, dimension, seed, lsh_params=lsh_params)
     assert set(report.method) == set(plan.class_sizes)
     return found, report.cross
@@ -170,10 +172,19 @@ def test_lsh_reported_recall_is_that_of_its_output_on_the_sample(spark):
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("method", ["exact", "lsh"])
-def test_same_output_for_any_partitioning(spark, method):
+@pytest.mark.parametrize(
+    ("method", "limits"),
+    [
+        ("exact", None),
+        ("lsh", None),
+        # 1500 rows x 4 features are 48,000 bytes: three shards.
+        pytest.param("lsh", PlanLimits(whole_class_bytes=20_000), id="lsh-sharded"),
+    ],
+)
+def test_same_output_for_any_partitioning(spark, method, limits):
     x, y = blobs(1500, seed=2, dimension=4)
     args = {"query_classes": [1, 2], "k": 4, "dimension": 4, "seed": 5, "method": method}
+    args["limits"] = limits
     params = CrossLSHParams(bucket_cap=64, tables=3, sample_size=32)
     outputs = []
     before = spark.conf.get("spark.sql.shuffle.partitions")
@@ -258,26 +269,6 @@ def test_sharded_search_recall_against_exact(spark, query_classes, limits):
         assert all(d == shared[pair] for pair, d in zip(pairs, dist, strict=True) if pair in shared)
     assert hits / (k * len(found)) >= 0.95
     assert report.cross.recall is not None and report.cross.recall >= 0.95
-
-
-@pytest.mark.e2e
-def test_sharded_search_output_does_not_depend_on_partitioning(spark):
-    x, y = blobs(1500, seed=2, dimension=4)
-    params = CrossLSHParams(bucket_cap=64, tables=3, sample_size=32)
-    limits = PlanLimits(whole_class_bytes=20_000)
-    outputs = []
-    before = spark.conf.get("spark.sql.shuffle.partitions")
-    try:
-        for partitions, shuffle in ((1, "3"), (5, "7")):
-            spark.conf.set("spark.sql.shuffle.partitions", shuffle)
-            points, sizes, _ = points_table(spark, x, y, partitions=partitions)
-            plan = plan_search(sizes, 4, 4, "lsh", limits, reference="all", query_classes=[1, 2])
-            assert plan.reference_shards == 3
-            found, _ = nearest_neighbors(points, plan, 4, 4, 5, lsh_params=params)
-            outputs.append(sorted(tuple(map(_freeze, row)) for row in found.collect()))
-    finally:
-        spark.conf.set("spark.sql.shuffle.partitions", before)
-    assert outputs[0] == outputs[1]
 
 
 def _freeze(value):
