@@ -91,7 +91,12 @@ from spark_smote._search.cross_whole import (
 )
 from spark_smote._search.hashing import sort_keys
 from spark_smote._search.table import SORT_KEY, SORT_KEYS, TABLE
-from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width, check_shared_fields
+from spark_smote._search.tuning_rules import (
+    WIDTH_FACTORS,
+    base_width,
+    check_shared_fields,
+    hashes_for,
+)
 
 __all__ = [
     "CrossLSHParams",
@@ -112,9 +117,6 @@ _HIT = "_smote_hit"
 _CROSS_STREAM_KEY = 1 << 31
 # The chunk size of the per-table search (whose tuning would cost a pass per size).
 PER_TABLE_CAP = 1024
-# Rows of all classes above which the hash functions default to eight per table
-# (hashes_for): between the sizes measured with both counts, 3000 and 300k rows.
-MANY_ROWS = 100_000
 # Up to this many (table, query bucket) pairs the query buckets are broadcast to the
 # filter join (about 60 bytes each: a few MB); above, both sides are shuffled.
 _BROADCAST_QUERY_BUCKETS = 200_000
@@ -133,8 +135,8 @@ class CrossLSHParams:
         Hash tables ORed (``L``). Tuned: the fewest reaching ``target_recall`` on the
         sample, at most ``max_tables``.
     hashes_per_table : int, optional
-        Hash functions ANDed into one bucket (``m``). None: 4 up to
-        ``MANY_ROWS`` rows of all classes, 8 above (:func:`hashes_for`).
+        Hash functions ANDed into one bucket (``m``). None: 4 up to 100,000 rows of
+        all classes, 8 above (:func:`~spark_smote._search.tuning_rules.hashes_for`).
     bucket_cap : int, optional
         Most rows of one chunk (one distance computation); at least ``4 (k + 1)``.
         Tuned when the search holds every row in its tasks: the one of
@@ -207,19 +209,6 @@ class CrossLSHTuning:
             "kth_distance_median": self.kth_distance_median,
             "recall_by_tables": list(self.recall_by_tables),
         }
-
-
-def hashes_for(rows: int, params: CrossLSHParams) -> int:
-    """Hash functions per table: the given count, else by the rows of all classes.
-
-    Dense references want tighter buckets: on the 0.3M and 2.88M benchmark sets (18
-    features, k = 10) eight hashes reach recall 0.97 with a half to a quarter of the
-    candidates per query four need, while on a few thousand rows eight leave too few
-    rows per bucket (ENN at 3000 rows agreed with exact search on 0.93 of removals).
-    """
-    if params.hashes_per_table is not None:
-        return params.hashes_per_table
-    return 8 if rows > MANY_ROWS else 4
 
 
 def _draw_hash(seed: int, dimension: int, hashes: int, tables: int) -> tuple[np.ndarray, ...]:
@@ -477,7 +466,7 @@ def lsh_cross_neighbors(
     shards = plan.reference_shards
     queries = sum(query_sizes.values())
     most_tables = params.tables if params.tables is not None else params.max_tables
-    hashes = hashes_for(sum(sizes.values()), params)
+    hashes = hashes_for(sum(sizes.values()), params.hashes_per_table)
     directions, shifts = _draw_hash(seed, dimension, hashes, most_tables)
     sample = sample_queries(query_sizes, params.sample_size, seed)
     whole = bool(plan.whole_classes)

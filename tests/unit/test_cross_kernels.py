@@ -244,12 +244,13 @@ def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
 
 def test_hash_count_follows_the_reference_size_unless_given() -> None:
     from spark_smote import InvalidParameterError
-    from spark_smote._search.cross_lsh import MANY_ROWS, CrossLSHParams, hashes_for
+    from spark_smote._search.cross_lsh import CrossLSHParams
     from spark_smote._search.cross_whole import shard_costs
+    from spark_smote._search.tuning_rules import MANY_ROWS, hashes_for
 
-    assert hashes_for(MANY_ROWS, CrossLSHParams()) == 4
-    assert hashes_for(MANY_ROWS + 1, CrossLSHParams()) == 8
-    assert hashes_for(10 * MANY_ROWS, CrossLSHParams(hashes_per_table=3)) == 3
+    assert hashes_for(MANY_ROWS, None) == 4
+    assert hashes_for(MANY_ROWS + 1, None) == 8
+    assert hashes_for(10 * MANY_ROWS, 3) == 3
     with pytest.raises(InvalidParameterError, match=r"hashes_per_table=0.*or None"):
         CrossLSHParams(hashes_per_table=0).checked(5)
     # Shards: each orders the queries of the others and ranks every query.
