@@ -1,4 +1,5 @@
-"""One SparkSession for the whole test run; settings come from conf/test.toml.
+"""One SparkSession for the whole test run; settings come from conf/test.toml
+(:func:`tests._reliability.session_test_settings`).
 
 Set ``SPARK_SMOTE_TEST_REMOTE=local[2]`` to run the same tests over Spark Connect (the
 .ci/run script does this in a second pytest process, since a classic and a Connect
@@ -20,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests._reliability import free_loopback_port, run_batch_groups, spark_test_settings
+from tests._reliability import free_loopback_port, run_batch_groups, session_test_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 REMOTE = os.environ.get("SPARK_SMOTE_TEST_REMOTE")
@@ -62,7 +63,7 @@ def local_connect_server() -> Iterator[object | None]:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    _, app_name, settings = spark_test_settings()
+    _, app_name, settings = session_test_settings()
     # The server and the client read the token from the environment.
     os.environ["SPARK_CONNECT_AUTHENTICATE_TOKEN"] = uuid.uuid4().hex
     server_settings = {
@@ -85,7 +86,7 @@ def spark(local_connect_server: object | None) -> Iterator[object]:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    master, app_name, settings = spark_test_settings()
+    master, app_name, settings = session_test_settings()
     if local_connect_server is not None:
         from pyspark.sql.connect.session import SparkSession as ConnectSession
 

@@ -9,6 +9,7 @@ the processes it started, also when the test fails.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -64,7 +65,10 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def standalone_cluster(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """(master URL, master log) of a master and two workers on 127.0.0.1."""
     env = job_env({"SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"})
-    env["SPARK_DAEMON_JAVA_OPTS"] = TEST_JAVA_OPTIONS
+    # The daemons do not read SPARK_SUBMIT_OPTS: they get tests/run.sh's class archive
+    # (if any) here, with the test JVM options.
+    daemon_options = (TEST_JAVA_OPTIONS, os.environ.get("SPARK_SUBMIT_OPTS", ""))
+    env["SPARK_DAEMON_JAVA_OPTS"] = " ".join(o for o in daemon_options if o)
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
     logs = tmp_path / "logs"
     logs.mkdir()
