@@ -87,6 +87,26 @@ def test_block_top_k_excludes_the_query_but_keeps_its_duplicates():
     assert list(zip(nbr_class[3], nbr[3], strict=True)) == [(0, 0), (0, 1), (1, 0)]
 
 
+def test_block_top_k_excludes_the_query_whatever_the_key_range():
+    # Keys that do not fit one int64 as (class, index) are compared pair by pair: the
+    # same neighbours as small keys, the query itself excluded either way.
+    rng = np.random.default_rng(4)
+    x = np.round(rng.normal(size=(400, 6)), 1)
+    classes = rng.integers(0, 3, 400).astype(np.int32)
+    small = np.arange(400, dtype=np.int64)
+    large = small + (1 << 61)
+    queries = rng.choice(400, 150, replace=False)
+    found = [
+        block_top_k(classes[queries], idx[queries], x[queries], classes, idx, x, 6)
+        for idx in (small, large)
+    ]
+    assert np.array_equal(found[0][0], found[1][0])
+    assert np.array_equal(found[0][1], found[1][1] - (1 << 61))
+    assert np.array_equal(found[0][2], found[1][2])
+    itself = (found[0][0] == classes[queries][:, None]) & (found[0][1] == queries[:, None])
+    assert not itself.any()
+
+
 def test_block_top_k_pads_when_the_block_has_too_few_references():
     classes, idx, x = tied_rows(10)
     nbr_class, nbr, dist = block_top_k(classes[:2], idx[:2], x[:2], classes, idx, x, 12)
