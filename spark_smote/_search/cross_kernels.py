@@ -100,31 +100,39 @@ def _smallest(values: np.ndarray, keep: int) -> np.ndarray:
 
 def _own_positions(
     query_class: np.ndarray, query_idx: np.ndarray, ref_class: np.ndarray, ref_idx: np.ndarray
-) -> np.ndarray | None:
+) -> np.ndarray:
     """Each query's position among the (class, index)-sorted references, or -1.
 
-    None when the keys do not fit one int64 (class times index span); the caller then
-    compares keys pair by pair.
+    A binary search of each query's index within its class's run of references, all
+    queries at once (log2 of the run's length numpy steps).
     """
-    span = int(max(ref_idx.max(), query_idx.max())) + 1
-    classes = int(max(ref_class.max(), query_class.max())) + 1
-    if min(ref_idx.min(), query_idx.min(), ref_class.min(), query_class.min()) < 0:
-        return None
-    if classes * span >= 1 << 62:
-        return None
-    ref_key = ref_class.astype(np.int64) * span + ref_idx
-    query_key = query_class.astype(np.int64) * span + query_idx
-    at = np.minimum(np.searchsorted(ref_key, query_key), len(ref_key) - 1)
-    return np.where(ref_key[at] == query_key, at, -1)
+    low = np.searchsorted(ref_class, query_class, "left").astype(np.int64)
+    high = np.searchsorted(ref_class, query_class, "right").astype(np.int64)
+    end = high.copy()
+    while (open_ := low < high).any():
+        middle = (low + high) // 2
+        right = open_ & (ref_idx[np.minimum(middle, len(ref_idx) - 1)] < query_idx)
+        low = np.where(right, middle + 1, low)
+        high = np.where(open_ & ~right, middle, high)
+    at = np.minimum(low, len(ref_idx) - 1)
+    return np.where((low < end) & (ref_idx[at] == query_idx), low, -1)
+
+
+def _exclude_itself(values: np.ndarray, own: np.ndarray) -> None:
+    """Set each query's value at its own position (``own``, -1: none) to +inf."""
+    rows = np.flatnonzero(own >= 0)
+    values[rows, own[rows]] = np.inf
 
 
 @dataclass(frozen=True)
 class _CentredReferences:
     """What the screen needs of a block of references, computed once per block.
 
+    ``centre`` is their mean and ``norm`` their squared norms once centred on it.
     ``scaled`` is ``-2 (r - centre)``: scaling by a power of two is exact, so the
     product ``q @ scaled.T`` is ``-2 q.r`` to the bit, without a pass over the
-    (queries x references) matrix to scale it.
+    (queries x references) matrix to scale it. ``transposed`` is the features as they
+    came, transposed (contiguous), for gathering one feature at a time.
     """
 
     centre: np.ndarray
@@ -142,7 +150,7 @@ class _CentredReferences:
 
 
 def _screened_smallest(
-    query_x: np.ndarray, refs: _CentredReferences, itself: np.ndarray, keep: int
+    query_x: np.ndarray, refs: _CentredReferences, own: np.ndarray, keep: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions and distances of each query's ``keep`` nearest references, screened.
 
@@ -155,21 +163,16 @@ def _screened_smallest(
     ``keep``-th smallest screened value by more than twice the slack cannot be among
     the ``keep`` nearest by exact distance, nor tie with the last of them. Only the
     remaining candidates (a few more than ``keep`` per query) get exact distances,
-    summed feature by feature as :func:`neighbor_distances` does. ``itself`` is each
-    query's own position among the references (-1: none), or a (queries x
-    references) mask of it; each query needs at least ``keep`` references other than
-    itself.
+    summed feature by feature as :func:`neighbor_distances` does. ``own`` is each
+    query's own position among the references (-1: none); each query needs at least
+    ``keep`` references other than itself.
     """
     dimension = query_x.shape[1]
     q = query_x - refs.centre
     q_norm = np.einsum("ij,ij->i", q, q)
     screened = q @ refs.scaled.T
     screened += refs.norm[None, :]
-    if itself.ndim == 2:
-        screened[itself] = np.inf
-    else:
-        own = np.flatnonzero(itself >= 0)
-        screened[own, itself[own]] = np.inf
+    _exclude_itself(screened, own)
     reach = np.sqrt(q_norm) + np.sqrt(refs.norm.max())
     slack = (8 * dimension + 32) * np.finfo(np.float64).eps * reach * reach
     # Any keep references bound the keep-th smallest value: those of a strided
@@ -257,20 +260,14 @@ def block_top_k(
     per_query = len(ref_x) * (2 if screened else 1)
     rows_per_block = max(1, _DISTANCE_BLOCK_VALUES // per_query)
     refs = _CentredReferences.of(ref_x) if screened else None
-    own = _own_positions(query_class, query_idx, ref_class, ref_idx) if screened else None
+    own = _own_positions(query_class, query_idx, ref_class, ref_idx)
     for start in range(0, n_query, rows_per_block):
         stop = min(n_query, start + rows_per_block)
-        if own is not None:
-            itself = own[start:stop]
-        else:
-            itself = (ref_class[None, :] == query_class[start:stop, None]) & (
-                ref_idx[None, :] == query_idx[start:stop, None]
-            )
         if refs is not None:
-            positions, best = _screened_smallest(query_x[start:stop], refs, itself, keep)
+            positions, best = _screened_smallest(query_x[start:stop], refs, own[start:stop], keep)
         else:
             dist = neighbor_distances(query_x[start:stop], ref_x)
-            dist[itself] = np.inf
+            _exclude_itself(dist, own[start:stop])
             positions = _smallest(dist, keep)
             best = np.take_along_axis(dist, positions, axis=1)
         found = np.isfinite(best)

@@ -462,9 +462,9 @@ def lsh_cross_neighbors(
 
     """
     query_sizes, sizes = plan.class_sizes, plan.reference_sizes
-    restricted = sum(query_sizes.values()) < sum(sizes.values())
-    shards = plan.reference_shards
     queries = sum(query_sizes.values())
+    restricted = queries < sum(sizes.values())
+    shards = plan.reference_shards
     most_tables = params.tables if params.tables is not None else params.max_tables
     hashes = hashes_for(sum(sizes.values()), params.hashes_per_table)
     directions, shifts = _draw_hash(seed, dimension, hashes, most_tables)

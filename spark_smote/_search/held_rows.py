@@ -77,6 +77,9 @@ def held_rows_input(
             lambda t: F.struct(t.alias(TASK), F.lit(False).alias(_REFERENCE)),
         )
         copies = F.when(query, F.concat(own, foreign)).otherwise(own)
+    if only_task is not None and shards > 1:
+        # Before the copies are made: that task's shard's rows and the queries.
+        points = points.where((shard == F.lit(only_task // parts)) | query)
     rows = points.select(
         CLASS,
         IDX,

@@ -88,8 +88,8 @@ def test_block_top_k_excludes_the_query_but_keeps_its_duplicates():
 
 
 def test_block_top_k_excludes_the_query_whatever_the_key_range():
-    # Keys that do not fit one int64 as (class, index) are compared pair by pair: the
-    # same neighbours as small keys, the query itself excluded either way.
+    # Keys far beyond int32 (the index near 2**61): the same neighbours as small keys, the
+    # query itself excluded either way.
     rng = np.random.default_rng(4)
     x = np.round(rng.normal(size=(400, 6)), 1)
     classes = rng.integers(0, 3, 400).astype(np.int32)
