@@ -39,6 +39,7 @@ from spark_smote._search.tuning_rules import (
     DEFAULT_CAP,
     KNN_DISTANCES,
     KNN_INDICES,
+    MANY_CLASS_ROWS,
     RANKS,
     SAMPLE_BLOCK_ROWS,
     WIDTH_FACTORS,
@@ -48,6 +49,7 @@ from spark_smote._search.tuning_rules import (
     base_width,
     choose_parameters,
     class_statistics,
+    hashes_for,
     recall_by_tables,
 )
 
@@ -363,9 +365,12 @@ def class_hashes(
     tables = params.drawn_tables
     return {
         o: draw_hash(
-            numpy_generator(seed, STREAM_LSH, o), dimension, params.hashes_per_table, tables
+            numpy_generator(seed, STREAM_LSH, o),
+            dimension,
+            hashes_for(n_rows, params.hashes_per_table, above=MANY_CLASS_ROWS),
+            tables,
         )
-        for o in sizes
+        for o, n_rows in sizes.items()
     }
 
 
@@ -492,7 +497,9 @@ def lsh_report(
         report.method[ordinal] = "lsh"
         report.parameters[ordinal] = {
             "bucket_width": tuning.width,
-            "hashes_per_table": params.hashes_per_table,
+            "hashes_per_table": hashes_for(
+                sizes[ordinal], params.hashes_per_table, above=MANY_CLASS_ROWS
+            ),
             "tables": tuning.tables,
             "bucket_cap": tuning.cap,
             "estimated_recall": round(tuning.sample_recall, 4),

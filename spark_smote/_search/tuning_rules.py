@@ -96,22 +96,30 @@ _COUNT_FIXES = (
 )
 
 
-# Rows of all classes above which the cross-class hash functions default to eight per
-# table (hashes_for): between the sizes measured with both counts, 3000 and 300k rows.
+# Rows searched above which an LSH search defaults to eight hash functions per table
+# (hashes_for). Cross-class (all rows of all classes): between the sizes measured with
+# both counts, 3000 and 300k rows. Same-class: between a class of 170k rows, where eight
+# cost as much time as they save, and one of 3M rows, where they save a quarter.
 MANY_ROWS = 100_000
+MANY_CLASS_ROWS = 1_000_000
 
 
-def hashes_for(rows: int, given: int | None) -> int:
-    """Hash functions per table of the cross-class search: ``given``, else by ``rows``.
+def hashes_for(rows: int, given: int | None, *, above: int = MANY_ROWS) -> int:
+    """Hash functions per table of an LSH search over ``rows`` rows: ``given``, else by size.
 
-    Dense references want tighter buckets: on the 0.3M and 2.88M benchmark sets (18
-    features, k = 10) eight hashes reach recall 0.97 with a half to a quarter of the
-    candidates per query four need, while on a few thousand rows eight leave too few
-    rows per bucket (ENN at 3000 rows agreed with exact search on 0.93 of removals).
+    Eight above ``above`` rows, else four. Dense references want tighter buckets.
+    Cross-class, on the 0.3M and 2.88M benchmark sets (18 features, k = 10), eight reach
+    recall 0.97 with a half to a quarter of the candidates per query four need; on a few
+    thousand rows eight leave too few rows per bucket (ENN at 3000 rows agreed with
+    exact search on 0.93 of removals). Same-class (k = 5; ``jobs/BENCHMARKS.md``): on
+    the 12M set's 3M minority rows eight reach 0.97 with 12 tables of 4096 rows (0.973
+    with 16 of 2048) where four reach 0.935 with 16 of 4096; on the 2.88M set's 170k
+    minority rows eight need 10 tables of 1024 rows where four need 9 of 2048, and
+    hashing twice the directions costs what the smaller chunks save.
     """
     if given is not None:
         return given
-    return 8 if rows > MANY_ROWS else 4
+    return 8 if rows > above else 4
 
 
 def check_shared_fields(
@@ -156,8 +164,9 @@ class LSHParams:
     bucket_width : float, optional
         Width ``w`` of each hash function's buckets, in feature units. Tuned: the better
         of 4 and 8 times the sample's median k-th neighbour distance.
-    hashes_per_table : int, default 4
-        Hash functions ANDed into one bucket key (``m``).
+    hashes_per_table : int, optional
+        Hash functions ANDed into one bucket key (``m``). None: 8 for a class of more
+        than 1,000,000 rows, else 4 (:func:`hashes_for`).
     tables : int, optional
         Hash tables ORed (``L``). Tuned: the fewest that reach ``target_recall`` on the
         sample (at most ``max_tables``).
@@ -176,7 +185,7 @@ class LSHParams:
     """
 
     bucket_width: float | None = None
-    hashes_per_table: int = 4
+    hashes_per_table: int | None = None
     tables: int | None = None
     bucket_cap: int | None = None
     target_recall: float = 0.97
@@ -202,7 +211,7 @@ class LSHParams:
             A value outside its range, naming the field, the value and the fix.
 
         """
-        check_shared_fields("LSHParams", self)
+        check_shared_fields("LSHParams", self, optional=("tables", "hashes_per_table"))
         cap = self.bucket_cap
         if cap is not None and (
             not isinstance(cap, int) or isinstance(cap, bool) or cap < 4 * (k + 1)

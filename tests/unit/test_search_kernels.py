@@ -185,3 +185,22 @@ def test_lsh_params_errors_name_field_and_fix() -> None:
         LSHParams(bucket_width=-1.0).checked(5)
     with pytest.raises(InvalidParameterError, match=r"target_recall=1.5"):
         LSHParams(target_recall=1.5).checked(5)
+    with pytest.raises(InvalidParameterError, match=r"hashes_per_table=0.*or None"):
+        LSHParams(hashes_per_table=0).checked(5)
+
+
+def test_same_class_hashes_per_table_follow_the_class_size() -> None:
+    from spark_smote._search.tuning import class_hashes, lsh_report
+    from spark_smote._search.tuning_rules import MANY_CLASS_ROWS, Tuning
+
+    sizes = {0: MANY_CLASS_ROWS, 1: MANY_CLASS_ROWS + 1}
+    params = LSHParams(max_tables=2).checked(K)
+    drawn = class_hashes(sizes, 3, 7, params)
+    assert (drawn[0].hashes, drawn[1].hashes) == (4, 8)
+    # Table t's hashes and split direction: hashes + 1 columns per table.
+    assert drawn[1].directions.shape == (3, 2 * 9)
+    tuning = Tuning(1.0, 2048, 2, 0.99, 1.0)
+    report = lsh_report(dict.fromkeys(sizes, tuning), sizes, K, params)
+    assert [report.parameters[o]["hashes_per_table"] for o in sizes] == [4, 8]
+    given = class_hashes(sizes, 3, 7, LSHParams(hashes_per_table=5, max_tables=2).checked(K))
+    assert {h.hashes for h in given.values()} == {5}
