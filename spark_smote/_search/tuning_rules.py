@@ -99,7 +99,8 @@ _COUNT_FIXES = (
 # Rows searched above which an LSH search defaults to eight hash functions per table
 # (hashes_for). Cross-class (all rows of all classes): between the sizes measured with
 # both counts, 3000 and 300k rows. Same-class: between a class of 170k rows, where eight
-# cost as much time as they save, and one of 3M rows, where they save a quarter.
+# cost as much time as they save, and classes of 1.77M and 3M rows, where they save a
+# quarter of the search's time.
 MANY_ROWS = 100_000
 MANY_CLASS_ROWS = 1_000_000
 
