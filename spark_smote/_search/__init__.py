@@ -48,6 +48,7 @@ from spark_smote._search.cross import search_all_classes
 from spark_smote._search.cross_exact import DIST, NBR_CLASS
 from spark_smote._search.cross_lsh import CrossLSHParams
 from spark_smote._search.exact import exact_neighbors
+from spark_smote._search.hashing import ClassHash
 from spark_smote._search.per_table import search_per_table
 from spark_smote._search.table import (
     NBR,
@@ -63,7 +64,14 @@ from spark_smote._search.tuning import (
     statistics_for_numbering,
     tune_classes,
 )
-from spark_smote._search.tuning_rules import KNN_DISTANCES, KNN_INDICES, RANKS, LSHParams, Tuning
+from spark_smote._search.tuning_rules import (
+    KNN_DISTANCES,
+    KNN_INDICES,
+    RANKS,
+    LSHParams,
+    TunedClasses,
+    Tuning,
+)
 from spark_smote._search.whole_class import SearchTaskStep, search_whole_classes
 
 __all__ = [
@@ -207,6 +215,7 @@ def _lsh_within_classes(
     split = {o: n for o, n in sizes.items() if o not in whole}
     found: list[DataFrame] = []
     tunings: dict[int, Tuning] = {}
+    hashes: dict[int, ClassHash] = {}
     for subset, is_whole in ((whole, True), (split, False)):
         if not subset:
             continue
@@ -215,6 +224,7 @@ def _lsh_within_classes(
             rows, subset, k, dimension, seed, params, one_task=plan.one_task_tuning
         )
         tunings.update(tuned.tunings)
+        hashes.update(tuned.hashes)
         if is_whole:
             found.append(
                 search_whole_classes(rows, tuned, k, dimension, max_parts=plan.max_tasks_per_class)
@@ -242,7 +252,7 @@ def _lsh_within_classes(
     neighbors = neighbors.select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )
-    return neighbors, lsh_report(tunings, sizes, k, params)
+    return neighbors, lsh_report(TunedClasses(sizes, tunings, hashes), k, params)
 
 
 def _search_with_step(
@@ -283,4 +293,4 @@ def _search_with_step(
         min_parts=plan.min_tasks_per_class,
         max_parts=plan.max_tasks_per_class,
     )
-    return found, lsh_report(tuned.tunings, sizes, k, params)
+    return found, lsh_report(tuned, k, params)

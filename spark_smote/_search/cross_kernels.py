@@ -103,19 +103,19 @@ def _own_positions(
 ) -> np.ndarray:
     """Each query's position among the (class, index)-sorted references, or -1.
 
-    A binary search of each query's index within its class's run of references, all
-    queries at once (log2 of the run's length numpy steps).
+    One ``searchsorted`` of the queries' indices within each query class's run of
+    references (a block holds queries of few classes).
     """
-    low = np.searchsorted(ref_class, query_class, "left").astype(np.int64)
-    high = np.searchsorted(ref_class, query_class, "right").astype(np.int64)
-    end = high.copy()
-    while (open_ := low < high).any():
-        middle = (low + high) // 2
-        right = open_ & (ref_idx[np.minimum(middle, len(ref_idx) - 1)] < query_idx)
-        low = np.where(right, middle + 1, low)
-        high = np.where(open_ & ~right, middle, high)
-    at = np.minimum(low, len(ref_idx) - 1)
-    return np.where((low < end) & (ref_idx[at] == query_idx), low, -1)
+    own = np.full(len(query_idx), -1, np.int64)
+    for label in np.unique(query_class):
+        of_class = np.flatnonzero(query_class == label)
+        first = int(np.searchsorted(ref_class, label, "left"))
+        run = ref_idx[first : int(np.searchsorted(ref_class, label, "right"))]
+        at = np.searchsorted(run, query_idx[of_class])
+        found = at < len(run)
+        found[found] = run[at[found]] == query_idx[of_class[found]]
+        own[of_class[found]] = first + at[found]
+    return own
 
 
 def _exclude_itself(values: np.ndarray, own: np.ndarray) -> None:

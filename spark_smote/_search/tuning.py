@@ -477,12 +477,10 @@ def tune_classes(
     return TunedClasses(sizes, tunings, hashes)
 
 
-def lsh_report(
-    tunings: Mapping[int, Tuning], sizes: Mapping[int, int], k: int, params: LSHParams
-) -> NeighborReport:
+def lsh_report(tuned: TunedClasses, k: int, params: LSHParams) -> NeighborReport:
     """The search's report per class; a warning for each class below the target."""
     report = NeighborReport()
-    for ordinal, tuning in tunings.items():
+    for ordinal, tuning in tuned.tunings.items():
         if 0 <= tuning.sample_recall < params.target_recall:
             logger.warning(
                 "spark_smote: LSH on class ordinal %d reaches recall@%d %.3f on its tuning "
@@ -497,14 +495,12 @@ def lsh_report(
         report.method[ordinal] = "lsh"
         report.parameters[ordinal] = {
             "bucket_width": tuning.width,
-            "hashes_per_table": hashes_for(
-                sizes[ordinal], params.hashes_per_table, above=MANY_CLASS_ROWS
-            ),
+            "hashes_per_table": tuned.hashes[ordinal].hashes,
             "tables": tuning.tables,
             "bucket_cap": tuning.cap,
             "estimated_recall": round(tuning.sample_recall, 4),
             "recall_by_tables": list(tuning.recall_by_tables),
             "kth_distance_median": tuning.kth_distance_median,
-            "sample_size": min(params.sample_size, sizes[ordinal]),
+            "sample_size": min(params.sample_size, tuned.sizes[ordinal]),
         }
     return report

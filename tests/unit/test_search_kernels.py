@@ -191,7 +191,7 @@ def test_lsh_params_errors_name_field_and_fix() -> None:
 
 def test_same_class_hashes_per_table_follow_the_class_size() -> None:
     from spark_smote._search.tuning import class_hashes, lsh_report
-    from spark_smote._search.tuning_rules import MANY_CLASS_ROWS, Tuning
+    from spark_smote._search.tuning_rules import MANY_CLASS_ROWS, TunedClasses, Tuning
 
     sizes = {0: MANY_CLASS_ROWS, 1: MANY_CLASS_ROWS + 1}
     params = LSHParams(max_tables=2).checked(K)
@@ -200,7 +200,7 @@ def test_same_class_hashes_per_table_follow_the_class_size() -> None:
     # Table t's hashes and split direction: hashes + 1 columns per table.
     assert drawn[1].directions.shape == (3, 2 * 9)
     tuning = Tuning(1.0, 2048, 2, 0.99, 1.0)
-    report = lsh_report(dict.fromkeys(sizes, tuning), sizes, K, params)
+    report = lsh_report(TunedClasses(sizes, dict.fromkeys(sizes, tuning), drawn), K, params)
     assert [report.parameters[o]["hashes_per_table"] for o in sizes] == [4, 8]
     given = class_hashes(sizes, 3, 7, LSHParams(hashes_per_table=5, max_tables=2).checked(K))
     assert {h.hashes for h in given.values()} == {5}
