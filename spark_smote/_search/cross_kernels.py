@@ -28,6 +28,7 @@ same pair in every block, chunk and search method.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -128,78 +129,117 @@ def _exclude_itself(values: np.ndarray, own: np.ndarray) -> None:
 class _CentredReferences:
     """What the screen needs of a block of references, computed once per block.
 
-    ``centre`` is their mean and ``norm`` their squared norms once centred on it.
-    ``scaled`` is ``-2 (r - centre)``: scaling by a power of two is exact, so the
-    product ``q @ scaled.T`` is ``-2 q.r`` to the bit, without a pass over the
-    (queries x references) matrix to scale it. ``transposed`` is the features as they
-    came, transposed (contiguous), for gathering one feature at a time.
+    The references are centred on their mean (``centre``) and multiplied by ``scale``,
+    the power of two that brings the largest centred value into [0.5, 1), so float32
+    neither overflows nor loses small values to subnormals; ``scaled`` holds them in
+    float32. ``factor`` is the (d + 1, r) float32 right factor of the screen: the
+    columns ``-2 r`` above the squared norms ``|r|^2`` (summed in float64 from the
+    float32 values), so one product with the queries' rows ``(q, 1)`` gives
+    ``|r|^2 - 2 q.r``. ``norm_max`` is the largest squared norm. ``transposed`` is the
+    features as they came, transposed (contiguous), for the exact distances.
     """
 
     centre: np.ndarray
-    scaled: np.ndarray
-    norm: np.ndarray
+    scale: float
+    factor: np.ndarray
+    norm_max: float
     transposed: np.ndarray
 
     @classmethod
     def of(cls, ref_x: np.ndarray) -> _CentredReferences:
         centre = ref_x.mean(axis=0)
         centred = ref_x - centre
-        norm = np.einsum("ij,ij->i", centred, centred)
-        centred *= -2.0
-        return cls(centre, centred, norm, np.ascontiguousarray(ref_x.T))
+        largest = float(np.abs(centred).max())
+        # frexp: largest = m 2**e with m in [0.5, 1); 2**-e is exact.
+        scale = math.ldexp(1.0, -math.frexp(largest)[1]) if largest > 0 else 1.0
+        centred *= scale
+        scaled = centred.astype(np.float32)
+        wide = scaled.astype(np.float64)
+        norm = np.einsum("ij,ij->i", wide, wide)
+        factor = np.empty((ref_x.shape[1] + 1, len(ref_x)), np.float32)
+        factor[:-1] = scaled.T
+        factor[:-1] *= -2.0
+        factor[-1] = norm
+        return cls(centre, scale, factor, float(norm.max()), np.ascontiguousarray(ref_x.T))
 
 
 def _screened_smallest(
-    query_x: np.ndarray, refs: _CentredReferences, own: np.ndarray, keep: int
+    query_x: np.ndarray,
+    refs: _CentredReferences,
+    own: np.ndarray,
+    keep: int,
+    limits: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions and distances of each query's ``keep`` nearest references, screened.
 
     The same result as :func:`neighbor_distances` then :func:`_smallest` (distances
-    bit for bit, ties by position), with a matrix product doing the bulk. For rows
-    centred on the references' mean, the screened value ``|r|^2 - 2 q.r`` is the
-    squared distance less ``|q|^2``, a constant of the query's row, exact to within
-    ``slack`` (a rounding-error bound of the product, of the norms and of the exact
-    distances, doubled). So a reference whose screened value exceeds the query's
-    ``keep``-th smallest screened value by more than twice the slack cannot be among
-    the ``keep`` nearest by exact distance, nor tie with the last of them. Only the
+    bit for bit, ties by position), with a float32 matrix product doing the bulk. For
+    rows centred on the references' mean (and scaled, :class:`_CentredReferences`),
+    the screened value ``|r|^2 - 2 q.r`` is the squared distance less ``|q|^2``, a
+    constant of the query's row, exact to within ``slack`` (a bound of the rounding
+    to float32 of the rows, of the product and of the norms, several times over). So
+    a reference whose screened value exceeds the query's ``keep``-th smallest
+    screened value by more than twice the slack cannot be among the ``keep`` nearest
+    by exact distance, nor tie with the last of them. Only the
     remaining candidates (a few more than ``keep`` per query) get exact distances,
     summed feature by feature as :func:`neighbor_distances` does. ``own`` is each
     query's own position among the references (-1: none); each query needs at least
-    ``keep`` references other than itself.
+    ``keep`` references other than itself. ``limits`` (each query's largest distance
+    still wanted, +inf: any) bound the screen as the sample's ``keep``-th value does,
+    the tighter of the two where both are known; references beyond a limit may be
+    missing from the result (slots of +inf).
     """
     dimension = query_x.shape[1]
     q = query_x - refs.centre
+    q *= refs.scale
     q_norm = np.einsum("ij,ij->i", q, q)
-    screened = q @ refs.scaled.T
-    screened += refs.norm[None, :]
+    left = np.empty((len(q), dimension + 1), np.float32)
+    left[:, :-1] = q
+    left[:, -1] = 1.0
+    screened = left @ refs.factor
     _exclude_itself(screened, own)
-    reach = np.sqrt(q_norm) + np.sqrt(refs.norm.max())
-    slack = (8 * dimension + 32) * np.finfo(np.float64).eps * reach * reach
+    reach = np.sqrt(q_norm) + np.sqrt(refs.norm_max)
+    slack = (8 * dimension + 32) * float(np.finfo(np.float32).eps) * reach * reach
+    # A query's limit, as a screened value (scaled by a power of two: exact).
+    bound = np.full(len(q), np.inf)
+    if limits is not None:
+        known = np.isfinite(limits)
+        scaled_limits = limits[known] * refs.scale
+        bound[known] = scaled_limits * scaled_limits - q_norm[known]
     # Any keep references bound the keep-th smallest value: those of a strided
     # sample of the columns (the sample's bound lets about r / sample_size times keep
-    # candidates through, each cheap to check).
-    stride = max(1, screened.shape[1] // (_SCREEN_SAMPLE_PER_NEIGHBOR * keep))
-    sample = screened[:, ::stride]
-    bound = np.partition(sample, keep - 1, axis=1)[:, keep - 1]
+    # candidates through, each cheap to check). A limit from the lists of earlier
+    # tables is far tighter, so the sample is only drawn while some query has none.
+    if not np.isfinite(bound).all():
+        stride = max(1, screened.shape[1] // (_SCREEN_SAMPLE_PER_NEIGHBOR * keep))
+        sample = screened[:, ::stride]
+        np.minimum(bound, np.partition(sample, keep - 1, axis=1)[:, keep - 1], out=bound)
     # Relative margin, on the squared distance (bound + |q|^2): distinct squares may
     # round to the same distance after sqrt.
     bound = bound + 2 * slack + 4 * np.finfo(np.float64).eps * (np.abs(bound) + q_norm)
+    # Compared in float32, each bound rounded up so no candidate it admits is lost.
+    low = bound.astype(np.float32)
+    low = np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
     # The flat positions, split into (row, column): faster than a 2-D nonzero.
-    flat = np.flatnonzero(screened <= bound[:, None])
+    n_refs = screened.shape[1]
+    flat = np.flatnonzero(screened <= low[:, None])
     del screened
-    rows = flat // len(refs.norm)
-    cols = flat - rows * len(refs.norm)
+    rows = flat // n_refs
+    cols = flat - rows * n_refs
     squared = np.zeros(len(rows), np.float64)
     term = np.empty_like(squared)
+    # One feature at a time from contiguous rows (np.take: faster than fancy indexing).
+    query_t = np.ascontiguousarray(query_x.T)
     for j in range(dimension):
-        np.subtract(refs.transposed[j][cols], query_x[rows, j], out=term)
+        np.subtract(refs.transposed[j].take(cols), query_t[j].take(rows), out=term)
         term *= term
         squared += term
     # Each query's candidates in a row of their own, in reference order (nonzero's),
     # so the selection's ties by position are ties by reference position.
     counts = np.bincount(rows, minlength=len(query_x))
     slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    exact = np.full((len(query_x), int(counts.max())), np.inf)
+    # At least keep slots: under a limit a query may have fewer candidates.
+    exact = np.full((len(query_x), max(keep, int(counts.max()))), np.inf)
     exact[rows, slot] = np.sqrt(squared, out=squared)
     candidate = np.zeros(exact.shape, np.int64)
     candidate[rows, slot] = cols
@@ -220,6 +260,7 @@ def block_top_k(
     k: int,
     *,
     refs_sorted: bool = False,
+    limits: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each query's k nearest references, itself excluded.
 
@@ -238,12 +279,17 @@ def block_top_k(
         Neighbours wanted.
     refs_sorted : bool
         The references already come in (class, index) order (they are not sorted).
+    limits : ndarray (q,), optional
+        Each query's largest distance still wanted (+inf: any), such as the k-th
+        distance of the list its result will be merged with: farther references may
+        be left out, which changes nothing once merged (they rank after every entry
+        of that list) and spares their exact distances.
 
     Returns
     -------
     (classes, indices, distances) : ndarray (q, k)
         Nearest first, ties by (class, index); slots beyond the available references
-        hold ``PAD`` and ``inf``.
+        (or a query's limit) hold ``PAD`` and ``inf``.
 
     """
     n_query = len(query_x)
@@ -263,11 +309,16 @@ def block_top_k(
     own = _own_positions(query_class, query_idx, ref_class, ref_idx)
     for start in range(0, n_query, rows_per_block):
         stop = min(n_query, start + rows_per_block)
+        limit = None if limits is None else limits[start:stop]
         if refs is not None:
-            positions, best = _screened_smallest(query_x[start:stop], refs, own[start:stop], keep)
+            positions, best = _screened_smallest(
+                query_x[start:stop], refs, own[start:stop], keep, limit
+            )
         else:
             dist = neighbor_distances(query_x[start:stop], ref_x)
             _exclude_itself(dist, own[start:stop])
+            if limit is not None:
+                dist[dist > limit[:, None]] = np.inf
             positions = _smallest(dist, keep)
             best = np.take_along_axis(dist, positions, axis=1)
         found = np.isfinite(best)

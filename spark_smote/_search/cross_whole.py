@@ -185,12 +185,15 @@ def _chunk_lists(
     *,
     k: int,
     step: int,
+    limits: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The k candidates of the held rows ``answered`` in one table's chunks.
 
     ``order`` is the table's references in order and ``rank`` the held rows' ranks
     among them (:func:`_table_order`); each answered row is ranked against the
-    references of its chunk (:func:`chunk_ranges`, half-size ``step``).
+    references of its chunk (:func:`chunk_ranges`, half-size ``step``). ``limits``
+    are the answered rows' k-th distances so far (:func:`_merged` with them gives
+    what it gives without them; see :func:`block_top_k`).
     """
     lows, highs = chunk_ranges(rank[answered], len(order), step)
     classes = np.empty((len(answered), k), np.int32)
@@ -212,6 +215,7 @@ def _chunk_lists(
             held.x[rows],
             k,
             refs_sorted=True,
+            limits=None if limits is None else limits[mine],
         )
         classes[mine], indices[mine], distances[mine] = found
     return classes, indices, distances
@@ -236,6 +240,7 @@ def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
             held.x[block],
             k,
             refs_sorted=True,
+            limits=None if best is None else best[2][:, -1],
         )
         best = found if best is None else _merged([best, found], k)
     assert best is not None
@@ -331,7 +336,8 @@ def tune_whole_reference(
         for table in range(most_tables):
             order, rank = _table_order(held, draw, width, table, kept=kept, restricted=restricted)
             for c, cap in enumerate(caps):
-                found = _chunk_lists(held, order, rank, at, k=k, step=cap // 2)
+                limits = lists[c][0][2][:, -1] if lists[c] else None
+                found = _chunk_lists(held, order, rank, at, k=k, step=cap // 2, limits=limits)
                 merged = found if not lists[c] else _merged([lists[c][0], found], k)
                 lists[c] = [merged]
                 curves[c].append(recall_at_k(merged[2], truth))
@@ -412,7 +418,11 @@ def search_whole_reference(
             best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
             for t in range(tables):
                 order, rank = _table_order(held, draw, width, t, kept=kept, restricted=restricted)
-                found = _chunk_lists(held, order, rank, mine, k=k, step=bucket_cap // 2)
+                # Each query's k-th distance so far bounds what this table may add.
+                limits = None if best is None else best[2][:, -1]
+                found = _chunk_lists(
+                    held, order, rank, mine, k=k, step=bucket_cap // 2, limits=limits
+                )
                 best = found if best is None else _merged([best, found], k)
             assert best is not None
             nbr_class, nbr, dist = best

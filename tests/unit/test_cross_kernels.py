@@ -50,13 +50,18 @@ def test_block_top_k_matches_brute_force_with_ties_and_duplicates():
         assert got == [(float(d), int(c), int(j)) for d, c, j in expected[i]]
 
 
-@pytest.mark.parametrize(("offset", "k"), [(0.0, 1), (1e4, 5), (-3e6, 12)])
-def test_block_top_k_equals_all_distances_sorted(offset, k):
-    # The matrix-product screening never changes the result: the same neighbours,
-    # distances and tie-breaks as computing every distance, far from the origin too.
+@pytest.mark.parametrize(
+    ("offset", "k", "scale"),
+    [(0.0, 1, 1.0), (1e4, 5, 1.0), (-3e6, 12, 1.0), (0.0, 5, 1e-30), (2.0, 5, 1e30)],
+)
+def test_block_top_k_equals_all_distances_sorted(offset, k, scale):
+    # The float32 matrix-product screen never changes the result: the same neighbours,
+    # distances and tie-breaks as computing every distance, far from the origin too,
+    # and at scales float32 could not hold unscaled (1e-30 is subnormal, 1e30 squared
+    # overflows).
     rng = np.random.default_rng(int(abs(offset)) + k)
     n, dimension = 900, 18
-    x = offset + np.round(rng.normal(size=(n, dimension)), 1)
+    x = (offset + np.round(rng.normal(size=(n, dimension)), 1)) * scale
     x[100:160] = x[160]
     x[200:230, :] = x[230] + 1e-9 * np.arange(30)[:, None]
     classes = rng.integers(0, 3, n).astype(np.int32)
@@ -125,6 +130,34 @@ def test_result_does_not_depend_on_reference_order_or_block_split():
         5,
     )
     for a, b in zip(whole, merged, strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("n_query", [3, 60])
+def test_limits_change_nothing_once_merged(n_query):
+    # A second block ranked under each query's k-th distance from the first: merged,
+    # the same lists as without the limits, ties at the limit included (3 queries take
+    # the unscreened path, 60 the screen).
+    # Coarsely rounded rows: equal distances, but not every neighbour at distance 0.
+    classes, idx, _ = tied_rows(300, seed=5)
+    x = np.round(np.random.default_rng(5).normal(size=(300, 2)) * 2) / 2
+    k = 6
+    queries = np.random.default_rng(2).choice(len(x), n_query, replace=False)
+    # The second block holds the smaller keys, so a tie at the limit displaces.
+    first, second = np.arange(150, 300), np.arange(0, 150)
+
+    def ranked(refs, limits=None):
+        q = (classes[queries], idx[queries], x[queries])
+        return block_top_k(*q, classes[refs], idx[refs], x[refs], k, limits=limits)
+
+    earlier = ranked(first)
+    plain, limited = ranked(second), ranked(second, limits=earlier[2][:, -1])
+    assert np.isinf(limited[2]).sum() > np.isinf(plain[2]).sum()
+    merged = [
+        merge_candidates(*[np.hstack([earlier[i], found[i]]) for i in range(3)], k)
+        for found in (plain, limited)
+    ]
+    for a, b in zip(*merged, strict=True):
         assert np.array_equal(a, b)
 
 
