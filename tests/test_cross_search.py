@@ -8,7 +8,7 @@ from sklearn.neighbors import NearestNeighbors
 
 from spark_smote import InvalidParameterError
 from spark_smote._plan import PlanLimits, plan_search
-from spark_smote._search import CrossLSHParams, nearest_neighbors
+from spark_smote._search import CrossLSHParams, cross_whole, nearest_neighbors
 from spark_smote._search.cross_lsh import sample_queries
 
 # The Spark Connect pass repeats what depends on the session: one exact and one LSH
@@ -200,15 +200,24 @@ def test_same_output_for_any_partitioning(spark, method, limits):
 
 
 @pytest.mark.parametrize(
-    ("query_classes", "params"),
+    ("query_classes", "params", "split"),
     [
-        ([1, 2], CrossLSHParams(bucket_cap=64, sample_size=48, max_tables=4)),
-        (None, CrossLSHParams(bucket_cap=48, tables=3, sample_size=32)),
+        ([1, 2], CrossLSHParams(bucket_cap=64, sample_size=48, max_tables=4), False),
+        (None, CrossLSHParams(bucket_cap=48, tables=3, sample_size=32), False),
+        (None, CrossLSHParams(bucket_cap=48, tables=3, sample_size=32), True),
     ],
 )
-def test_whole_reference_search_equals_per_table_search(spark, query_classes, params):
+def test_whole_reference_search_equals_per_table_search(
+    spark, monkeypatch, query_classes, params, split
+):
     # The search holding every row in its tasks returns the per-table copies' rows,
-    # tuned alike: the same widths tried, the same curves, the same choice.
+    # tuned alike: the same widths tried, the same curves, the same choice. With
+    # ``split``, a task per table (each task's lists merged afterwards).
+    merges = []
+    if split:
+        monkeypatch.setattr(cross_whole, "_WORK_PER_TASK", 1)
+        merge = cross_whole.merge_lists
+        monkeypatch.setattr(cross_whole, "merge_lists", lambda *a: merges.append(a) or merge(*a))
     x, y = blobs(1500, seed=8, dimension=5)
     x[50:80] = x[80]  # a bucket larger than a chunk
     points, sizes, _ = points_table(spark, x, y, partitions=3)
@@ -231,6 +240,7 @@ def test_whole_reference_search_equals_per_table_search(spark, query_classes, pa
     assert outputs[0] == outputs[1]
     assert reports[0].parameters == reports[1].parameters
     assert reports[0].recall == reports[1].recall
+    assert len(merges) == int(split)
 
 
 # Limits that cut the 3000 rows x 6 features (144,000 bytes) into three shards.

@@ -31,10 +31,12 @@ them all), hence the recall with 1, 2, ... tables; only these curves reach the d
 which takes the cheapest choice reaching the target (:func:`choose_tuning`, costs by
 :func:`search_cost`). The tables stop once that choice cannot change.
 
-**Search**: ``parts`` tasks per shard each hold the shard and answer the queries at
-positions ``p`` with ``p % parts == part`` (positions number the rows class by class),
-merging each query's lists table after table. A task holds the features once (8 d
-bytes per row), one table's order and two k-wide lists per query it answers.
+**Search**: ``parts`` tasks per shard each hold the shard and search every query in
+the tables ``t`` with ``t % parts == part``, merging each query's lists table after
+table (each list so far bounds what the next table may add); the lists of the tasks
+are then merged. Splitting the tables rather than the queries orders each row once per
+table in all. A task holds the features once (8 d bytes per row), one table's order
+and two k-wide lists per query.
 """
 
 from __future__ import annotations
@@ -80,12 +82,14 @@ __all__ = [
 ]
 
 # Distance work per search task, in candidate-feature products (queries x tables x
-# chunk rows x features): each task also orders every row once per table (at 300k
-# rows about as long as ranking this much), so more tasks repeat more ordering.
+# chunk rows x features), about 2 s of ranking. Tasks split the tables, so more of them
+# order no row twice; they only bound each other's candidates less tightly and each
+# receive a copy of their shard.
 _WORK_PER_TASK = 10_000_000_000
 # Cost of ordering one row in one table (projection, sort, kept rows) in candidates
-# ranked: about 0.13 s against 17 ns a candidate for 300k rows of 18 features.
-ORDER_ROW_COST = 30
+# ranked: 0.9 s for 1.5M rows against about 4 ns a candidate (the 2.88M set, 18
+# features, one shard of two, 4096-row chunks).
+ORDER_ROW_COST = 150
 # Chunk sizes the tuning chooses from (bucket_cap), the larger ones tried up to this
 # fraction of the rows (cap_choices).
 CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
@@ -399,24 +403,24 @@ def search_whole_reference(
     """The cross neighbours table by the whole-reference search (module docstring).
 
     ``shards * parts`` tasks: ``parts`` grows with the distance work
-    (``_WORK_PER_TASK``), up to ``max_parts`` tasks in all; the rows a query gets do
-    not depend on it. With several shards each query's lists from the shards are
-    merged (:func:`~spark_smote._search.cross_exact.merge_lists`).
+    (``_WORK_PER_TASK``), up to ``max_parts`` tasks in all and one per table; the rows
+    a query gets do not depend on it. With several tasks each query's lists from them
+    are merged (:func:`~spark_smote._search.cross_exact.merge_lists`).
     """
     work = queries * shards * tables * min(bucket_cap, sum(sizes.values())) * dimension
-    parts = max(1, min(max_parts, task_count(points, work, _WORK_PER_TASK)) // shards)
+    tasks = min(max_parts, task_count(points, work, _WORK_PER_TASK))
+    parts = max(1, min(tables, tasks // shards))
     schema = candidate_schema()
     arrow_schema = to_arrow_schema(schema)
 
     def search(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for task, held in hold(batches, sizes, dimension).items():
-            part = task % parts
-            mine = np.flatnonzero(held.query & (held.position % parts == part))
+            mine = np.flatnonzero(held.query)
             if not len(mine):
                 continue
             kept = anchors(held, k, sharded=shards > 1)
             best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-            for t in range(tables):
+            for t in range(task % parts, tables, parts):
                 order, rank = _table_order(held, draw, width, t, kept=kept, restricted=restricted)
                 # Each query's k-th distance so far bounds what this table may add.
                 limits = None if best is None else best[2][:, -1]
@@ -448,7 +452,7 @@ def search_whole_reference(
         parts=parts,
     )
     found = held_input.mapInArrow(search, schema)
-    return found if shards == 1 else merge_lists(found, k)
+    return found if shards * parts == 1 else merge_lists(found, k)
 
 
 def shard_costs(rows: int, queries: int, shards: int) -> tuple[int, int]:
