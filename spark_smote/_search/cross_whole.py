@@ -24,12 +24,14 @@ shard instead of once per table, and the distance work grows with the shards (ea
 ranks every query): the tuning, run on shard 0 against the sample's exact neighbours in
 that shard, costs its choices accordingly (:func:`shard_costs`).
 
-**Tuning** runs in one task holding shard 0 (every row, with one shard): the tuning
-sample's exact neighbours (against every reference at once), then for each width the
-sample's lists in each table with each chunk size of ``caps`` (a table's order serves
-them all), hence the recall with 1, 2, ... tables; only these curves reach the driver,
-which takes the cheapest choice reaching the target (:func:`choose_tuning`, costs by
-:func:`search_cost`). The tables stop once that choice cannot change.
+**Tuning** runs in two tasks holding shard 0 (every row, with one shard), each with
+half of the tables: the tuning sample's exact neighbours (against every reference at
+once), then for a width the sample's lists in each of its tables with each chunk size
+of ``caps`` (a table's order serves them all). Only these lists reach the driver, which
+merges them into the recall with 1, 2, ... tables and takes the cheapest choice
+reaching the target (:func:`choose_tuning`, costs by :func:`search_cost`); the curves
+stop where that choice cannot change, and a wider width is tried only when no chunk
+size reached the target.
 
 **Search**: ``parts`` tasks per shard each hold the shard and search every query in
 the tables ``t`` with ``t % parts == part``, merging each query's lists table after
@@ -65,7 +67,7 @@ from spark_smote._search.cross_kernels import (
     merge_candidates,
     recall_at_k,
 )
-from spark_smote._search.hashing import key_order, project
+from spark_smote._search.hashing import bucket_order, project
 from spark_smote._search.held_rows import HeldRows, held_rows_input, hold
 from spark_smote._search.kernels import chunk_ranges
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width
@@ -164,14 +166,9 @@ def _table_order(
         codes[:, j] = scaled
     splits = np.ascontiguousarray(projected[:, m])
     del projected
-    order = key_order(codes, ordered_bits(splits), np.arange(len(codes), dtype=np.int64))
+    order, starts = bucket_order(codes, ordered_bits(splits), np.arange(len(codes), dtype=np.int64))
     if restricted:
-        new_bucket = np.zeros(len(order), bool)
-        new_bucket[0] = True
-        for j in range(m):
-            ordered = codes[order, j]
-            new_bucket[1:] |= ordered[1:] != ordered[:-1]
-        bucket = np.cumsum(new_bucket) - 1
+        bucket = np.cumsum(starts) - 1
         hit = np.zeros(int(bucket[-1]) + 1, bool)
         hit[bucket[held.query[order]]] = True
         order = order[hit[bucket] | kept[order]]
@@ -259,15 +256,39 @@ def _merged(
     return merge_candidates(parts[0], parts[1], parts[2], k)
 
 
-_CURVE_SCHEMA = T.StructType(
+# A query's k-wide lists: (classes, indices, distances).
+Lists = tuple[np.ndarray, np.ndarray, np.ndarray]
+# Tasks sharing the tuning's tables: in one task, the 2.88M set's 24 tables took 33 s
+# with the other core idle.
+_TUNING_TASKS = 2
+# The sample's lists in one table with one cap, flattened (table -1: the exact lists'
+# distances).
+_LISTS_SCHEMA = T.StructType(
     [
         T.StructField("width", T.DoubleType()),
         T.StructField("cap", T.LongType()),
-        T.StructField("curve", T.ArrayType(T.DoubleType())),
-        T.StructField("base", T.DoubleType()),
-        T.StructField("sampled", T.LongType()),
+        T.StructField("table", T.LongType()),
+        T.StructField("classes", T.ArrayType(T.IntegerType())),
+        T.StructField("idx", T.ArrayType(T.LongType())),
+        T.StructField("dist", T.ArrayType(T.DoubleType())),
     ]
 )
+
+
+def _lists_batch(width: float, cap: int, table: int, lists: Lists) -> pa.RecordBatch:
+    """One row of :data:`_LISTS_SCHEMA`."""
+    classes, indices, distances = (np.ravel(a) for a in lists)
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array([width], pa.float64()),
+            pa.array([cap], pa.int64()),
+            pa.array([table], pa.int64()),
+            pa.array([classes.astype(np.int32)], pa.list_(pa.int32())),
+            pa.array([indices.astype(np.int64)], pa.list_(pa.int64())),
+            pa.array([distances.astype(np.float64)], pa.list_(pa.float64())),
+        ],
+        schema=to_arrow_schema(_LISTS_SCHEMA),
+    )
 
 
 def tune_whole_reference(
@@ -287,12 +308,14 @@ def tune_whole_reference(
     queries: int,
     shards: int,
 ) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
-    """The tuning statistics, in one task holding the first shard (one Spark job).
+    """The tuning statistics, from two tasks holding the first shard (a job per width).
 
-    The task holds shard 0's rows as references and every query. Recall is measured
-    against the sample's exact neighbours in the shard, which the search's lists from
-    that shard are after: merged over the shards, those lists hold each query's k
-    nearest of all rows as often.
+    Each task holds shard 0's rows as references and every query, and returns the
+    sample's lists in its share of the tables (``t % 2``), each list of a task
+    bounding its next; the driver merges them table after table into the curves.
+    Recall is measured against the sample's exact neighbours in the shard, which the
+    search's lists from that shard are after: merged over the shards, those lists hold
+    each query's k nearest of all rows as often.
 
     Returns
     -------
@@ -311,7 +334,6 @@ def tune_whole_reference(
     )
     most_tables = draw[1].shape[0]
     total_rows, queries = shard_costs(sum(sizes.values()), queries, shards)
-    schema = to_arrow_schema(_CURVE_SCHEMA)
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
         reached = [
@@ -331,57 +353,83 @@ def tune_whole_reference(
         ]
         return bool(reached) and all(cost > min(reached) for cost in open_costs)
 
-    def curves_of(
-        held: HeldRows, at: np.ndarray, width: float, truth: np.ndarray
-    ) -> list[list[float]]:
-        lists: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in caps]
-        curves: list[list[float]] = [[] for _ in caps]
-        kept = anchors(held, k, sharded=shards > 1)
-        for table in range(most_tables):
-            order, rank = _table_order(held, draw, width, table, kept=kept, restricted=restricted)
-            for c, cap in enumerate(caps):
-                limits = lists[c][0][2][:, -1] if lists[c] else None
-                found = _chunk_lists(held, order, rank, at, k=k, step=cap // 2, limits=limits)
-                merged = found if not lists[c] else _merged([lists[c][0], found], k)
-                lists[c] = [merged]
-                curves[c].append(recall_at_k(merged[2], truth))
-            if stop_when_reached and _choice_made(curves, table + 1):
-                break
+    def tune(width: float | None) -> tuple[float, np.ndarray, dict[tuple[int, int], Lists]]:
+        """One job: each tuning task's lists of the sample in its share of the tables."""
+
+        def lists(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for task, held in hold(batches, sizes, dimension).items():
+                part = task % parts
+                at = held.local(positions)
+                truth = _sample_truth(held, at, k) if part == 0 or width is None else None
+                used = width
+                if used is None:
+                    assert truth is not None
+                    used = base_width(truth) * WIDTH_FACTORS[0]
+                if truth is not None and part == 0:
+                    yield _lists_batch(used, -1, -1, (np.empty((0, k)),) * 2 + (truth,))
+                running: list[Lists | None] = [None for _ in caps]
+                kept = anchors(held, k, sharded=shards > 1)
+                for table in range(part, most_tables, parts):
+                    order, rank = _table_order(
+                        held, draw, used, table, kept=kept, restricted=restricted
+                    )
+                    for c, cap in enumerate(caps):
+                        so_far = running[c]
+                        limits = None if so_far is None else so_far[2][:, -1]
+                        found = _chunk_lists(
+                            held, order, rank, at, k=k, step=cap // 2, limits=limits
+                        )
+                        running[c] = found if so_far is None else _merged([so_far, found], k)
+                        yield _lists_batch(used, cap, table, found)
+
+        held_input = held_rows_input(
+            points, sizes=sizes, query=query, shards=shards, parts=parts, only_shard=0
+        )
+        found: dict[tuple[int, int], Lists] = {}
+        truth, used = np.empty((0, k)), 0.0
+        for row in held_input.mapInArrow(lists, _LISTS_SCHEMA).collect():
+            shape = (-1, k)
+            dist = np.array(row["dist"], np.float64).reshape(shape)
+            used = float(row["width"])
+            if row["table"] < 0:
+                truth = dist
+                continue
+            classes = np.array(row["classes"], np.int32).reshape(shape)
+            indices = np.array(row["idx"], np.int64).reshape(shape)
+            found[(int(row["cap"]), int(row["table"]))] = (classes, indices, dist)
+        return used, truth, found
+
+    def curves_of(found: dict[tuple[int, int], Lists], truth: np.ndarray) -> list[list[float]]:
+        """Each cap's recall with 1, 2, ... tables, cut where the choice is made."""
+        curves: list[list[float]] = []
+        for cap in caps:
+            merged: Lists | None = None
+            curve = []
+            for table in range(most_tables):
+                lists = found[(cap, table)]
+                merged = lists if merged is None else _merged([merged, lists], k)
+                curve.append(recall_at_k(merged[2], truth))
+            curves.append(curve)
+        if stop_when_reached:
+            for tables in range(1, most_tables + 1):
+                if _choice_made([c[:tables] for c in curves], tables):
+                    return [c[:tables] for c in curves]
         return curves
 
-    def tune(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for held in hold(batches, sizes, dimension).values():
-            at = held.local(positions)
-            truth = _sample_truth(held, at, k)
-            base = base_width(truth)
-            widths = [bucket_width] if bucket_width else [base * f for f in WIDTH_FACTORS]
-            for width in widths:
-                curves = curves_of(held, at, width, truth)
-                yield pa.RecordBatch.from_arrays(
-                    [
-                        pa.array([width] * len(caps), pa.float64()),
-                        pa.array(list(caps), pa.int64()),
-                        pa.array(curves, pa.list_(pa.float64())),
-                        pa.array([base] * len(caps), pa.float64()),
-                        pa.array([len(at)] * len(caps), pa.int64()),
-                    ],
-                    schema=schema,
-                )
-                if stop_when_reached and any(max(c) >= target_recall for c in curves):
-                    break
-            return  # one task holds the shard
-
-    held_input = held_rows_input(
-        points,
-        sizes=sizes,
-        query=query,
-        shards=shards,
-        parts=1,
-        only_task=0,
-    )
-    found = held_input.mapInArrow(tune, _CURVE_SCHEMA).collect()
-    curves = [((float(r["width"]), int(r["cap"])), np.array(r["curve"], np.float64)) for r in found]
-    return curves, float(found[0]["base"]), int(found[0]["sampled"])
+    parts = min(_TUNING_TASKS, most_tables)
+    # The first width (given, or the first factor times the median k-th distance).
+    width, truth, found = tune(bucket_width)
+    base = base_width(truth)
+    later = [] if bucket_width else [base * factor for factor in WIDTH_FACTORS[1:]]
+    result = []
+    while True:
+        curves = curves_of(found, truth)
+        pairs = zip(caps, curves, strict=True)
+        result += [((width, cap), np.array(c, np.float64)) for cap, c in pairs]
+        reached = any(max(c) >= target_recall for c in curves)
+        if not later or (stop_when_reached and reached):
+            return result, base, len(positions)
+        width, _, found = tune(later.pop(0))
 
 
 def search_whole_reference(

@@ -29,6 +29,7 @@ from spark_smote._order import order_ties, ordered_bits
 
 __all__ = [
     "ClassHash",
+    "bucket_order",
     "coarse_keys",
     "draw_hash",
     "key_order",
@@ -155,13 +156,21 @@ def table_order(
 
 
 def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The order of rows by (codes, split bits, index): ``np.lexsort``'s, faster.
+    """The order of rows by (codes, split bits, index): :func:`bucket_order`'s."""
+    return bucket_order(codes, split_bits, idx)[0]
 
-    The codes, each shifted to start at 0 and given just the bits its range needs,
-    and the split's leading bits are packed into one uint64 per row, sorted once;
-    only rows whose packed keys tie (equal codes, splits equal in their leading bits)
-    are then ordered by their full split and index. When the codes' ranges need more
-    than 64 bits the full keys are sorted instead.
+
+def bucket_order(
+    codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The order of rows by (codes, split bits, index), and where its buckets start.
+
+    The order is ``np.lexsort``'s, found faster: the codes, each shifted to start at
+    0 and given just the bits its range needs, and the split's leading bits are
+    packed into one uint64 per row, sorted once; only rows whose packed keys tie
+    (equal codes, splits equal in their leading bits) are then ordered by their full
+    split and index. When the codes' ranges need more than 64 bits the full keys are
+    sorted instead.
 
     Parameters
     ----------
@@ -174,19 +183,29 @@ def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.
 
     Returns
     -------
-    ndarray (n,) of int64
+    order : ndarray (n,) of int64
         Positions in key order.
+    starts : ndarray (n,) of bool
+        Whether the row at each place of the order is the first of its bucket (its
+        codes differ from the previous row's), read off the packed codes when they
+        fit.
 
     """
     n, m = codes.shape
     if n == 0:
-        return np.empty(0, np.int64)
+        return np.empty(0, np.int64), np.empty(0, bool)
     key, used = np.zeros(n, np.uint64), 0
     for j in range(m):
         low = int(codes[:, j].min())
         bits = (int(codes[:, j].max()) - low).bit_length()
         if used + bits > 64:
-            return np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
+            order = np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
+            starts = np.zeros(n, bool)
+            starts[0] = True
+            for j in range(m):
+                ordered = codes[order, j]
+                starts[1:] |= ordered[1:] != ordered[:-1]
+            return order, starts
         if bits:
             # Wrapping int64 subtraction, read as uint64, is the exact offset (< 2**64).
             offset = (codes[:, j] - np.int64(low)).view(np.uint64)
@@ -197,7 +216,13 @@ def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.
         top = split_bits >> np.uint64(64 - rest)
         key = (key << np.uint64(rest)) | top if used else top
     order = np.argsort(key).astype(np.int64, copy=False)
-    return order_ties(key, order, lambda rows: [idx[rows], split_bits[rows]])
+    order = order_ties(key, order, lambda rows: [idx[rows], split_bits[rows]])
+    # The codes are the key's leading ``used`` bits (none: every row in one bucket).
+    bucket = key[order] >> np.uint64(rest) if used else np.zeros(n, np.uint64)
+    starts = np.empty(n, bool)
+    starts[0] = True
+    np.not_equal(bucket[1:], bucket[:-1], out=starts[1:])
+    return order, starts
 
 
 def sort_keys(codes: np.ndarray, splits: np.ndarray, *row_keys: np.ndarray) -> np.ndarray:

@@ -53,13 +53,13 @@ def held_rows_input(
     query: Column,
     shards: int,
     parts: int,
-    only_task: int | None = None,
+    only_shard: int | None = None,
 ) -> DataFrame:
     """The copies of the rows the search's ``shards * parts`` tasks hold, placed by task.
 
     Every row is a reference in the ``parts`` tasks of its shard (a query there too when
     ``query``); a query row is also copied, as a query only, to every task of the other
-    shards. ``only_task`` keeps the copies of that task alone.
+    shards. ``only_shard`` keeps the copies of that shard's ``parts`` tasks alone.
     """
     position = class_position(class_offsets(sizes))
     shard = shard_of(position, shards)
@@ -77,9 +77,9 @@ def held_rows_input(
             lambda t: F.struct(t.alias(TASK), F.lit(False).alias(_REFERENCE)),
         )
         copies = F.when(query, F.concat(own, foreign)).otherwise(own)
-    if only_task is not None and shards > 1:
-        # Before the copies are made: that task's shard's rows and the queries.
-        points = points.where((shard == F.lit(only_task // parts)) | query)
+    if only_shard is not None and shards > 1:
+        # Before the copies are made: that shard's rows and the queries.
+        points = points.where((shard == F.lit(only_shard)) | query)
     rows = points.select(
         CLASS,
         IDX,
@@ -87,9 +87,11 @@ def held_rows_input(
         query.alias(_QUERY),
         F.explode(copies).alias(_COPY),
     ).select(CLASS, IDX, X, _QUERY, f"{_COPY}.{TASK}", f"{_COPY}.{_REFERENCE}")
-    if only_task is not None:
-        rows = rows.filter(F.col(TASK) == only_task)
-    return place_by_position(rows, 1 if only_task is not None else shards * parts, F.col(TASK))
+    if only_shard is not None:
+        first = only_shard * parts
+        rows = rows.filter(F.col(TASK).between(first, first + parts - 1))
+    tasks = parts if only_shard is not None else shards * parts
+    return place_by_position(rows, tasks, F.col(TASK))
 
 
 @dataclass

@@ -10,7 +10,13 @@ import pytest
 
 from spark_smote._errors import InvalidParameterError
 from spark_smote._order import ordered_bits
-from spark_smote._search.hashing import coarse_keys, key_order, refs_before, sort_keys
+from spark_smote._search.hashing import (
+    bucket_order,
+    coarse_keys,
+    key_order,
+    refs_before,
+    sort_keys,
+)
 from spark_smote._search.kernels import (
     QUERY_GROUPS,
     block_top_k,
@@ -58,7 +64,8 @@ def test_sort_keys_bytes_follow_the_numeric_order() -> None:
 
 def test_key_order_is_the_lexsort_order() -> None:
     # Packed keys with ties broken by the full key; codes whose ranges need more than 64
-    # bits fall back to np.lexsort. -0.0 goes before 0.0 (ordered bits).
+    # bits fall back to np.lexsort. -0.0 goes before 0.0 (ordered bits). A bucket
+    # starts wherever the ordered codes change, in both cases.
     rng = np.random.default_rng(11)
     for scale in (0, 1, 3, 1000, 2**40, 2**62):
         for n, m in ((0, 4), (1, 1), (700, 1), (2500, 4)):
@@ -71,6 +78,11 @@ def test_key_order_is_the_lexsort_order() -> None:
             idx = rng.permutation(n).astype(np.int64)
             full = np.lexsort([idx, split_bits, *[codes[:, j] for j in reversed(range(m))]])
             assert np.array_equal(key_order(codes, split_bits, idx), full), (scale, n, m)
+            order, starts = bucket_order(codes, split_bits, idx)
+            ordered = codes[full]
+            changed = (ordered[1:] != ordered[:-1]).any(axis=1)
+            assert np.array_equal(order, full)
+            assert np.array_equal(starts, np.concatenate([[True], changed])[:n]), (scale, n)
 
 
 def test_coarse_keys_never_contradict_the_full_order() -> None:
