@@ -130,11 +130,11 @@ class _CentredReferences:
     """What the screen needs of a block of references, computed once per block.
 
     The references are centred on their mean (``centre``) and multiplied by ``scale``,
-    the power of two that brings the largest centred value into [0.5, 1), so float32
-    neither overflows nor loses small values to subnormals; ``scaled`` holds them in
-    float32. ``factor`` is the (d + 1, r) float32 right factor of the screen: the
-    columns ``-2 r`` above the squared norms ``|r|^2`` (summed in float64 from the
-    float32 values), so one product with the queries' rows ``(q, 1)`` gives
+    the power of two that brings the largest centred magnitude into [0.5, 1), so
+    float32 neither overflows nor loses small values to subnormals. ``factor`` is the
+    (d + 1, r) float32 right factor of the screen: the columns ``-2 r`` (r so centred,
+    scaled and rounded to float32) above the squared norms ``|r|^2`` (summed in float64
+    from the float32 values), so one product with the queries' rows ``(q, 1)`` gives
     ``|r|^2 - 2 q.r``. ``norm_max`` is the largest squared norm. ``transposed`` is the
     features as they came, transposed (contiguous), for the exact distances.
     """

@@ -103,6 +103,8 @@ _OUTPUT_BATCH_ROWS = 1 << 16
 
 # The hash functions: directions (d, tables (m + 1)) and offsets (tables, m).
 HashDraw = tuple[np.ndarray, np.ndarray]
+# A query's k-wide lists: (classes, indices, distances).
+Lists = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class _TuningTargets(Protocol):
@@ -187,7 +189,7 @@ def _chunk_lists(
     k: int,
     step: int,
     limits: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> Lists:
     """The k candidates of the held rows ``answered`` in one table's chunks.
 
     ``order`` is the table's references in order and ``rank`` the held rows' ranks
@@ -229,7 +231,7 @@ def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
     task's features is made.
     """
     refs = np.flatnonzero(held.reference)
-    best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    best: Lists | None = None
     for start in range(0, len(refs), _TRUTH_BLOCK_ROWS):
         block = refs[start : start + _TRUTH_BLOCK_ROWS]
         found = block_top_k(
@@ -248,16 +250,12 @@ def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
     return best[2]
 
 
-def _merged(
-    lists: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _merged(lists: Sequence[Lists], k: int) -> Lists:
     """Several tables' lists of the same rows merged into their k best distinct."""
     parts = [np.concatenate([found[i] for found in lists], axis=1) for i in range(3)]
     return merge_candidates(parts[0], parts[1], parts[2], k)
 
 
-# A query's k-wide lists: (classes, indices, distances).
-Lists = tuple[np.ndarray, np.ndarray, np.ndarray]
 # Tasks sharing the tuning's tables: in one task, the 2.88M set's 24 tables took 33 s
 # with the other core idle.
 _TUNING_TASKS = 2
@@ -467,7 +465,7 @@ def search_whole_reference(
             if not len(mine):
                 continue
             kept = anchors(held, k, sharded=shards > 1)
-            best: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+            best: Lists | None = None
             for t in range(task % parts, tables, parts):
                 order, rank = _table_order(held, draw, width, t, kept=kept, restricted=restricted)
                 # Each query's k-th distance so far bounds what this table may add.
