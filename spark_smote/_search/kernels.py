@@ -203,7 +203,11 @@ def chunk_ranges(rank: np.ndarray, n: int, step: int) -> tuple[np.ndarray, np.nd
 
 
 def chunk_top_k(
-    x: np.ndarray, idx: np.ndarray, queries: np.ndarray, k: int
+    x: np.ndarray,
+    idx: np.ndarray,
+    queries: np.ndarray,
+    k: int,
+    limits: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest other rows of the chunk for each query row, nearest first.
 
@@ -217,11 +221,17 @@ def chunk_top_k(
         Positions (into ``x``) of the query rows.
     k : int
         Neighbours wanted; the chunk must hold more than k rows.
+    limits : ndarray (len(queries),), optional
+        Each query's largest squared distance still wanted (+inf: any), such as the
+        k-th distance of the running list its result is merged into. Rows farther
+        away may be left out, which changes nothing once merged (they rank after every
+        entry of that list).
 
     Returns
     -------
     (neighbors, distances) : ndarray of shape (len(queries), k)
-        Indices and exact squared Euclidean distances.
+        Indices and exact squared Euclidean distances; slots left empty under a limit
+        hold -1 and +inf.
 
     Notes
     -----
@@ -237,6 +247,11 @@ def chunk_top_k(
     are recomputed exactly in float64 and re-ranked. A chunk whose values overflow float32, or of
     more than 2**14 rows (too few bits would be left), is searched in float64.
 
+    Under a limit, a query's keys are compared with the limit's key
+    (:func:`_packed_bounds`, which every row within the limit passes); when at most
+    ``k + RERANK_MARGIN`` pass, they are the candidates and the partition, which
+    dominates the ranking, is skipped. Otherwise the query is ranked as without one.
+
     """
     n = len(x)
     keep = min(n - 1, k + RERANK_MARGIN)
@@ -248,6 +263,8 @@ def chunk_top_k(
     restore = np.empty_like(by_group)
     restore[by_group] = np.arange(len(by_group))
     queries = queries[by_group]
+    if limits is not None:
+        limits = np.asarray(limits, np.float64)[by_group]
     spans = [(lo, hi) for lo, hi in itertools.pairwise(bounds) if lo < hi]
     if not spans:
         return np.empty((0, k), np.int64), np.empty((0, k), np.float64)
@@ -273,6 +290,11 @@ def chunk_top_k(
     clear = np.int32(-(1 << bits))
     columns = np.arange(n, dtype=np.int32)
     candidates = np.empty((len(queries), keep), np.int32)
+    # Candidate slots a limit left empty (they hold the query's own column meanwhile).
+    empty = np.zeros((len(queries), keep), bool)
+    key_limits = (
+        None if limits is None else _packed_bounds(limits, scale if scale > 0 else 1.0, d, bits)
+    )
     slices = [
         (start, min(start + _QUERY_SLICE, hi))
         for lo, hi in spans
@@ -290,16 +312,91 @@ def chunk_top_k(
         packed = approx.view(np.int32)
         packed &= clear
         packed |= columns
-        packed.partition(keep - 1, axis=1)
-        candidates[start:stop] = packed[:, :keep]
+        ranked = np.arange(len(part))
+        if key_limits is not None:
+            # The flat positions, split into (row, column): far faster than a 2-D nonzero.
+            hits = np.flatnonzero(packed <= key_limits[start:stop, None])
+            hit_rows = hits // n
+            passed = np.bincount(hit_rows, minlength=len(part))
+            few = passed <= keep
+            if few.any():
+                chosen = few[hit_rows]
+                _take_under(
+                    hit_rows[chosen],
+                    hits[chosen] - hit_rows[chosen] * n,
+                    few,
+                    passed,
+                    part,
+                    candidates[start:stop],
+                    empty[start:stop],
+                )
+                ranked = np.flatnonzero(~few)
+        if len(ranked) == len(part):
+            packed.partition(keep - 1, axis=1)
+            candidates[start:stop] = packed[:, :keep]
+        elif len(ranked):
+            rest = packed[ranked]
+            rest.partition(keep - 1, axis=1)
+            candidates[start + ranked] = rest[:, :keep]
     candidates &= np.int32((1 << bits) - 1)
     exact = candidate_distances(x[queries], x, candidates)
     candidate_idx = idx[candidates]
+    if limits is not None:
+        exact[empty] = np.inf
+        candidate_idx[empty] = -1
     order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
     return (
         np.take_along_axis(candidate_idx, order, axis=1)[restore],
         np.take_along_axis(exact, order, axis=1)[restore],
     )
+
+
+def _packed_bounds(limits: np.ndarray, scale: float, dimension: int, bits: int) -> np.ndarray:
+    """Per query, the packed key no row within its squared-distance limit exceeds.
+
+    :func:`chunk_top_k` ranks the rows centred, divided by ``scale`` (so every value
+    is at most 1 in magnitude) and rounded to float32. A limit L on the exact float64
+    distance is at most L (1 + 4 (d + 4) eps64) / scale**2 in those units, and the
+    float32 value differs from that by less than the rounding of the rows (d eps32
+    per feature, 9 d eps32 on the distance) and of the norms and the product (about
+    2 d**2 + 4 d (d + 3) eps32 on values below 4 d): 8 d (d + 4) eps32 bounds both.
+    That bound, rounded up to float32, with its ``bits`` low bits set, is at least
+    every packed key of a row within the limit (a key only has its low bits replaced).
+    Queries without a finite bound get the largest key: every row passes.
+    """
+    eps32 = float(np.finfo(np.float32).eps)
+    eps64 = float(np.finfo(np.float64).eps)
+    slack = 8 * dimension * (dimension + 4) * eps32
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = limits / (scale * scale) * (1 + 4 * (dimension + 4) * eps64) + slack
+        low = bound.astype(np.float32)
+        low = np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
+    keys = low.view(np.int32) | np.int32((1 << bits) - 1)
+    return np.where(np.isfinite(low), keys, np.int32(np.iinfo(np.int32).max))
+
+
+def _take_under(
+    hit_rows: np.ndarray,
+    hit_columns: np.ndarray,
+    few: np.ndarray,
+    passed: np.ndarray,
+    own: np.ndarray,
+    candidates: np.ndarray,
+    empty: np.ndarray,
+) -> None:
+    """Fill the candidate rows of the ``few`` queries with the columns they passed.
+
+    ``hit_rows`` and ``hit_columns`` are those queries' passing (row, column) pairs in
+    row-major order, ``passed`` counts each query's (at most the row width where
+    ``few``). The slots left over hold the query's own column (``own``) and are marked
+    in ``empty``.
+    """
+    rows = np.flatnonzero(few)
+    candidates[rows] = own[rows, None]
+    counts = passed[rows]
+    empty[rows] = np.arange(candidates.shape[1]) >= counts[:, None]
+    slot = np.arange(len(hit_rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    candidates[hit_rows, slot] = hit_columns
 
 
 def nearest_distinct(

@@ -6,8 +6,10 @@ few tasks (at most ``max_tasks_per_class``) each receive the whole class, order 
 every table with numpy (the per-table search's order), cut the same chunks and rank,
 with the same function, the queries of their own index groups
 (:data:`~spark_smote._search.kernels.QUERY_GROUPS`), merging each row's lists in place.
-The neighbours are the per-table search's, bit for bit, without the per-table copies,
-their shuffle and sort, and the merge shuffle.
+After the first table, a row's running k-th distance bounds what the next table may add,
+so most rows skip the selection among their chunk's candidates. The neighbours are the
+per-table search's, bit for bit, without the per-table copies, their shuffle and sort,
+and the merge shuffle.
 
 A later phase may run a step in the same tasks (:data:`SearchTaskStep`): the
 synthesis draws its rows there, so the neighbours table is never written out.
@@ -105,8 +107,9 @@ def _whole_class_task(
     Each task receives every row of a class (its partition holds one (class, part)
     group) and answers the queries of the index groups ``g`` with
     ``g % parts == part``: in each table it orders the class, cuts the same chunks
-    as the per-table search and ranks its queries there with :func:`chunk_top_k`,
-    merging each table's lists into the running k nearest (:func:`nearest_distinct`).
+    as the per-table search and ranks its queries there with :func:`chunk_top_k`, each
+    query bounded by its running k-th distance, merging each table's lists into the
+    running k nearest (:func:`nearest_distinct`).
     A query's result is therefore the per-table search's, bit for bit, whatever
     ``parts``. The task holds the class's features once (:class:`_HeldClass`), one
     table's keys at a time and two k-wide lists per answered row. It returns the
@@ -143,8 +146,10 @@ def _whole_class_task(
                 queries = np.flatnonzero(is_mine[start:end]) + (start - lo)
                 if queries.size:
                     rows = order[lo:hi]
-                    found, dist = chunk_top_k(x[rows], rows, queries, k)
                     at = slot[rows[queries]]
+                    # The running list's k-th distance bounds what this table may add.
+                    limits = distances[at, k - 1] if table else None
+                    found, dist = chunk_top_k(x[rows], rows, queries, k, limits)
                     neighbors[at, columns], distances[at, columns] = found, dist
             if table:
                 neighbors[:, :k], distances[:, :k] = nearest_distinct(neighbors, distances, k)

@@ -169,6 +169,35 @@ def test_chunk_ranking_of_one_index_group_matches_the_whole_chunk() -> None:
         assert np.array_equal(distances.view(np.int64), everything[1][mine].view(np.int64))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_chunk_limits_keep_every_row_within_them(seed: int) -> None:
+    # The whole-class search bounds each table by the running list's k-th distance.
+    # With each query's own k-th distance as its limit, the rows at exactly that
+    # distance must pass the float32 screen: without its rounding slack, about one
+    # chunk in eight of these (wide rows, small chunks, scales far from 1) loses one.
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        n, d, k = int(rng.integers(20, 300)), int(rng.integers(8, 64)), int(rng.integers(1, 6))
+        x = rng.standard_normal((n, d)) * 10.0 ** rng.uniform(-20, 20)
+        idx = rng.permutation(4 * n)[:n].astype(np.int64)
+        queries = np.arange(n)
+        neighbors, distances = chunk_top_k(x, idx, queries, k)
+        limits = distances[:, k - 1].copy()
+        limits[::7] = np.inf  # ranked as without a limit
+        bounded = chunk_top_k(x, idx, queries, k, limits)
+        assert np.array_equal(bounded[0], neighbors)
+        assert np.array_equal(bounded[1].view(np.int64), distances.view(np.int64))
+    # Below the k-th distance, the slots past the limit may stay empty.
+    x = clusters(2048, 7, seed=seed)
+    idx = np.arange(2048, dtype=np.int64)
+    neighbors, distances = chunk_top_k(x, idx, idx, K)
+    tight = chunk_top_k(x, idx, idx, K, distances[:, 1])
+    kept = tight[1] <= distances[:, 1:2]
+    assert np.array_equal(tight[1][:, :2], distances[:, :2])
+    assert (tight[0][~np.isfinite(tight[1])] == -1).all()
+    assert np.isfinite(tight[1]).sum() >= kept.sum() >= 2 * 2048
+
+
 def test_merge_keeps_distinct_nearest_ties_by_index() -> None:
     neighbors = np.array([[7, 3, 9, 3, 2, 8]])
     distances = np.array([[1.0, 0.5, 2.0, 0.5, 1.0, 0.1]])
