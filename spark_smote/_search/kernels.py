@@ -247,10 +247,11 @@ def chunk_top_k(
     are recomputed exactly in float64 and re-ranked. A chunk whose values overflow float32, or of
     more than 2**14 rows (too few bits would be left), is searched in float64.
 
-    Under a limit, a query's keys are compared with the limit's key
-    (:func:`_packed_bounds`, which every row within the limit passes); when at most
-    ``k + RERANK_MARGIN`` pass, they are the candidates and the partition, which
-    dominates the ranking, is skipped. Otherwise the query is ranked as without one.
+    Under a limit, a query's float32 distances are compared with the limit's bound
+    (:func:`_screen_bounds`, which every row within the limit passes); when at most
+    ``k + RERANK_MARGIN`` pass, they are the candidates and the packing and partition,
+    which dominate the ranking, are skipped. Otherwise the query is ranked as without
+    one.
 
     """
     n = len(x)
@@ -292,8 +293,8 @@ def chunk_top_k(
     candidates = np.empty((len(queries), keep), np.int32)
     # Candidate slots a limit left empty (they hold the query's own column meanwhile).
     empty = np.zeros((len(queries), keep), bool)
-    key_limits = (
-        None if limits is None else _packed_bounds(limits, scale if scale > 0 else 1.0, d, bits)
+    screen_limits = (
+        None if limits is None else _screen_bounds(limits, scale if scale > 0 else 1.0, d)
     )
     slices = [
         (start, min(start + _QUERY_SLICE, hi))
@@ -307,15 +308,10 @@ def chunk_top_k(
         part = queries[start:stop]
         approx = np.matmul(left[start:stop], right, out=block[: len(part)])
         approx[np.arange(len(part)), part] = np.inf
-        # Rounding may leave a duplicate's distance slightly negative: its bits sort
-        # before every non-negative value, which is where it belongs.
-        packed = approx.view(np.int32)
-        packed &= clear
-        packed |= columns
-        ranked = np.arange(len(part))
-        if key_limits is not None:
+        ranked = None  # every query of the slice
+        if screen_limits is not None:
             # The flat positions, split into (row, column): far faster than a 2-D nonzero.
-            hits = np.flatnonzero(packed <= key_limits[start:stop, None])
+            hits = np.flatnonzero(approx <= screen_limits[start:stop, None])
             hit_rows = hits // n
             passed = np.bincount(hit_rows, minlength=len(part))
             few = passed <= keep
@@ -331,13 +327,10 @@ def chunk_top_k(
                     empty[start:stop],
                 )
                 ranked = np.flatnonzero(~few)
-        if len(ranked) == len(part):
-            packed.partition(keep - 1, axis=1)
-            candidates[start:stop] = packed[:, :keep]
+        if ranked is None:
+            candidates[start:stop] = _packed_smallest(approx, keep, clear, columns)
         elif len(ranked):
-            rest = packed[ranked]
-            rest.partition(keep - 1, axis=1)
-            candidates[start + ranked] = rest[:, :keep]
+            candidates[start + ranked] = _packed_smallest(approx[ranked], keep, clear, columns)
     candidates &= np.int32((1 << bits) - 1)
     exact = candidate_distances(x[queries], x, candidates)
     candidate_idx = idx[candidates]
@@ -351,8 +344,25 @@ def chunk_top_k(
     )
 
 
-def _packed_bounds(limits: np.ndarray, scale: float, dimension: int, bits: int) -> np.ndarray:
-    """Per query, the packed key no row within its squared-distance limit exceeds.
+def _packed_smallest(
+    approx: np.ndarray, keep: int, clear: np.int32, columns: np.ndarray
+) -> np.ndarray:
+    """Each row's ``keep`` smallest values as packed keys (column in the low bits).
+
+    ``approx`` (float32, rows of the chunk's columns) is overwritten: each value's low
+    bits are cleared (``clear``) and replaced by its column, and the keys are
+    partitioned in place. Rounding may leave a duplicate's distance slightly negative:
+    its bits sort before every non-negative value, which is where it belongs.
+    """
+    packed = approx.view(np.int32)
+    packed &= clear
+    packed |= columns
+    packed.partition(keep - 1, axis=1)
+    return packed[:, :keep]
+
+
+def _screen_bounds(limits: np.ndarray, scale: float, dimension: int) -> np.ndarray:
+    """Per query, a float32 value no row within its squared-distance limit exceeds.
 
     :func:`chunk_top_k` ranks the rows centred, divided by ``scale`` (so every value
     is at most 1 in magnitude) and rounded to float32. A limit L on the exact float64
@@ -360,19 +370,15 @@ def _packed_bounds(limits: np.ndarray, scale: float, dimension: int, bits: int) 
     float32 value differs from that by less than the rounding of the rows (d eps32
     per feature, 9 d eps32 on the distance) and of the norms and the product (about
     2 d**2 + 4 d (d + 3) eps32 on values below 4 d): 8 d (d + 4) eps32 bounds both.
-    That bound, rounded up to float32, with its ``bits`` low bits set, is at least
-    every packed key of a row within the limit (a key only has its low bits replaced).
-    Queries without a finite bound get the largest key: every row passes.
+    The sum is rounded up to float32; a query without a limit gets +inf.
     """
     eps32 = float(np.finfo(np.float32).eps)
     eps64 = float(np.finfo(np.float64).eps)
     slack = 8 * dimension * (dimension + 4) * eps32
-    with np.errstate(over="ignore", invalid="ignore"):
-        bound = limits / (scale * scale) * (1 + 4 * (dimension + 4) * eps64) + slack
+    bound = limits / (scale * scale) * (1 + 4 * (dimension + 4) * eps64) + slack
+    with np.errstate(over="ignore"):
         low = bound.astype(np.float32)
-        low = np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
-    keys = low.view(np.int32) | np.int32((1 << bits) - 1)
-    return np.where(np.isfinite(low), keys, np.int32(np.iinfo(np.int32).max))
+    return np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
 
 
 def _take_under(
