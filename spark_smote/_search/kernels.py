@@ -375,8 +375,9 @@ def _screen_bounds(limits: np.ndarray, scale: float, dimension: int) -> np.ndarr
     eps32 = float(np.finfo(np.float32).eps)
     eps64 = float(np.finfo(np.float64).eps)
     slack = 8 * dimension * (dimension + 4) * eps32
-    bound = limits / (scale * scale) * (1 + 4 * (dimension + 4) * eps64) + slack
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"):  # a bound beyond float32 becomes +inf: no bound
+        # Divided twice: scale**2 alone may overflow or underflow where the ratio does not.
+        bound = limits / scale / scale * (1 + 4 * (dimension + 4) * eps64) + slack
         low = bound.astype(np.float32)
     return np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
 
