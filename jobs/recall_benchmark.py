@@ -8,6 +8,7 @@ and calls the library. Generated datasets are cached as Parquet under --cache-di
     python jobs/recall_benchmark.py timing      # 2.88M x 18: neighbour phase vs job
     python jobs/recall_benchmark.py memory      # peak memory: skewed vs spread-out
     python jobs/recall_benchmark.py threshold   # exact vs LSH time by class size
+    python jobs/recall_benchmark.py kernel PARQUET  # chunk ranking per query, no Spark
 """
 
 from __future__ import annotations
@@ -282,10 +283,48 @@ def run_threshold(cache: Path) -> None:
     spark.stop()
 
 
+def run_kernel(path: str, rounds: int = 7) -> None:
+    """Time the chunk ranking per query, with and without the running bound, by chunk size.
+
+    The minority class (label 1) of a Parquet file, ordered along one random
+    projection (rows close in it share chunks, as in an LSH table); each chunk ranks
+    its central half as queries, one core (set ``OPENBLAS_NUM_THREADS=1``). The bound
+    is each query's true k-th distance in the whole class: what a later table sees once
+    the earlier ones have found the neighbours.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from spark_smote._search.kernels import block_top_k, chunk_top_k
+
+    table = pq.read_table(path)
+    table = table.filter(pc.equal(table["label"], 1))
+    x = np.column_stack([table[c].to_numpy() for c in table.column_names if c != "label"])
+    order = np.argsort(x @ np.random.default_rng(0).standard_normal(x.shape[1]))
+    print(f"{len(x)} rows x {x.shape[1]} features, k = 5; microseconds per query")
+    print("| chunk rows | no bound | bounded by the k-th distance |")
+    print("| --- | --- | --- |")
+    for cap in (1024, 2048, 4096):
+        rows = order[len(x) // 3 : len(x) // 3 + cap]
+        queries = np.arange(cap // 4, cap // 4 + cap // 2)
+        chunk, idx = x[rows], rows.astype(np.int64)
+        _, truth = block_top_k(chunk[queries], idx[queries], x, np.arange(len(x)), 5)
+        cells = []
+        for limits in (None, truth[:, -1]):
+            times = []
+            for _ in range(rounds):
+                start = time.perf_counter()
+                chunk_top_k(chunk, idx, queries, 5, limits)
+                times.append(time.perf_counter() - start)
+            cells.append(f"{np.median(times) * 1e6 / len(queries):.1f}")
+        print(f"| {cap} | {cells[0]} | {cells[1]} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "what", choices=["recall", "timing", "memory", "threshold", "one-memory", "data"]
+        "what",
+        choices=["recall", "timing", "memory", "threshold", "one-memory", "data", "kernel"],
     )
     parser.add_argument("path", nargs="?")
     parser.add_argument("--cache-dir", default=str(ROOT / "bench"))
@@ -303,6 +342,8 @@ def main() -> None:
         one_memory(args.path)
     elif args.what == "threshold":
         run_threshold(cache)
+    elif args.what == "kernel":
+        run_kernel(args.path)
     else:
         susy_like(cache)
         for d, n in CLUSTER_DIMS.items():
