@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from spark_smote._search.kernels import float32_at_least
+
 __all__ = [
     "PAD",
     "Chunk",
@@ -218,8 +220,7 @@ def _screened_smallest(
     # round to the same distance after sqrt.
     bound = bound + 2 * slack + 4 * np.finfo(np.float64).eps * (np.abs(bound) + q_norm)
     # Compared in float32, each bound rounded up so no candidate it admits is lost.
-    low = bound.astype(np.float32)
-    low = np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
+    low = float32_at_least(bound)
     # The flat positions, split into (row, column): faster than a 2-D nonzero.
     n_refs = screened.shape[1]
     flat = np.flatnonzero(screened <= low[:, None])

@@ -36,6 +36,7 @@ __all__ = [
     "candidate_distances",
     "chunk_ranges",
     "chunk_top_k",
+    "float32_at_least",
     "merge_tables",
     "nearest_distinct",
     "sample_block_neighbors",
@@ -291,8 +292,6 @@ def chunk_top_k(
     clear = np.int32(-(1 << bits))
     columns = np.arange(n, dtype=np.int32)
     candidates = np.empty((len(queries), keep), np.int32)
-    # Candidate slots a limit left empty (they hold the query's own column meanwhile).
-    empty = np.zeros((len(queries), keep), bool)
     screen_limits = (
         None if limits is None else _screen_bounds(limits, scale if scale > 0 else 1.0, d)
     )
@@ -324,7 +323,6 @@ def chunk_top_k(
                     passed,
                     part,
                     candidates[start:stop],
-                    empty[start:stop],
                 )
                 ranked = np.flatnonzero(~few)
         if ranked is None:
@@ -335,6 +333,9 @@ def chunk_top_k(
     exact = candidate_distances(x[queries], x, candidates)
     candidate_idx = idx[candidates]
     if limits is not None:
+        # Slots a limit left empty hold the query's own column, which no ranking
+        # picks (its distance is +inf and the chunk has more than keep other rows).
+        empty = candidates == queries[:, None]
         exact[empty] = np.inf
         candidate_idx[empty] = -1
     order = np.lexsort((candidate_idx, exact), axis=1)[:, :k]
@@ -375,11 +376,17 @@ def _screen_bounds(limits: np.ndarray, scale: float, dimension: int) -> np.ndarr
     eps32 = float(np.finfo(np.float32).eps)
     eps64 = float(np.finfo(np.float64).eps)
     slack = 8 * dimension * (dimension + 4) * eps32
-    with np.errstate(over="ignore"):  # a bound beyond float32 becomes +inf: no bound
+    with np.errstate(over="ignore"):  # a bound beyond float64 becomes +inf: no bound
         # Divided twice: scale**2 alone may overflow or underflow where the ratio does not.
         bound = limits / scale / scale * (1 + 4 * (dimension + 4) * eps64) + slack
-        low = bound.astype(np.float32)
-    return np.where(low < bound, np.nextafter(low, np.float32(np.inf)), low)
+    return float32_at_least(bound)
+
+
+def float32_at_least(values: np.ndarray) -> np.ndarray:
+    """The smallest float32 values not below ``values`` (float64): rounded up."""
+    with np.errstate(over="ignore"):  # beyond float32: +inf, which bounds nothing
+        low = values.astype(np.float32)
+    return np.where(low < values, np.nextafter(low, np.float32(np.inf)), low)
 
 
 def _take_under(
@@ -389,19 +396,16 @@ def _take_under(
     passed: np.ndarray,
     own: np.ndarray,
     candidates: np.ndarray,
-    empty: np.ndarray,
 ) -> None:
     """Fill the candidate rows of the ``few`` queries with the columns they passed.
 
     ``hit_rows`` and ``hit_columns`` are those queries' passing (row, column) pairs in
     row-major order, ``passed`` counts each query's (at most the row width where
-    ``few``). The slots left over hold the query's own column (``own``) and are marked
-    in ``empty``.
+    ``few``). The slots left over hold the query's own column (``own``).
     """
     rows = np.flatnonzero(few)
     candidates[rows] = own[rows, None]
     counts = passed[rows]
-    empty[rows] = np.arange(candidates.shape[1]) >= counts[:, None]
     slot = np.arange(len(hit_rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     candidates[hit_rows, slot] = hit_columns
 
