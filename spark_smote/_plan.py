@@ -100,8 +100,14 @@ class PlanLimits:
     whole_class_bytes : int
         LSH classes whose features take up to this many bytes are searched whole: each
         search task holds the class (about 3x its features in memory), which stays
-        under the ~1 GB Databricks serverless gives a UDF process. A search among all
-        classes compares the features of all rows with it.
+        under the ~1 GB Databricks serverless gives a UDF process. Larger classes are
+        cut into spatial cells of at most this size, each searched whole
+        (:mod:`spark_smote._search.cells`). A search among all classes compares the
+        features of all rows with it.
+    max_cells : int
+        Classes are cut into cells up to ``max_cells / 2`` times ``whole_class_bytes``
+        of features (half, for the halos and the sizing margin); larger ones run over
+        per-table copies.
     one_task_tuning_bytes : int
         Classes searched whole whose features take up to this many bytes are also tuned
         (and, with ``numpy_numbering``, numbered) in one task holding the class in
@@ -151,6 +157,7 @@ class PlanLimits:
 
     auto_exact_max_rows: int = 10_000
     whole_class_bytes: int = 256 << 20
+    max_cells: int = 32
     one_task_tuning_bytes: int = 64 << 20
     max_tasks_per_class: int = 4
     draws_per_search_task: int = 8_000_000
@@ -186,8 +193,14 @@ class SearchPlan:
     class_sizes : dict
         Rows per class ordinal whose rows are queries (every row of the class).
     exact_classes, whole_classes, per_table_classes : frozenset of int
-        The classes searched exactly, by LSH with each task holding the class, and by
-        LSH over per-table copies. Together they are ``class_sizes``' keys.
+        The classes searched exactly, by LSH with each task holding the class (or one
+        cell of it), and by LSH over per-table copies. Together they are
+        ``class_sizes``' keys.
+    cell_classes : frozenset of int
+        Classes of ``whole_classes`` cut into spatial cells of at most ``cell_bytes``
+        of features, each searched whole (reference 'own' only).
+    cell_bytes : int
+        The features a cell may hold.
     reference : {'own', 'all'}
         Where a query's neighbours are looked up: 'own', among the other rows of its
         class; 'all', among all rows of every class of ``reference_sizes``, with their
@@ -230,6 +243,8 @@ class SearchPlan:
     max_tasks_per_class: int = 4
     broadcast_row_lookup: bool = True
     reference_shards: int = 1
+    cell_classes: frozenset[int] = frozenset()
+    cell_bytes: int = 256 << 20
 
     def __post_init__(self) -> None:
         chosen = self.exact_classes | self.whole_classes | self.per_table_classes
@@ -246,6 +261,12 @@ class SearchPlan:
             )
         if not self.one_task_tuning <= self.whole_classes:
             raise ValueError("SearchPlan: only classes searched whole are tuned in one task")
+        if not self.cell_classes <= self.whole_classes or (
+            self.cell_classes and self.reference != "own"
+        ):
+            raise ValueError(
+                "SearchPlan: only classes searched whole within themselves are cut into cells"
+            )
         if self.statistics_on_points and self.one_task_tuning != (
             self.whole_classes | self.per_table_classes
         ):
@@ -384,14 +405,12 @@ def plan_search(
         lsh: set[int] = set()
     else:
         lsh = {o for o, n in sizes.items() if method == "lsh" or n > limits.auto_exact_max_rows}
-    whole = {
-        o
-        for o in lsh
-        if limits.whole_class_search and sizes[o] * dimension * 8 <= limits.whole_class_bytes
-    }
+    held = limits.whole_class_bytes * max(1, limits.max_cells // 2)
+    whole = {o for o in lsh if limits.whole_class_search and sizes[o] * dimension * 8 <= held}
+    cells = {o for o in whole if sizes[o] * dimension * 8 > limits.whole_class_bytes}
     one_task = {
         o
-        for o in whole
+        for o in whole - cells
         if limits.one_task_tuning and sizes[o] * dimension * 8 <= limits.one_task_tuning_bytes
     }
     block_rows = (
@@ -404,6 +423,8 @@ def plan_search(
         exact_classes=frozenset(set(sizes) - lsh),
         whole_classes=frozenset(whole),
         per_table_classes=frozenset(lsh - whole),
+        cell_classes=frozenset(cells),
+        cell_bytes=limits.whole_class_bytes,
         reason=_reason(method, limits),
         one_task_tuning=frozenset(one_task),
         exact_block_rows=block_rows,

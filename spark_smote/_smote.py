@@ -67,6 +67,7 @@ from spark_smote._sampler import (
     require_spark_dataframe,
 )
 from spark_smote._search import (
+    CellsDoNotFitError,
     NeighborReport,
     StepInSearch,
     nearest_neighbors,
@@ -326,20 +327,25 @@ class SMOTE(GeneratorBase[SMOTEParams], cli_name="smote"):
         points, checked_largest = materialized_points(points, df, layout, checks)
         largest_magnitude = stats.largest_magnitude if checked_largest is None else checked_largest
         self._phase_done("keys")
-        if plan.draws_in_search:
+        fused = plan.draws_in_search
+        if fused:
             step, step_schema = draw_in_search(grown, params, id_type)
-            drawn, search = nearest_neighbors(
-                points,
-                plan.search,
-                params.k_neighbors,
-                search_dimension,
-                params.seed,
-                step=StepInSearch(step, step_schema),
-            )
-            label_type = schema[params.label_col].dataType
-            synthetic = drawn_rows(drawn, grown, label_type)
-            synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
-        else:
+            try:
+                drawn, search = nearest_neighbors(
+                    points,
+                    plan.search,
+                    params.k_neighbors,
+                    search_dimension,
+                    params.seed,
+                    step=StepInSearch(step, step_schema),
+                )
+            except CellsDoNotFitError:  # searched per table, drawn in Spark
+                fused = False
+            else:
+                label_type = schema[params.label_col].dataType
+                synthetic = drawn_rows(drawn, grown, label_type)
+                synthetic = inject(inject(synthetic, "neighbors"), "synthesis")
+        if not fused:
             synthetic, search = self._search_then_draw(
                 points, classes, grown, layout, passed, carried, search_dimension, plan
             )

@@ -177,7 +177,9 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
     shuffled = np.random.default_rng(0).permutation(n)
     answers = []
     for parts in (1, 2, 3, 8):
-        search = whole_class._whole_class_task(K, 4, {0: spec}, {0: chosen}, {0: n}, parts, schema)
+        search = whole_class._whole_class_task(
+            K, 4, {0: spec}, {0: chosen}, {0: n}, {0: parts}, schema
+        )
         found: dict[int, list[int]] = {}
         for part in range(parts):
             group = pa.table(
@@ -199,7 +201,7 @@ def test_class_search_answers_every_row_once_whatever_the_task_count() -> None:
     assert all(a == answers[0] for a in answers[1:])
     # A task missing a row of its class (a lost shuffle block would look like this)
     # fails loudly instead of ranking uninitialised features.
-    search = whole_class._whole_class_task(K, 4, {0: spec}, {0: chosen}, {0: n + 1}, 1, schema)
+    search = whole_class._whole_class_task(K, 4, {0: spec}, {0: chosen}, {0: n + 1}, {0: 1}, schema)
     short = group.set_column(3, whole_class._SHARE, pa.array(np.zeros(n, np.int32)))
     with pytest.raises(RuntimeError, match=r"got 1900 of the 1901 rows of class ordinal 0"):
         list(search(iter(short.to_batches(max_chunksize=700))))
@@ -224,7 +226,9 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
     per_table = run(SearchPlan(sizes, per_table_classes=frozenset(sizes)))
     # The plan made from sizes: classes 0 and 1 fit the whole-class limit, class 3 not;
     # class 1 also fits the one-task tuning limit, class 0 not.
-    limits = PlanLimits(whole_class_bytes=1000 * 5 * 8, one_task_tuning_bytes=800 * 5 * 8)
+    limits = PlanLimits(
+        whole_class_bytes=1000 * 5 * 8, one_task_tuning_bytes=800 * 5 * 8, max_cells=2
+    )
     tuned_apart_plan = plan_search(sizes, K, 5, "lsh", limits)
     assert tuned_apart_plan.whole_classes == {0, 1}
     assert tuned_apart_plan.per_table_classes == {3}

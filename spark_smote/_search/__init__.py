@@ -15,8 +15,10 @@ the method of each class:
   search's own tasks. Per class the plan chooses one path:
 
   - :mod:`~spark_smote._search.exact`: blocked all-pairs search (ground truth);
-  - :mod:`~spark_smote._search.whole_class`: LSH, each task holding its class;
-  - :mod:`~spark_smote._search.per_table`: LSH over per-table copies sorted by Spark.
+  - :mod:`~spark_smote._search.whole_class`: LSH, each task holding its class, or
+    one spatial cell of a class too large for a task (:mod:`~spark_smote._search.cells`);
+  - :mod:`~spark_smote._search.per_table`: LSH over per-table copies sorted by Spark
+    (classes too large to cut into cells, and any when the whole-class search is off).
 
 - reference 'all', every row of every class, with the neighbours' classes
   (Borderline-SMOTE's danger set, ADASYN's ratios, the cleaners): one method for
@@ -48,7 +50,6 @@ from spark_smote._search.cross import search_all_classes
 from spark_smote._search.cross_exact import DIST, NBR_CLASS
 from spark_smote._search.cross_lsh import CrossLSHParams
 from spark_smote._search.exact import exact_neighbors
-from spark_smote._search.hashing import ClassHash
 from spark_smote._search.per_table import search_per_table
 from spark_smote._search.table import (
     NBR,
@@ -70,18 +71,19 @@ from spark_smote._search.tuning_rules import (
     RANKS,
     LSHParams,
     TunedClasses,
-    Tuning,
 )
-from spark_smote._search.whole_class import SearchTaskStep, search_whole_classes
+from spark_smote._search.whole_class import SearchTaskRows, SearchTaskStep, search_whole_classes
 
 __all__ = [
     "DIST",
     "NBR",
     "NBR_CLASS",
+    "CellsDoNotFitError",
     "CrossLSHParams",
     "CrossReport",
     "LSHParams",
     "NeighborReport",
+    "SearchTaskRows",
     "SearchTaskStep",
     "StepInSearch",
     "nearest_neighbors",
@@ -89,6 +91,18 @@ __all__ = [
     "sample_indices",
     "statistics_for_numbering",
 ]
+
+
+class CellsDoNotFitError(RuntimeError):
+    """A class the plan cuts into cells cannot be: no step can run in its search.
+
+    Raised by :func:`nearest_neighbors` with a step, after the tuning and before any
+    search job; the caller searches without the step (the class then goes per table).
+    """
+
+    def __init__(self, classes: set[int]) -> None:
+        super().__init__(f"class ordinals {sorted(classes)} cannot be cut into cells")
+        self.classes = classes
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,9 @@ def nearest_neighbors(
         Invalid ``lsh_params``, before any Spark job.
     TypeError
         ``lsh_params`` of the other reference's kind.
+    CellsDoNotFitError
+        With ``step``: a class of the plan's cell classes cannot be cut into cells
+        that fit (search it without the step).
 
     Notes
     -----
@@ -209,30 +226,53 @@ def nearest_neighbors(
 def _lsh_within_classes(
     points: DataFrame, plan: SearchPlan, k: int, dimension: int, seed: int, params: LSHParams
 ) -> tuple[DataFrame, NeighborReport]:
-    """The plan's LSH classes, each searched within itself: whole or per table."""
+    """The plan's LSH classes, each searched within itself: whole or per table.
+
+    A class of the plan's cell classes that cannot be cut into cells that fit (rows
+    concentrated along its main direction, identical rows at worst) is searched per
+    table, with the same tuning.
+    """
     sizes = plan.sizes_of(plan.lsh_classes)
     whole = {o: n for o, n in sizes.items() if o in plan.whole_classes}
     split = {o: n for o, n in sizes.items() if o not in whole}
     found: list[DataFrame] = []
-    tunings: dict[int, Tuning] = {}
-    hashes: dict[int, ClassHash] = {}
-    for subset, is_whole in ((whole, True), (split, False)):
+    tuned_parts: list[TunedClasses] = []
+    for subset in (whole, split):
         if not subset:
             continue
-        rows = of_classes(points, subset, sizes)
         tuned = tune_classes(
-            rows, subset, k, dimension, seed, params, one_task=plan.one_task_tuning
+            of_classes(points, subset, sizes),
+            subset,
+            k,
+            dimension,
+            seed,
+            params,
+            one_task=plan.one_task_tuning,
+            cell_classes=plan.cell_classes,
+            cell_bytes=plan.cell_bytes,
         )
-        tunings.update(tuned.tunings)
-        hashes.update(tuned.hashes)
-        if is_whole:
+        tuned_parts.append(tuned)
+        uncut = uncut_classes(plan, tuned)
+        held = [o for o in subset if subset is whole and o not in uncut]
+        if held:
             found.append(
-                search_whole_classes(rows, tuned, k, dimension, max_parts=plan.max_tasks_per_class)
+                search_whole_classes(
+                    of_classes(points, held, sizes),
+                    tuned.of(held),
+                    k,
+                    dimension,
+                    max_parts=plan.max_tasks_per_class,
+                )
             )
-        else:
+        if len(held) < len(subset):
+            per_table = [o for o in subset if o not in held]
             found.append(
                 search_per_table(
-                    rows, tuned, k, dimension, broadcast_rows=plan.broadcast_row_lookup
+                    of_classes(points, per_table, sizes),
+                    tuned.of(per_table),
+                    k,
+                    dimension,
+                    broadcast_rows=plan.broadcast_row_lookup,
                 )
             )
     complete = F.when(
@@ -248,11 +288,24 @@ def _lsh_within_classes(
         ),
     ).otherwise(F.col(NBR))
     carried = neighbor_table_columns(points)
-    neighbors = found[0] if len(found) == 1 else found[0].unionByName(found[1])
+    neighbors = found[0]
+    for more in found[1:]:
+        neighbors = neighbors.unionByName(more)
     neighbors = neighbors.select(
         CLASS, IDX, *carried, complete.cast(T.ArrayType(T.LongType())).alias(NBR)
     )
-    return neighbors, lsh_report(TunedClasses(sizes, tunings, hashes), k, params)
+    every = TunedClasses(
+        sizes,
+        {o: t for part in tuned_parts for o, t in part.tunings.items()},
+        {o: h for part in tuned_parts for o, h in part.hashes.items()},
+        {o: c for part in tuned_parts for o, c in part.cells.items()},
+    )
+    return neighbors, lsh_report(every, k, params)
+
+
+def uncut_classes(plan: SearchPlan, tuned: TunedClasses) -> set[int]:
+    """The plan's cell classes of ``tuned`` whose cells do not fit: searched per table."""
+    return {o for o in tuned.sizes if o in plan.cell_classes and o not in tuned.cells}
 
 
 def _search_with_step(
@@ -280,7 +333,12 @@ def _search_with_step(
         params,
         one_task=plan.one_task_tuning,
         statistics_on_points=plan.statistics_on_points,
+        cell_classes=plan.cell_classes,
+        cell_bytes=plan.cell_bytes,
     )
+    uncut = uncut_classes(plan, tuned)
+    if uncut:
+        raise CellsDoNotFitError(uncut)
     if plan.statistics_on_points:
         points = points.drop(KNN_DISTANCES, KNN_INDICES, RANKS)
     found = search_whole_classes(

@@ -83,6 +83,10 @@ def draw_hash(
     return ClassHash(hashes, directions, shifts)
 
 
+# Rows per block of :func:`table_order`'s keys: their projections take a few MB.
+_ORDER_BLOCK_ROWS = 1 << 16
+
+
 def project(x: np.ndarray, projections: np.ndarray) -> np.ndarray:
     """``x @ projections`` accumulated feature by feature (row-wise reproducible).
 
@@ -149,10 +153,20 @@ def table_order(
 
     The order is (codes, split, index), the one Spark's sort gives the per-table
     search (:func:`sort_keys`): codes as signed integers, the split by its
-    order-preserving bits (-0.0 before 0.0), the index last.
+    order-preserving bits (-0.0 before 0.0), the index last. The keys are computed
+    over blocks of rows (a row's keys do not depend on its block), so only the codes
+    of every row are held, not their projections.
     """
-    codes, splits = table_keys(table_projections(x, spec, 1, table), spec, width, table)
-    return key_order(codes[:, 0, :], ordered_bits(splits[:, 0]), idx)
+    n, m = len(x), spec.hashes
+    codes = np.empty((n, m), np.int64)
+    split_bits = np.empty(n, np.uint64)
+    for start in range(0, n, _ORDER_BLOCK_ROWS):
+        end = min(n, start + _ORDER_BLOCK_ROWS)
+        block = table_projections(x[start:end], spec, 1, table)
+        block_codes, splits = table_keys(block, spec, width, table)
+        codes[start:end] = block_codes[:, 0, :]
+        split_bits[start:end] = ordered_bits(splits[:, 0])
+    return key_order(codes, split_bits, idx)
 
 
 def key_order(codes: np.ndarray, split_bits: np.ndarray, idx: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """LSH search of large classes over per-table copies: hash, sort, chunk, merge in Spark.
 
 Part of the neighbour search (phase 4, :mod:`spark_smote._search`), for LSH classes too
-large for one task to hold (:attr:`~spark_smote._plan.SearchPlan.per_table_classes`):
+large for one task to hold that are not cut into cells
+(:attr:`~spark_smote._plan.SearchPlan.per_table_classes`, and the cell classes whose
+rows crowd so that no cut fits, identical rows at worst):
 
 1. **copies** (one shuffle): every row is copied once per table (``mapInArrow``, numpy
    hashing of :mod:`~spark_smote._search.hashing`) and each (class, table) is sorted by

@@ -28,9 +28,10 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_smote._arrow import list_column, matrix_from_list_column
+from spark_smote._arrow import list_column, matrix_from_binary_column, matrix_from_list_column
 from spark_smote._keys import CLASS, IDX, SIZE, X
 from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
+from spark_smote._search.cells import Cells, choose_cells, reachable
 from spark_smote._search.hashing import ClassHash, draw_hash, probe_ranks
 from spark_smote._search.kernels import sample_block_neighbors
 from spark_smote._search.table import NeighborReport, of_classes
@@ -374,6 +375,88 @@ def class_hashes(
     }
 
 
+_CELLS_SCHEMA = T.StructType(
+    [
+        T.StructField(CLASS, T.IntegerType()),
+        T.StructField("direction", T.ArrayType(T.DoubleType())),
+        T.StructField("bounds", T.ArrayType(T.DoubleType())),
+        T.StructField("halo", T.DoubleType()),
+        T.StructField("rows", T.ArrayType(T.LongType())),
+        T.StructField("kept", T.DoubleType()),
+        T.StructField("fits", T.BooleanType()),
+        T.StructField("sampled", T.ArrayType(T.LongType())),
+        T.StructField("reachable", T.ArrayType(T.BooleanType())),
+    ]
+)
+
+
+def class_cells(
+    points: DataFrame,
+    truth: Mapping[int, Mapping[int, list[int]]],
+    sizes: Mapping[int, int],
+    dimension: int,
+    cell_bytes: int,
+) -> dict[int, tuple[Cells, dict[int, np.ndarray]]]:
+    """Cut each class of ``truth`` into cells (:func:`~spark_smote._search.cells.choose_cells`).
+
+    One job: the tuning sample's rows and their exact neighbours (``truth``: per class,
+    sampled index -> its k nearest indices) go to one task per class, which chooses
+    the cells. Only the cells and, per sampled row, which of its neighbours lie in its
+    cell (for the recall) reach the driver.
+    """
+    wanted = {
+        o: sorted({i for q, nbrs in rows.items() for i in (q, *nbrs)}) for o, rows in truth.items()
+    }
+
+    def cut(group: pa.Table) -> pa.Table:
+        ordinal = int(group.column(CLASS)[0].as_py())
+        idx = group.column(IDX).to_numpy()
+        features = group.column(X)
+        if pa.types.is_binary(features.type):
+            x = matrix_from_binary_column(features, dimension)
+        else:
+            x = matrix_from_list_column(features, dimension)
+        position = dict(zip(idx.tolist(), range(len(idx)), strict=True))
+        sampled = sorted(truth[ordinal])
+        queries = x[[position[q] for q in sampled]]
+        neighbors = x[[[position[i] for i in truth[ordinal][q]] for q in sampled]]
+        cells = choose_cells(queries, neighbors, sizes[ordinal], cell_bytes)
+        inside = reachable(cells, queries, neighbors)
+        row = {
+            CLASS: [ordinal],
+            "direction": [list(cells.direction)],
+            "bounds": [list(cells.bounds)],
+            "halo": [cells.halo],
+            "rows": [list(cells.rows)],
+            "kept": [cells.kept],
+            "fits": [cells.fits],
+            "sampled": [sampled],
+            "reachable": [inside.ravel().tolist()],
+        }
+        return pa.table(row).cast(to_arrow_schema(_CELLS_SCHEMA))
+
+    found = (
+        points.where(_sample_condition(wanted))
+        .select(CLASS, IDX, X)
+        .groupBy(CLASS)
+        .applyInArrow(cut, _CELLS_SCHEMA)
+        .collect()
+    )
+    chosen: dict[int, tuple[Cells, dict[int, np.ndarray]]] = {}
+    for row in found:
+        cells = Cells(
+            tuple(row["direction"]),
+            tuple(row["bounds"]),
+            float(row["halo"]),
+            tuple(int(v) for v in row["rows"]),
+            float(row["kept"]),
+            bool(row["fits"]),
+        )
+        flags = np.array(row["reachable"], bool).reshape(len(row["sampled"]), -1)
+        chosen[int(row[CLASS])] = (cells, dict(zip(row["sampled"], flags, strict=True)))
+    return chosen
+
+
 def tune_classes(
     points: DataFrame,
     sizes: Mapping[int, int],
@@ -384,6 +467,8 @@ def tune_classes(
     *,
     one_task: Collection[int] = (),
     statistics_on_points: bool = False,
+    cell_classes: Collection[int] = (),
+    cell_bytes: int = 0,
 ) -> TunedClasses:
     """Run the tuning job(s) and choose width and tables per class.
 
@@ -391,7 +476,10 @@ def tune_classes(
     (:func:`_one_task_tuning_udf`); the others two jobs over blocks of the class. Both
     give the same statistics. ``statistics_on_points``: the statistics are already on
     the points' probe rows (:func:`statistics_for_numbering`); one small job collects
-    them.
+    them. The classes of ``cell_classes`` are also cut into cells of at most
+    ``cell_bytes`` of features (:func:`class_cells`), and their recall counts only the
+    neighbours in a query's cell; a class whose cells do not fit is returned without
+    cells (and its recall counted as for the per-table search).
     """
     max_tables = params.drawn_tables
     hashes = class_hashes(sizes, dimension, seed, params)
@@ -442,6 +530,10 @@ def tune_classes(
         else [bases[o] * f for f in WIDTH_FACTORS]
         for o in sizes
     }
+    cut = {o for o in cell_classes if o in sizes}
+    cells = (
+        class_cells(points, {o: truth[o] for o in cut}, sizes, dimension, cell_bytes) if cut else {}
+    )
     ranks = ranks_by_query(
         [r for r in rows if int(r[CLASS]) in in_one_task], {o: truth[o] for o in in_one_task}
     )
@@ -458,9 +550,14 @@ def tune_classes(
             len(queries), k, n_widths, max_tables
         )
         found = np.array([distances[ordinal][q] for q in queries], np.float64).reshape(-1, k) == 0
+        inside = (
+            np.array([cells[ordinal][1][q] for q in queries], bool).reshape(-1, k)
+            if ordinal in cells and cells[ordinal][0].fits
+            else None
+        )
         curves = {
             (width, cap): recall_by_tables(
-                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, cap // 2
+                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, cap // 2, inside
             )
             for c, width in enumerate(widths[ordinal])
             for cap in caps
@@ -474,7 +571,18 @@ def tune_classes(
             bases[ordinal],
             tuple(round(float(v), 4) for v in curves[width, cap]),
         )
-    return TunedClasses(sizes, tunings, hashes)
+    for ordinal, (cut_class, _) in cells.items():
+        if not cut_class.fits:
+            logger.warning(
+                "spark_smote: class ordinal %d cannot be cut into cells of %d MB (its rows "
+                "crowd along its main direction; the largest cell would hold about %d "
+                "rows): it is searched over per-table copies instead.",
+                ordinal,
+                cell_bytes >> 20,
+                max(cut_class.rows),
+            )
+    fitting = {o: c for o, (c, _) in cells.items() if c.fits}
+    return TunedClasses(sizes, tunings, hashes, fitting)
 
 
 def lsh_report(tuned: TunedClasses, k: int, params: LSHParams) -> NeighborReport:
@@ -503,4 +611,9 @@ def lsh_report(tuned: TunedClasses, k: int, params: LSHParams) -> NeighborReport
             "kth_distance_median": tuning.kth_distance_median,
             "sample_size": min(params.sample_size, tuned.sizes[ordinal]),
         }
+        if ordinal in tuned.cells:
+            cells = tuned.cells[ordinal]
+            report.parameters[ordinal].update(
+                cells=cells.count, cell_halo=cells.halo, cell_neighbors_kept=cells.kept
+            )
     return report

@@ -15,8 +15,8 @@ the cheapest combination that reaches the target recall. That sample recall is t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from spark_smote._arrow import list_column
 from spark_smote._errors import InvalidParameterError
+from spark_smote._search.cells import Cells
 from spark_smote._search.hashing import ClassHash, probe_ranks
 from spark_smote._search.kernels import chunk_ranges, sample_block_neighbors
 
@@ -238,11 +239,25 @@ class Tuning:
 
 @dataclass(frozen=True)
 class TunedClasses:
-    """What the tuning hands an LSH search: per class ordinal, rows, parameters, hashes."""
+    """What the tuning hands an LSH search: per class ordinal, rows, parameters, hashes.
+
+    ``cells``: the cells of the classes searched in cells (:mod:`spark_smote._search.cells`).
+    """
 
     sizes: Mapping[int, int]
     tunings: Mapping[int, Tuning]
     hashes: Mapping[int, ClassHash]
+    cells: Mapping[int, Cells] = field(default_factory=dict)
+
+    def of(self, classes: Collection[int]) -> TunedClasses:
+        """The same, for ``classes`` only."""
+        chosen = set(classes)
+        return TunedClasses(
+            {o: n for o, n in self.sizes.items() if o in chosen},
+            {o: t for o, t in self.tunings.items() if o in chosen},
+            {o: h for o, h in self.hashes.items() if o in chosen},
+            {o: c for o, c in self.cells.items() if o in chosen},
+        )
 
 
 def base_width(knn: np.ndarray) -> float:
@@ -289,7 +304,12 @@ def choose_parameters(
 
 
 def recall_by_tables(
-    query_ranks: np.ndarray, neighbor_ranks: np.ndarray, found: np.ndarray, n: int, step: int
+    query_ranks: np.ndarray,
+    neighbor_ranks: np.ndarray,
+    found: np.ndarray,
+    n: int,
+    step: int,
+    reachable: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sample recall of the search with 1, 2, ... tables, from ranks.
 
@@ -304,6 +324,9 @@ def recall_by_tables(
         to it in every table, so its chunk always holds them).
     n, step : int
         Rows of the class; half the bucket cap.
+    reachable : ndarray of bool (queries, k), optional
+        Neighbours the search can find at all (those in the query's cell, for a class
+        searched in cells); None: every one.
 
     Returns
     -------
@@ -314,6 +337,8 @@ def recall_by_tables(
     lo, hi = chunk_ranges(query_ranks, n, step)
     inside = (neighbor_ranks >= lo[:, None, :]) & (neighbor_ranks < hi[:, None, :])
     hits = np.logical_or.accumulate(inside, axis=2) | found[:, :, None]
+    if reachable is not None:
+        hits &= reachable[:, :, None]
     return hits.mean(axis=(0, 1)) if hits.size else np.ones(query_ranks.shape[1])
 
 

@@ -47,14 +47,26 @@ def test_the_benchmark_class_takes_the_fused_path() -> None:
     assert run.broadcast_lookups
 
 
-def test_sizes_choose_per_table_search_and_tuning_over_blocks() -> None:
+def test_sizes_choose_cells_and_tuning_over_blocks() -> None:
     # 18 features of 8 bytes: 256 MB is 1.86M rows, 64 MB 466k rows.
     run = plan({0: 400_000, 1: 1_000_000, 2: 2_000_000}, method="lsh")
-    assert run.search.whole_classes == {0, 1}
-    assert run.search.per_table_classes == {2}
+    assert run.search.whole_classes == {0, 1, 2}
+    assert run.search.cell_classes == {2}
+    assert run.search.cell_bytes == PlanLimits().whole_class_bytes
+    assert not run.search.per_table_classes
     assert run.search.one_task_tuning == {0}
-    assert not run.draws_in_search
+    assert run.draws_in_search and not run.numbered_in_tasks
     assert not run.broadcast_lookups
+    # Beyond max_cells / 2 times the whole-class limit: per-table copies.
+    capped = plan({0: 400_000, 2: 2_000_000}, method="lsh", limits=PlanLimits(max_cells=2))
+    assert capped.search.per_table_classes == {2}
+    assert not capped.search.cell_classes
+    assert not capped.draws_in_search
+
+
+def test_only_classes_searched_whole_within_themselves_take_cells() -> None:
+    with pytest.raises(ValueError, match="cut into cells"):
+        SearchPlan({0: 10}, per_table_classes=frozenset({0}), cell_classes=frozenset({0}))
 
 
 def test_switches_turn_each_special_case_off() -> None:
