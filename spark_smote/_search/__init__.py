@@ -240,17 +240,7 @@ def _lsh_within_classes(
     for subset in (whole, split):
         if not subset:
             continue
-        tuned = tune_classes(
-            of_classes(points, subset, sizes),
-            subset,
-            k,
-            dimension,
-            seed,
-            params,
-            one_task=plan.one_task_tuning,
-            cell_classes=plan.cell_classes,
-            cell_bytes=plan.cell_bytes,
-        )
+        tuned = _tuned(of_classes(points, subset, sizes), subset, plan, k, dimension, seed, params)
         tuned_parts.append(tuned)
         uncut = uncut_classes(plan, tuned)
         held = [o for o in subset if subset is whole and o not in uncut]
@@ -303,6 +293,30 @@ def _lsh_within_classes(
     return neighbors, lsh_report(every, k, params)
 
 
+def _tuned(
+    points: DataFrame,
+    sizes: dict[int, int],
+    plan: SearchPlan,
+    k: int,
+    dimension: int,
+    seed: int,
+    params: LSHParams,
+) -> TunedClasses:
+    """:func:`tune_classes` of ``sizes``' classes, as the plan says to tune them."""
+    return tune_classes(
+        points,
+        sizes,
+        k,
+        dimension,
+        seed,
+        params,
+        one_task=plan.one_task_tuning,
+        statistics_on_points=plan.statistics_on_points,
+        cell_classes=plan.cell_classes,
+        cell_bytes=plan.cell_bytes,
+    )
+
+
 def uncut_classes(plan: SearchPlan, tuned: TunedClasses) -> set[int]:
     """The plan's cell classes of ``tuned`` whose cells do not fit: searched per table."""
     return {o for o in tuned.sizes if o in plan.cell_classes and o not in tuned.cells}
@@ -324,18 +338,7 @@ def _search_with_step(
             "nearest_neighbors: a step in the search needs every class searched whole "
             f"(plan.whole_classes={sorted(plan.whole_classes)} of {sorted(sizes)})"
         )
-    tuned = tune_classes(
-        points,
-        sizes,
-        k,
-        dimension,
-        seed,
-        params,
-        one_task=plan.one_task_tuning,
-        statistics_on_points=plan.statistics_on_points,
-        cell_classes=plan.cell_classes,
-        cell_bytes=plan.cell_bytes,
-    )
+    tuned = _tuned(points, sizes, plan, k, dimension, seed, params)
     uncut = uncut_classes(plan, tuned)
     if uncut:
         raise CellsDoNotFitError(uncut)
