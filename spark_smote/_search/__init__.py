@@ -164,7 +164,9 @@ def nearest_neighbors(
         query class the method and its parameters: for LSH within a class
         ``bucket_width``, ``hashes_per_table``, ``tables``, ``bucket_cap``,
         ``estimated_recall`` (measured on the tuning sample, -1 when not tuned),
-        ``recall_by_tables``, ``kth_distance_median``, ``sample_size``; for exact
+        ``recall_by_tables``, ``kth_distance_median``, ``sample_size`` (and for a
+        class cut into cells ``cells``, ``cell_halo`` and ``cell_neighbors_kept``, the
+        share of the tuning sample's exact neighbours in their query's cell); for exact
         ``block_rows`` and ``blocks``; among all classes the search's parameters,
         and the whole search's :class:`CrossReport` in ``cross``.
 
