@@ -104,10 +104,10 @@ class PlanLimits:
         cut into spatial cells of at most this size, each searched whole
         (:mod:`spark_smote._search.cells`). A search among all classes compares the
         features of all rows with it.
-    max_cells : int
-        Classes are cut into cells up to ``max_cells / 2`` times ``whole_class_bytes``
-        of features (half, for the halos and the sizing margin); larger ones run over
-        per-table copies.
+    cell_class_bytes : int
+        Classes whose features exceed ``whole_class_bytes`` are cut into cells up to
+        this size (4 GB: 16 times a cell, while the cut may make up to 64 cells, for the
+        halos and the sizing margin); larger ones run over per-table copies.
     one_task_tuning_bytes : int
         Classes searched whole whose features take up to this many bytes are also tuned
         (and, with ``numpy_numbering``, numbered) in one task holding the class in
@@ -157,7 +157,7 @@ class PlanLimits:
 
     auto_exact_max_rows: int = 10_000
     whole_class_bytes: int = 256 << 20
-    max_cells: int = 32
+    cell_class_bytes: int = 4 << 30
     one_task_tuning_bytes: int = 64 << 20
     max_tasks_per_class: int = 4
     draws_per_search_task: int = 8_000_000
@@ -405,7 +405,7 @@ def plan_search(
         lsh: set[int] = set()
     else:
         lsh = {o for o, n in sizes.items() if method == "lsh" or n > limits.auto_exact_max_rows}
-    held = limits.whole_class_bytes * max(1, limits.max_cells // 2)
+    held = max(limits.whole_class_bytes, limits.cell_class_bytes)
     whole = {o for o in lsh if limits.whole_class_search and sizes[o] * dimension * 8 <= held}
     cells = {o for o in whole if sizes[o] * dimension * 8 > limits.whole_class_bytes}
     one_task = {

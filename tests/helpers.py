@@ -7,8 +7,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pyspark.ml.linalg import DenseVector, SparseVector
 from pyspark.sql import DataFrame
+
+from spark_smote._keys import CLASS, IDX, SIZE, X
+from spark_smote._search import NBR
 
 
 def _canonical(value: Any) -> Any:
@@ -72,3 +76,50 @@ def class_df(spark: Any, counts: dict[Any, int], dimension: int = 2) -> DataFram
     """A DataFrame (id, f0.., label) with the given rows per class."""
     names = ["id", *[f"f{j}" for j in range(dimension)], "label"]
     return spark.createDataFrame(class_rows(counts, dimension), names)
+
+
+POINTS_SCHEMA = f"{CLASS} int, {SIZE} long, {IDX} long, {X} array<double>"
+
+
+def clusters(n: int, dimension: int, seed: int = 0) -> np.ndarray:
+    """Rows around 10 random centres, unit spread."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0.0, 6.0, (10, dimension))
+    return centres[rng.integers(0, 10, n)] + rng.normal(0.0, 1.0, (n, dimension))
+
+
+def points_of(spark, x: np.ndarray, ordinal: int = 0):  # type: ignore[no-untyped-def]
+    """A points table of one class (the keys phase's columns) holding ``x``."""
+    rows = [(ordinal, len(x), i, [float(v) for v in x[i]]) for i in range(len(x))]
+    return spark.createDataFrame(rows, POINTS_SCHEMA)
+
+
+def neighbour_lists(neighbors) -> dict[int, list[int]]:  # type: ignore[no-untyped-def]
+    """Each row's neighbour list of a neighbours table, by index."""
+    return {row[IDX]: list(row[NBR]) for row in neighbors.select(IDX, NBR).collect()}
+
+
+def exact_kth(x: np.ndarray, k: int) -> np.ndarray:
+    """Each row's exact k-th neighbour distance (itself excluded)."""
+    squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(squared, np.inf)
+    return np.sqrt(np.sort(squared, axis=1)[:, k - 1])
+
+
+def recall_of(x: np.ndarray, found: dict[int, list[int]], k: int) -> float:
+    """Share of the found neighbours no farther than the exact k-th."""
+    kth = exact_kth(x, k)
+    hits = [
+        np.sum(np.linalg.norm(x[nbrs] - x[i], axis=1) <= kth[i] * (1 + 1e-9))
+        for i, nbrs in found.items()
+    ]
+    return float(np.sum(hits) / (k * len(found)))
+
+
+def assert_valid(found: dict[int, list[int]], n: int, k: int) -> None:
+    """Every row answered once, with k distinct neighbours other than itself."""
+    assert sorted(found) == list(range(n))
+    for i, nbrs in found.items():
+        assert len(nbrs) == k, (i, nbrs)
+        assert len(set(nbrs)) == k, (i, nbrs)
+        assert i not in nbrs

@@ -10,16 +10,16 @@ import pytest
 from spark_smote import SMOTE
 from spark_smote._plan import PlanLimits, plan_search
 from spark_smote._search import nearest_neighbors
-from tests.helpers import sorted_rows
-from tests.test_lsh import (
-    K,
+from tests.helpers import (
     assert_valid,
     clusters,
     neighbour_lists,
     points_of,
     recall_of,
+    sorted_rows,
 )
 
+K = 5
 ROWS, DIMENSION = 3_000, 5
 # Half the class's features: cut into a few cells.
 CELL_LIMITS = PlanLimits(whole_class_bytes=ROWS * DIMENSION * 8 // 2)

@@ -11,7 +11,7 @@ import spark_smote._search.tuning as tuning
 import spark_smote._search.whole_class as whole_class
 from spark_smote import SMOTE, InvalidParameterError, neighbor_recall
 from spark_smote._arrow import binary_rows
-from spark_smote._keys import CLASS, IDX, SIZE, X, place_by_position
+from spark_smote._keys import CLASS, IDX, X, place_by_position
 from spark_smote._plan import PlanLimits, SearchPlan, plan_search
 from spark_smote._random import STREAM_LSH, numpy_generator
 from spark_smote._search import NBR, nearest_neighbors
@@ -19,48 +19,17 @@ from spark_smote._search.hashing import draw_hash, table_keys, table_projections
 from spark_smote._search.kernels import blobs_to_candidates
 from spark_smote._search.table import run_order
 from spark_smote._search.tuning_rules import LSHParams, Tuning
-from tests.helpers import sorted_rows
+from tests.helpers import (
+    POINTS_SCHEMA,
+    assert_valid,
+    clusters,
+    neighbour_lists,
+    points_of,
+    recall_of,
+    sorted_rows,
+)
 
 K = 5
-POINTS_SCHEMA = f"{CLASS} int, {SIZE} long, {IDX} long, {X} array<double>"
-
-
-def clusters(n: int, dimension: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(0.0, 6.0, (10, dimension))
-    return centres[rng.integers(0, 10, n)] + rng.normal(0.0, 1.0, (n, dimension))
-
-
-def points_of(spark, x: np.ndarray, ordinal: int = 0):  # type: ignore[no-untyped-def]
-    rows = [(ordinal, len(x), i, [float(v) for v in x[i]]) for i in range(len(x))]
-    return spark.createDataFrame(rows, POINTS_SCHEMA)
-
-
-def neighbour_lists(neighbors) -> dict[int, list[int]]:  # type: ignore[no-untyped-def]
-    return {row[IDX]: list(row[NBR]) for row in neighbors.select(IDX, NBR).collect()}
-
-
-def exact_kth(x: np.ndarray, k: int) -> np.ndarray:
-    squared = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(squared, np.inf)
-    return np.sqrt(np.sort(squared, axis=1)[:, k - 1])
-
-
-def recall_of(x: np.ndarray, found: dict[int, list[int]], k: int) -> float:
-    kth = exact_kth(x, k)
-    hits = [
-        np.sum(np.linalg.norm(x[nbrs] - x[i], axis=1) <= kth[i] * (1 + 1e-9))
-        for i, nbrs in found.items()
-    ]
-    return float(np.sum(hits) / (k * len(found)))
-
-
-def assert_valid(found: dict[int, list[int]], n: int, k: int) -> None:
-    assert sorted(found) == list(range(n))
-    for i, nbrs in found.items():
-        assert len(nbrs) == k, (i, nbrs)
-        assert len(set(nbrs)) == k, (i, nbrs)
-        assert i not in nbrs
 
 
 @pytest.fixture(params=["whole class", "per table"])
@@ -227,7 +196,7 @@ def test_whole_class_search_gives_the_per_table_result_and_report(spark, monkeyp
     # The plan made from sizes: classes 0 and 1 fit the whole-class limit, class 3 not;
     # class 1 also fits the one-task tuning limit, class 0 not.
     limits = PlanLimits(
-        whole_class_bytes=1000 * 5 * 8, one_task_tuning_bytes=800 * 5 * 8, max_cells=2
+        whole_class_bytes=1000 * 5 * 8, one_task_tuning_bytes=800 * 5 * 8, cell_class_bytes=0
     )
     tuned_apart_plan = plan_search(sizes, K, 5, "lsh", limits)
     assert tuned_apart_plan.whole_classes == {0, 1}

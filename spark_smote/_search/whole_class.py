@@ -192,10 +192,9 @@ def _whole_class_task(
     Each task receives every row of a class, or of one cell of a class of ``cells``
     (its partition holds one (class, cell, part) group), and answers the queries of
     the index groups ``g`` with ``g % parts[class] == part`` (in a cell, those of its
-    slab):
-    in each table it orders the rows, cuts the same chunks as the per-table search and
-    ranks its queries there with :func:`chunk_top_k`, each query bounded by its running
-    k-th distance, merging each table's lists into the running k nearest
+    slab). In each table it orders the rows, cuts the same chunks as the per-table
+    search and ranks its queries there with :func:`chunk_top_k`, each query bounded by
+    its running k-th distance, merging each table's lists into the running k nearest
     (:func:`nearest_distinct`). For a whole class a query's result is therefore the
     per-table search's, bit for bit, whatever its ``parts``; for a cell it is the same
     search over the cell's rows. The task holds the features once

@@ -57,8 +57,10 @@ def test_sizes_choose_cells_and_tuning_over_blocks() -> None:
     assert run.search.one_task_tuning == {0}
     assert run.draws_in_search and not run.numbered_in_tasks
     assert not run.broadcast_lookups
-    # Beyond max_cells / 2 times the whole-class limit: per-table copies.
-    capped = plan({0: 400_000, 2: 2_000_000}, method="lsh", limits=PlanLimits(max_cells=2))
+    # Beyond the limit of a class cut into cells: per-table copies.
+    capped = plan(
+        {0: 400_000, 2: 2_000_000}, method="lsh", limits=PlanLimits(cell_class_bytes=260 << 20)
+    )
     assert capped.search.per_table_classes == {2}
     assert not capped.search.cell_classes
     assert not capped.draws_in_search
