@@ -28,13 +28,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
-from spark_smote._arrow import list_column, matrix_from_binary_column, matrix_from_list_column
+from spark_smote._arrow import list_column, matrix_from_list_column
 from spark_smote._keys import CLASS, IDX, SIZE, X
 from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
-from spark_smote._search.cells import Cells, choose_cells, reachable
+from spark_smote._search.cell_cuts import class_cells
 from spark_smote._search.hashing import ClassHash, draw_hash, probe_ranks
 from spark_smote._search.kernels import sample_block_neighbors
-from spark_smote._search.table import NeighborReport, of_classes
+from spark_smote._search.table import NeighborReport, of_classes, sample_condition
 from spark_smote._search.tuning_rules import (
     CAP_CHOICES,
     DEFAULT_CAP,
@@ -99,20 +99,6 @@ def sample_indices(
     return chosen
 
 
-def _sample_condition(indices: Mapping[int, list[int]]) -> Any:
-    """``class = o AND idx IN (...)`` for every class, as one SQL expression.
-
-    One parsed expression instead of a literal Column per index (a py4j round trip
-    each in a classic session: half a second for 1,500 indices).
-    """
-    terms = [
-        f"({CLASS} = {int(ordinal)} AND {IDX} IN ({', '.join(str(int(i)) for i in rows)}))"
-        for ordinal, rows in indices.items()
-        if rows
-    ]
-    return F.expr(" OR ".join(terms)) if terms else F.lit(False)
-
-
 def blocks_with_sample(
     points: DataFrame, indices: Mapping[int, list[int]], block_rows: int
 ) -> DataFrame:
@@ -130,7 +116,7 @@ def blocks_with_sample(
         F.lit(1).alias(_ROLE),
     )
     n_blocks = F.ceil(F.col(SIZE) / F.lit(block_rows)).cast("long")
-    sampled = points.filter(_sample_condition(indices)).select(
+    sampled = points.filter(sample_condition(indices)).select(
         CLASS,
         IDX,
         X,
@@ -373,88 +359,6 @@ def class_hashes(
         )
         for o, n_rows in sizes.items()
     }
-
-
-_CELLS_SCHEMA = T.StructType(
-    [
-        T.StructField(CLASS, T.IntegerType()),
-        T.StructField("direction", T.ArrayType(T.DoubleType())),
-        T.StructField("bounds", T.ArrayType(T.DoubleType())),
-        T.StructField("halo", T.DoubleType()),
-        T.StructField("rows", T.ArrayType(T.LongType())),
-        T.StructField("kept", T.DoubleType()),
-        T.StructField("fits", T.BooleanType()),
-        T.StructField("sampled", T.ArrayType(T.LongType())),
-        T.StructField("reachable", T.ArrayType(T.BooleanType())),
-    ]
-)
-
-
-def class_cells(
-    points: DataFrame,
-    truth: Mapping[int, Mapping[int, list[int]]],
-    sizes: Mapping[int, int],
-    dimension: int,
-    cell_bytes: int,
-) -> dict[int, tuple[Cells, dict[int, np.ndarray]]]:
-    """Cut each class of ``truth`` into cells (:func:`~spark_smote._search.cells.choose_cells`).
-
-    One job: the tuning sample's rows and their exact neighbours (``truth``: per class,
-    sampled index -> its k nearest indices) go to one task per class, which chooses
-    the cells. Only the cells and, per sampled row, which of its neighbours lie in its
-    cell (for the recall) reach the driver.
-    """
-    wanted = {
-        o: sorted({i for q, nbrs in rows.items() for i in (q, *nbrs)}) for o, rows in truth.items()
-    }
-
-    def cut(group: pa.Table) -> pa.Table:
-        ordinal = int(group.column(CLASS)[0].as_py())
-        idx = group.column(IDX).to_numpy()
-        features = group.column(X)
-        if pa.types.is_binary(features.type):
-            x = matrix_from_binary_column(features, dimension)
-        else:
-            x = matrix_from_list_column(features, dimension)
-        position = dict(zip(idx.tolist(), range(len(idx)), strict=True))
-        sampled = sorted(truth[ordinal])
-        queries = x[[position[q] for q in sampled]]
-        neighbors = x[[[position[i] for i in truth[ordinal][q]] for q in sampled]]
-        cells = choose_cells(queries, neighbors, sizes[ordinal], cell_bytes)
-        inside = reachable(cells, queries, neighbors)
-        row = {
-            CLASS: [ordinal],
-            "direction": [list(cells.direction)],
-            "bounds": [list(cells.bounds)],
-            "halo": [cells.halo],
-            "rows": [list(cells.rows)],
-            "kept": [cells.kept],
-            "fits": [cells.fits],
-            "sampled": [sampled],
-            "reachable": [inside.ravel().tolist()],
-        }
-        return pa.table(row).cast(to_arrow_schema(_CELLS_SCHEMA))
-
-    found = (
-        points.where(_sample_condition(wanted))
-        .select(CLASS, IDX, X)
-        .groupBy(CLASS)
-        .applyInArrow(cut, _CELLS_SCHEMA)
-        .collect()
-    )
-    chosen: dict[int, tuple[Cells, dict[int, np.ndarray]]] = {}
-    for row in found:
-        cells = Cells(
-            tuple(row["direction"]),
-            tuple(row["bounds"]),
-            float(row["halo"]),
-            tuple(int(v) for v in row["rows"]),
-            float(row["kept"]),
-            bool(row["fits"]),
-        )
-        flags = np.array(row["reachable"], bool).reshape(len(row["sampled"]), -1)
-        chosen[int(row[CLASS])] = (cells, dict(zip(row["sampled"], flags, strict=True)))
-    return chosen
 
 
 def tune_classes(
