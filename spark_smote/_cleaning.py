@@ -38,8 +38,7 @@ from spark_smote._params import SMOTEParams
 from spark_smote._plan import plan_search
 from spark_smote._sampler import PreparedInput, SamplerBase
 from spark_smote._search import CrossReport, nearest_neighbors
-from spark_smote._search.cross_exact import NBR, NBR_CLASS, sample_cross_neighbors
-from spark_smote._search.cross_lsh import sample_queries
+from spark_smote._search.cross_exact import NBR, NBR_CLASS, sample_cross_neighbors, sample_queries
 
 __all__ = [
     "AGREEMENT_SAMPLE",

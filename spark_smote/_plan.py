@@ -198,7 +198,8 @@ class SearchPlan:
         ``class_sizes``' keys.
     cell_classes : frozenset of int
         Classes of ``whole_classes`` cut into spatial cells of at most ``cell_bytes``
-        of features, each searched whole (reference 'own' only).
+        of features, each searched whole. With reference 'all', every query class:
+        the rows of all classes are cut together.
     cell_bytes : int
         The features a cell may hold.
     reference : {'own', 'all'}
@@ -262,10 +263,10 @@ class SearchPlan:
         if not self.one_task_tuning <= self.whole_classes:
             raise ValueError("SearchPlan: only classes searched whole are tuned in one task")
         if not self.cell_classes <= self.whole_classes or (
-            self.cell_classes and self.reference != "own"
+            self.reference == "all" and self.cell_classes and self.reference_shards != 1
         ):
             raise ValueError(
-                "SearchPlan: only classes searched whole within themselves are cut into cells"
+                "SearchPlan: only classes searched whole, unsharded, are cut into cells"
             )
         if self.statistics_on_points and self.one_task_tuning != (
             self.whole_classes | self.per_table_classes
@@ -477,7 +478,9 @@ def _plan_all_classes(
     LSH holds every row in each search task when their features fit
     ``limits.whole_class_bytes`` (as the whole-class search holds a class), cut into
     shards of that size up to ``limits.max_reference_shards`` when the queries' features
-    fit ``limits.shard_query_bytes``, else it runs over per-table copies.
+    fit ``limits.shard_query_bytes``, else into spatial cells of that size when they fit
+    ``limits.cell_class_bytes`` (every query class is then a cell class), else it runs
+    over per-table copies.
     """
     rows = sum(sizes.values())
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -492,14 +495,13 @@ def _plan_all_classes(
     shards = -(-rows * dimension * 8 // limits.whole_class_bytes)
     queries = frozenset(chosen)
     query_bytes = sum(n for o, n in sizes.items() if o in queries) * dimension * 8
-    whole = (
-        not exact
-        and limits.whole_class_search
-        and (
-            shards == 1
-            or (shards <= limits.max_reference_shards and query_bytes <= limits.shard_query_bytes)
-        )
+    lsh = not exact and limits.whole_class_search
+    sharded = lsh and (
+        shards == 1
+        or (shards <= limits.max_reference_shards and query_bytes <= limits.shard_query_bytes)
     )
+    cut = lsh and not sharded and rows * dimension * 8 <= limits.cell_class_bytes
+    whole = sharded or cut
     return SearchPlan(
         class_sizes={o: n for o, n in sizes.items() if o in queries},
         exact_classes=queries if exact else frozenset(),
@@ -509,7 +511,9 @@ def _plan_all_classes(
         reference_sizes=dict(sizes),
         reason=_reason(method, limits, rows),
         exact_block_rows=limits.cross_exact_block_rows,
-        reference_shards=shards if whole else 1,
+        reference_shards=shards if sharded else 1,
+        cell_classes=queries if cut else frozenset(),
+        cell_bytes=limits.whole_class_bytes,
     )
 
 

@@ -56,8 +56,7 @@ from spark_smote._keys import (
 from spark_smote._params import GeneratorParams
 from spark_smote._plan import PlanLimits, plan_search
 from spark_smote._search import NBR, NBR_CLASS, CrossLSHParams, CrossReport, nearest_neighbors
-from spark_smote._search.cross_exact import sample_condition, sample_cross_neighbors
-from spark_smote._search.cross_lsh import sample_queries
+from spark_smote._search.cross_exact import sample_condition, sample_cross_neighbors, sample_queries
 from spark_smote._synthesis import CHUNKS_PER_TASK, DRAWS_PER_CHUNK, LAMBDA
 
 __all__ = [

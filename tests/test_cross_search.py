@@ -9,7 +9,7 @@ from sklearn.neighbors import NearestNeighbors
 from spark_smote import InvalidParameterError
 from spark_smote._plan import PlanLimits, plan_search
 from spark_smote._search import CrossLSHParams, cross_whole, nearest_neighbors
-from spark_smote._search.cross_lsh import sample_queries
+from spark_smote._search.cross_exact import sample_queries
 
 # The Spark Connect pass repeats what depends on the session: one exact and one LSH
 # search against the truth, and output independent of partitioning (marked e2e below);
@@ -243,8 +243,10 @@ def test_whole_reference_search_equals_per_table_search(
     assert len(merges) == int(split)
 
 
-# Limits that cut the 3000 rows x 6 features (144,000 bytes) into three shards.
+# Limits that cut the 3000 rows x 6 features (144,000 bytes) into three shards, and
+# (too many queries to copy to every shard) into spatial cells of at most 120 KB.
 SHARDED = PlanLimits(whole_class_bytes=50_000)
+CELLS = PlanLimits(whole_class_bytes=120_000, shard_query_bytes=0)
 
 
 @pytest.mark.parametrize(
@@ -252,11 +254,14 @@ SHARDED = PlanLimits(whole_class_bytes=50_000)
     [
         ([1, 2], SHARDED),
         pytest.param([0, 1, 2], SHARDED, marks=pytest.mark.e2e),
+        ([0, 1, 2], CELLS),
+        pytest.param([1, 2], CELLS, marks=pytest.mark.e2e),
     ],
 )
 def test_sharded_search_recall_against_exact(spark, query_classes, limits):
-    # Each task holds a third of the rows; the shards' lists merged give each query
-    # its k nearest of all rows as the unsharded search does (recall >= 0.95).
+    # Each task holds a third of the rows, or one cell of them (its slab and halo);
+    # the lists give each query its k nearest of all rows as the whole search does
+    # (recall >= 0.95).
     x, y = blobs(3000, seed=11)
     points, sizes, _ = points_table(spark, x, y, partitions=3)
     k, dimension = 5, 6
@@ -265,8 +270,13 @@ def test_sharded_search_recall_against_exact(spark, query_classes, limits):
     plan = plan_search(
         sizes, k, dimension, "lsh", limits, reference="all", query_classes=query_classes
     )
-    assert plan.reference_shards == 3 and plan.whole_classes
+    assert plan.whole_classes
+    assert (plan.reference_shards, plan.cell_classes) == (
+        (3, set()) if limits is SHARDED else (1, set(query_classes))
+    )
     approx, report = nearest_neighbors(points, plan, k, dimension, 3)
+    if limits is CELLS:
+        assert report.cross.parameters["cells"] >= 2
     truth, found = neighbours_by_key(exact.collect()), neighbours_by_key(approx.collect())
     assert found.keys() == truth.keys()
     hits = 0

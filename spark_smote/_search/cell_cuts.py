@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
@@ -21,7 +22,7 @@ from spark_smote._keys import CLASS, IDX, X
 from spark_smote._search.cells import Cells, choose_cells, reachable
 from spark_smote._search.table import sample_condition
 
-__all__ = ["class_cells"]
+__all__ = ["class_cells", "core_cell", "holding_cells", "projection"]
 
 _CELLS_SCHEMA = T.StructType(
     [
@@ -36,6 +37,34 @@ _CELLS_SCHEMA = T.StructType(
         T.StructField("reachable", T.ArrayType(T.BooleanType())),
     ]
 )
+
+
+def projection(cells: Cells) -> Column:
+    """Each row's projection on the cells' direction, summed feature after feature.
+
+    The same sums as :func:`~spark_smote._search.cells.project_rows`, so a row falls
+    in the same cells in Spark as in numpy.
+    """
+    weights = ", ".join(repr(float(w)) for w in cells.direction)
+    return F.expr(
+        f"aggregate(zip_with({X}, array({weights}), (a, b) -> a * b), 0D, (s, v) -> s + v)"
+    )
+
+
+def holding_cells(cells: Cells, z: Column) -> Column:
+    """The cells holding a row projected at ``z``: its slab's and the halos reaching it."""
+    lower = F.array(*[F.lit(float(v)) for v in cells.lower()])
+    upper = F.array(*[F.lit(float(v)) for v in cells.upper()])
+    return F.filter(
+        F.sequence(F.lit(0), F.lit(cells.count - 1)),
+        lambda c: (z >= F.get(lower, c)) & (z < F.get(upper, c)),
+    )
+
+
+def core_cell(cells: Cells, z: Column) -> Column:
+    """The cell of the slab of a row projected at ``z`` (where it is a query)."""
+    bounds = F.array(*[F.lit(float(b)) for b in cells.bounds])
+    return F.size(F.filter(bounds, lambda b: b <= z))
 
 
 def class_cells(

@@ -129,8 +129,14 @@ def main_direction(x: np.ndarray) -> np.ndarray:
     return direction / np.linalg.norm(direction)
 
 
-def choose_cells(queries: np.ndarray, neighbors: np.ndarray, rows: int, cell_bytes: int) -> Cells:
-    """The fewest cells of the class whose estimated sizes fit ``cell_bytes``.
+def choose_cells(
+    queries: np.ndarray,
+    neighbors: np.ndarray,
+    rows: int,
+    cell_bytes: int,
+    spread: np.ndarray | None = None,
+) -> Cells:
+    """The fewest cells of the rows whose estimated sizes fit ``cell_bytes``.
 
     Parameters
     ----------
@@ -142,6 +148,10 @@ def choose_cells(queries: np.ndarray, neighbors: np.ndarray, rows: int, cell_byt
         Rows of the class.
     cell_bytes : int
         The features a cell may hold (8 d bytes per row).
+    spread : ndarray (s, d), optional
+        A sample of all the rows being cut, when the queries are not one (a search
+        among all classes for some classes' rows): the direction and the cells' sizes
+        are taken from it. None: from the queries.
 
     Returns
     -------
@@ -151,10 +161,12 @@ def choose_cells(queries: np.ndarray, neighbors: np.ndarray, rows: int, cell_byt
 
     """
     q, dimension = queries.shape
-    direction = main_direction(queries)
-    z = project_rows(queries, direction)
+    rows_sample = queries if spread is None else spread
+    direction = main_direction(rows_sample)
+    z_queries = project_rows(queries, direction)
     z_neighbors = project_rows(neighbors.reshape(-1, dimension), direction).reshape(q, -1)
-    offsets = np.abs(z_neighbors - z[:, None])
+    offsets = np.abs(z_neighbors - z_queries[:, None])
+    z = project_rows(rows_sample, direction)
     halo = float(_float32(np.quantile(offsets, HALO_QUANTILE))) if offsets.size else 0.0
     row_bytes = 8 * dimension
     fewest = max(2, -(-rows * row_bytes // cell_bytes))

@@ -37,6 +37,7 @@ from pyspark.sql import types as T
 from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._keys import CLASS, IDX, X
+from spark_smote._random import STREAM_SAMPLE, numpy_generator
 from spark_smote._search.cross_kernels import (
     PAD,
     block_top_k,
@@ -46,6 +47,7 @@ from spark_smote._search.cross_kernels import (
 )
 
 __all__ = [
+    "CROSS_STREAM_KEY",
     "DIST",
     "EXACT_BLOCK_ROWS",
     "NBR",
@@ -57,6 +59,7 @@ __all__ = [
     "merge_lists",
     "sample_condition",
     "sample_cross_neighbors",
+    "sample_queries",
 ]
 
 NBR_CLASS = "_smote_nbr_class"
@@ -76,6 +79,9 @@ EXACT_BLOCK_ROWS = 1024
 # and its distances are computed in slices of bounded size (block_top_k), while 16x
 # fewer groups cut the per-group cost (shuffle, Arrow, selection) that dominates there.
 SAMPLE_REFERENCE_ROWS = 16 * EXACT_BLOCK_ROWS
+# The key of the cross-class search's random streams (hash draws, the tuning sample):
+# beyond any class ordinal, so no stream of a class's own search is reused.
+CROSS_STREAM_KEY = 1 << 31
 
 
 def candidate_schema() -> T.StructType:
@@ -329,3 +335,28 @@ def sample_cross_neighbors(
         query_blocks=1,
         block_rows=SAMPLE_REFERENCE_ROWS,
     )
+
+
+def sample_queries(
+    query_sizes: Mapping[int, int], sample_size: int, seed: int, key: int = CROSS_STREAM_KEY
+) -> dict[int, list[int]]:
+    """A seeded sample of query row indices per class, about proportional to class size.
+
+    ``sample_size`` rows in all (or every query row if fewer), shared among the classes
+    by largest remainder; within a class drawn without replacement from its own stream.
+    ``key`` selects the streams: the default is the tuner's; another key gives a sample
+    independent of it (to measure on rows the tuner did not choose by).
+    """
+    total = sum(query_sizes.values())
+    wanted = min(sample_size, total)
+    ordinals = sorted(query_sizes)
+    shares = np.array([wanted * query_sizes[o] / total for o in ordinals])
+    counts = np.floor(shares).astype(np.int64)
+    for i in np.argsort(-(shares - counts), kind="stable")[: wanted - int(counts.sum())]:
+        counts[i] += 1
+    chosen = {}
+    for ordinal, count in zip(ordinals, counts, strict=True):
+        generator = numpy_generator(seed, STREAM_SAMPLE, ordinal, key)
+        picked = generator.choice(query_sizes[ordinal], int(count), replace=False)
+        chosen[ordinal] = sorted(int(i) for i in picked)
+    return chosen

@@ -63,8 +63,11 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._errors import InvalidParameterError
 from spark_smote._keys import CLASS, IDX, X, place_by_position, task_count
 from spark_smote._plan import SearchPlan
-from spark_smote._random import STREAM_LSH, STREAM_SAMPLE, numpy_generator
+from spark_smote._random import STREAM_LSH, numpy_generator
+from spark_smote._search.cells import Cells
+from spark_smote._search.cross_cells import cut_rows
 from spark_smote._search.cross_exact import (
+    CROSS_STREAM_KEY,
     DIST,
     NBR,
     NBR_CLASS,
@@ -72,6 +75,7 @@ from spark_smote._search.cross_exact import (
     merge_lists,
     sample_condition,
     sample_cross_neighbors,
+    sample_queries,
 )
 from spark_smote._search.cross_kernels import (
     SortedRun,
@@ -102,7 +106,6 @@ __all__ = [
     "CrossLSHParams",
     "CrossLSHTuning",
     "lsh_cross_neighbors",
-    "sample_queries",
 ]
 
 # A copy's bucket (its sort key's leading bytes), whether it is a query, whether it
@@ -112,9 +115,6 @@ _QUERY = "_smote_query"
 _ANSWER = "_smote_answer"
 _HIT = "_smote_hit"
 
-# Key of the cross-class hash functions' and sample's random streams, above every class
-# ordinal, so they are independent of the per-class streams of the same-class search.
-_CROSS_STREAM_KEY = 1 << 31
 # The chunk size of the per-table search (whose tuning would cost a pass per size).
 PER_TABLE_CAP = 1024
 # Up to this many (table, query bucket) pairs the query buckets are broadcast to the
@@ -198,10 +198,11 @@ class CrossLSHTuning:
     recall_by_tables: tuple[float, ...]
     kth_distance_median: float
     sample_queries: int
+    cells: Cells | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The parameters and measurements, for a report."""
-        return {
+        found = {
             "bucket_width": self.bucket_width,
             "tables": self.tables,
             "hashes_per_table": self.hashes_per_table,
@@ -209,39 +210,19 @@ class CrossLSHTuning:
             "kth_distance_median": self.kth_distance_median,
             "recall_by_tables": list(self.recall_by_tables),
         }
+        if self.cells is not None:
+            found["cells"] = self.cells.count
+            found["cell_halo"] = self.cells.halo
+            found["cell_neighbors_kept"] = self.cells.kept
+        return found
 
 
 def _draw_hash(seed: int, dimension: int, hashes: int, tables: int) -> tuple[np.ndarray, ...]:
     """Directions ``(d, tables (m + 1))`` and offsets ``(tables, m)`` of the hash functions."""
-    generator = numpy_generator(seed, STREAM_LSH, _CROSS_STREAM_KEY)
+    generator = numpy_generator(seed, STREAM_LSH, CROSS_STREAM_KEY)
     directions = generator.standard_normal((tables * (hashes + 1), dimension)).T.copy()
     shifts = generator.uniform(0.0, 1.0, (tables, hashes))
     return directions, shifts
-
-
-def sample_queries(
-    query_sizes: Mapping[int, int], sample_size: int, seed: int, key: int = _CROSS_STREAM_KEY
-) -> dict[int, list[int]]:
-    """A seeded sample of query row indices per class, about proportional to class size.
-
-    ``sample_size`` rows in all (or every query row if fewer), shared among the classes
-    by largest remainder; within a class drawn without replacement from its own stream.
-    ``key`` selects the streams: the default is the tuner's; another key gives a sample
-    independent of it (to measure on rows the tuner did not choose by).
-    """
-    total = sum(query_sizes.values())
-    wanted = min(sample_size, total)
-    ordinals = sorted(query_sizes)
-    shares = np.array([wanted * query_sizes[o] / total for o in ordinals])
-    counts = np.floor(shares).astype(np.int64)
-    for i in np.argsort(-(shares - counts), kind="stable")[: wanted - int(counts.sum())]:
-        counts[i] += 1
-    chosen = {}
-    for ordinal, count in zip(ordinals, counts, strict=True):
-        generator = numpy_generator(seed, STREAM_SAMPLE, ordinal, key)
-        picked = generator.choice(query_sizes[ordinal], int(count), replace=False)
-        chosen[ordinal] = sorted(int(i) for i in picked)
-    return chosen
 
 
 def _hash_udf(
@@ -469,7 +450,10 @@ def lsh_cross_neighbors(
     hashes = hashes_for(sum(sizes.values()), params.hashes_per_table)
     directions, shifts = _draw_hash(seed, dimension, hashes, most_tables)
     sample = sample_queries(query_sizes, params.sample_size, seed)
-    whole = bool(plan.whole_classes)
+    cells = cut_rows(
+        points, plan, sample, k=k, dimension=dimension, seed=seed, sample_size=params.sample_size
+    )
+    whole = bool(plan.whole_classes) and (cells is not None or not plan.cell_classes)
     if whole:
         curves, base, sampled = tune_whole_reference(
             points,
@@ -486,6 +470,7 @@ def lsh_cross_neighbors(
             restricted=restricted,
             queries=queries,
             shards=shards,
+            cells=cells,
         )
     else:
         curves, base, sampled = _tune_per_table(
@@ -502,6 +487,8 @@ def lsh_cross_neighbors(
             params=params,
         )
     cost_rows, cost_queries = shard_costs(sum(sizes.values()), queries, shards)
+    if cells is not None:
+        cost_rows = sum(cells.rows)
     width, cap, tables, curve = choose_tuning(curves, params, rows=cost_rows, queries=cost_queries)
     tuning = CrossLSHTuning(
         bucket_width=width,
@@ -512,6 +499,7 @@ def lsh_cross_neighbors(
         recall_by_tables=tuple(round(float(v), 4) for v in curve),
         kth_distance_median=base,
         sample_queries=sampled,
+        cells=cells,
     )
     used = directions[:, : tables * (hashes + 1)]
     if whole:
@@ -529,6 +517,7 @@ def lsh_cross_neighbors(
             restricted=restricted,
             max_parts=plan.max_tasks_per_class,
             shards=shards,
+            cells=cells,
         )
         return found, tuning
     candidates = _table_candidates(

@@ -54,6 +54,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 
 from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
+from spark_smote._search.cells import Cells
 from spark_smote._search.cross_exact import (
     DIST,
     NBR,
@@ -250,6 +251,14 @@ def _sample_truth(held: HeldRows, at: np.ndarray, k: int) -> np.ndarray:
     return best[2]
 
 
+def _cell_sample(held: HeldRows, size: int) -> np.ndarray:
+    """``size`` of the held cell's queries, evenly spaced in position order (all if fewer)."""
+    mine = np.flatnonzero(held.query)
+    if len(mine) <= size:
+        return mine
+    return mine[(np.arange(size) * len(mine)) // size]
+
+
 def _merged(lists: Sequence[Lists], k: int) -> Lists:
     """Several tables' lists of the same rows merged into their k best distinct."""
     parts = [np.concatenate([found[i] for found in lists], axis=1) for i in range(3)]
@@ -305,8 +314,14 @@ def tune_whole_reference(
     restricted: bool,
     queries: int,
     shards: int,
+    cells: Cells | None = None,
 ) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
     """The tuning statistics, from two tasks holding the first shard (a job per width).
+
+    With ``cells`` the two tasks hold the largest cell instead, and the sample is
+    drawn there (:func:`_cell_sample`, as many rows as ``sample`` holds): recall is
+    measured against the sample's exact neighbours in the cell, times the share of
+    exact neighbours that lie in their query's cell (``cells.kept``).
 
     Each task holds shard 0's rows as references and every query, and returns the
     sample's lists in its share of the tables (``t % 2``), each list of a task
@@ -330,8 +345,13 @@ def tune_whole_reference(
     positions = np.array(
         sorted(offsets[o] + int(i) for o, rows in sample.items() for i in rows), np.int64
     )
+    sample_size = len(positions)
     most_tables = draw[1].shape[0]
     total_rows, queries = shard_costs(sum(sizes.values()), queries, shards)
+    tuning_cell = 0
+    if cells is not None:
+        total_rows = sum(cells.rows)
+        tuning_cell = int(np.argmax(cells.rows))
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
         reached = [
@@ -357,7 +377,7 @@ def tune_whole_reference(
         def lists(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for task, held in hold(batches, sizes, dimension).items():
                 part = task % parts
-                at = held.local(positions)
+                at = held.local(positions) if cells is None else _cell_sample(held, sample_size)
                 truth = _sample_truth(held, at, k) if part == 0 or width is None else None
                 used = width
                 if used is None:
@@ -366,7 +386,7 @@ def tune_whole_reference(
                 if truth is not None and part == 0:
                     yield _lists_batch(used, -1, -1, (np.empty((0, k)),) * 2 + (truth,))
                 running: list[Lists | None] = [None for _ in caps]
-                kept = anchors(held, k, sharded=shards > 1)
+                kept = anchors(held, k, sharded=shards > 1 or cells is not None)
                 for table in range(part, most_tables, parts):
                     order, rank = _table_order(
                         held, draw, used, table, kept=kept, restricted=restricted
@@ -381,7 +401,13 @@ def tune_whole_reference(
                         yield _lists_batch(used, cap, table, found)
 
         held_input = held_rows_input(
-            points, sizes=sizes, query=query, shards=shards, parts=parts, only_shard=0
+            points,
+            sizes=sizes,
+            query=query,
+            shards=shards,
+            parts=parts,
+            only_shard=tuning_cell,
+            cells=cells,
         )
         found: dict[tuple[int, int], Lists] = {}
         truth, used = np.empty((0, k)), 0.0
@@ -406,7 +432,7 @@ def tune_whole_reference(
             for table in range(most_tables):
                 lists = found[(cap, table)]
                 merged = lists if merged is None else _merged([merged, lists], k)
-                curve.append(recall_at_k(merged[2], truth))
+                curve.append(recall_at_k(merged[2], truth) * reached_share)
             curves.append(curve)
         if stop_when_reached:
             for tables in range(1, most_tables + 1):
@@ -415,6 +441,7 @@ def tune_whole_reference(
         return curves
 
     parts = min(_TUNING_TASKS, most_tables)
+    reached_share = 1.0 if cells is None else cells.kept
     # The first width (given, or the first factor times the median k-th distance).
     width, truth, found = tune(bucket_width)
     base = base_width(truth)
@@ -426,7 +453,7 @@ def tune_whole_reference(
         result += [((width, cap), np.array(c, np.float64)) for cap, c in pairs]
         reached = any(max(c) >= target_recall for c in curves)
         if not later or (stop_when_reached and reached):
-            return result, base, len(positions)
+            return result, base, len(truth)
         width, _, found = tune(later.pop(0))
 
 
@@ -445,17 +472,20 @@ def search_whole_reference(
     restricted: bool,
     max_parts: int,
     shards: int,
+    cells: Cells | None = None,
 ) -> DataFrame:
     """The cross neighbours table by the whole-reference search (module docstring).
 
-    ``shards * parts`` tasks: ``parts`` grows with the distance work
-    (``_WORK_PER_TASK``), up to ``max_parts`` tasks in all and one per table; the rows
-    a query gets do not depend on it. With several tasks each query's lists from them
-    are merged (:func:`~spark_smote._search.cross_exact.merge_lists`).
+    ``shards * parts`` tasks (``cells.count * parts`` with ``cells``): ``parts`` grows
+    with the distance work (``_WORK_PER_TASK``), up to ``max_parts`` tasks in all and
+    one per table; the rows a query gets do not depend on it. With several tasks per
+    query each query's lists from them are merged
+    (:func:`~spark_smote._search.cross_exact.merge_lists`).
     """
     work = queries * shards * tables * min(bucket_cap, sum(sizes.values())) * dimension
     tasks = min(max_parts, task_count(points, work, _WORK_PER_TASK))
-    parts = max(1, min(tables, tasks // shards))
+    groups = shards if cells is None else cells.count
+    parts = max(1, min(tables, tasks // groups))
     schema = candidate_schema()
     arrow_schema = to_arrow_schema(schema)
 
@@ -464,7 +494,7 @@ def search_whole_reference(
             mine = np.flatnonzero(held.query)
             if not len(mine):
                 continue
-            kept = anchors(held, k, sharded=shards > 1)
+            kept = anchors(held, k, sharded=groups > 1)
             best: Lists | None = None
             for t in range(task % parts, tables, parts):
                 order, rank = _table_order(held, draw, width, t, kept=kept, restricted=restricted)
@@ -496,9 +526,12 @@ def search_whole_reference(
         query=query,
         shards=shards,
         parts=parts,
+        cells=cells,
     )
     found = held_input.mapInArrow(search, schema)
-    return found if shards * parts == 1 else merge_lists(found, k)
+    # With cells a query is answered in its slab's cell only.
+    answering = parts if cells is not None else shards * parts
+    return found if answering == 1 else merge_lists(found, k)
 
 
 def shard_costs(rows: int, queries: int, shards: int) -> tuple[int, int]:

@@ -27,6 +27,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from spark_smote._keys import CLASS, IDX, X, place_by_position
+from spark_smote._search.cell_cuts import core_cell, holding_cells, projection
+from spark_smote._search.cells import Cells
 from spark_smote._search.cross_exact import class_offsets, class_position
 from spark_smote._search.cross_kernels import matrix_from_list_column
 
@@ -37,6 +39,7 @@ TASK = "_smote_task"
 _QUERY = "_smote_query"
 _REFERENCE = "_smote_reference"
 _COPY = "_smote_copy"
+_Z = "_smote_z"
 
 
 def shard_of(position: Column, shards: int) -> Column:
@@ -54,43 +57,67 @@ def held_rows_input(
     shards: int,
     parts: int,
     only_shard: int | None = None,
+    cells: Cells | None = None,
 ) -> DataFrame:
-    """The copies of the rows the search's ``shards * parts`` tasks hold, placed by task.
+    """The copies of the rows the search's tasks hold, placed by task.
 
-    Every row is a reference in the ``parts`` tasks of its shard (a query there too when
-    ``query``); a query row is also copied, as a query only, to every task of the other
-    shards. ``only_shard`` keeps the copies of that shard's ``parts`` tasks alone.
+    With ``shards``: ``shards * parts`` tasks. Every row is a reference in the
+    ``parts`` tasks of its shard (a query there too when ``query``); a query row is
+    also copied, as a query only, to every task of the other shards.
+
+    With ``cells`` (``shards`` is then 1): ``cells.count * parts`` tasks. Every row is
+    a reference in the ``parts`` tasks of each cell holding it (its slab's, and those
+    whose halo reaches it), and a query (when ``query``) in its slab's cell only.
+
+    ``only_shard`` keeps the copies of that shard's (or cell's) ``parts`` tasks alone.
     """
     position = class_position(class_offsets(sizes))
-    shard = shard_of(position, shards)
-    own = F.transform(
-        F.sequence(F.lit(0), F.lit(parts - 1)),
-        lambda p: F.struct((shard * parts + p).alias(TASK), F.lit(True).alias(_REFERENCE)),
-    )
-    copies = own
-    if shards > 1:
-        foreign = F.transform(
-            F.filter(
-                F.sequence(F.lit(0), F.lit(shards * parts - 1)),
-                lambda t: F.floor(t / parts) != shard,
-            ),
-            lambda t: F.struct(t.alias(TASK), F.lit(False).alias(_REFERENCE)),
+
+    def copy(task: Column, reference: bool, is_query: Column) -> Column:
+        flags = (F.lit(reference).alias(_REFERENCE), is_query.alias(_QUERY))
+        return F.struct(task.alias(TASK), *flags)
+
+    share = F.sequence(F.lit(0), F.lit(parts - 1))
+    if cells is not None:
+        # Projected in a select of its own: within the select that recasts X, Spark
+        # would take X in the projection's lambda for that new column.
+        points = points.select(CLASS, IDX, X, projection(cells).alias(_Z))
+        z = F.col(_Z)
+        copies = F.flatten(
+            F.transform(
+                holding_cells(cells, z),
+                lambda c: F.transform(
+                    share, lambda p: copy(c * parts + p, True, query & (c == core_cell(cells, z)))
+                ),
+            )
         )
-        copies = F.when(query, F.concat(own, foreign)).otherwise(own)
-    if only_shard is not None and shards > 1:
-        # Before the copies are made: that shard's rows and the queries.
-        points = points.where((shard == F.lit(only_shard)) | query)
+        groups = cells.count
+    else:
+        shard = shard_of(position, shards)
+        copies = F.transform(share, lambda p: copy(shard * parts + p, True, query))
+        if shards > 1:
+            foreign = F.transform(
+                F.filter(
+                    F.sequence(F.lit(0), F.lit(shards * parts - 1)),
+                    lambda t: F.floor(t / parts) != shard,
+                ),
+                lambda t: copy(t, False, F.lit(True)),
+            )
+            copies = F.when(query, F.concat(copies, foreign)).otherwise(copies)
+        if only_shard is not None and shards > 1:
+            # Before the copies are made: that shard's rows and the queries.
+            points = points.where((shard == F.lit(only_shard)) | query)
+        groups = shards
     rows = points.select(
         CLASS,
         IDX,
         F.col(X).cast("array<double>").alias(X),
-        query.alias(_QUERY),
         F.explode(copies).alias(_COPY),
-    ).select(CLASS, IDX, X, _QUERY, f"{_COPY}.{TASK}", f"{_COPY}.{_REFERENCE}")
+    ).select(CLASS, IDX, X, f"{_COPY}.{_QUERY}", f"{_COPY}.{TASK}", f"{_COPY}.{_REFERENCE}")
     if only_shard is not None:
         first = only_shard * parts
         rows = rows.filter(F.col(TASK).between(first, first + parts - 1))
-    tasks = parts if only_shard is not None else shards * parts
+    tasks = parts if only_shard is not None else groups * parts
     return place_by_position(rows, tasks, F.col(TASK))
 
 

@@ -39,6 +39,7 @@ from spark_smote._arrow import (
     matrix_from_list_column,
 )
 from spark_smote._keys import CLASS, ID, IDX, X, place_by_position, task_count
+from spark_smote._search.cell_cuts import core_cell, holding_cells, projection
 from spark_smote._search.cells import Cells
 from spark_smote._search.hashing import ClassHash, table_order
 from spark_smote._search.kernels import QUERY_GROUPS, chunk_ranges, chunk_top_k, nearest_distinct
@@ -302,20 +303,14 @@ def _cell_copies(points: DataFrame, carried: list[str], cells: Cells, parts: int
     The projection sums the products feature after feature, as
     :func:`~spark_smote._search.cells.project_rows` does.
     """
-    weights = ", ".join(repr(float(w)) for w in cells.direction)
-    z = F.expr(f"aggregate(zip_with({X}, array({weights}), (a, b) -> a * b), 0D, (s, v) -> s + v)")
-    bounds = F.array(*[F.lit(float(b)) for b in cells.bounds])
-    lower = F.array(*[F.lit(float(v)) for v in cells.lower()])
-    upper = F.array(*[F.lit(float(v)) for v in cells.upper()])
-    projected = points.select(CLASS, IDX, *carried, z.alias("_smote_z"))
+    projected = points.select(CLASS, IDX, *carried, projection(cells).alias("_smote_z"))
     zc = F.col("_smote_z")
-    holding = F.filter(
-        F.sequence(F.lit(0), F.lit(cells.count - 1)),
-        lambda c: (zc >= F.get(lower, c)) & (zc < F.get(upper, c)),
-    )
-    core = F.size(F.filter(bounds, lambda b: b <= zc))
     with_cell = projected.select(
-        CLASS, IDX, *carried, F.explode(holding).alias("_smote_cell"), core.alias("_smote_slab")
+        CLASS,
+        IDX,
+        *carried,
+        F.explode(holding_cells(cells, zc)).alias("_smote_cell"),
+        core_cell(cells, zc).alias("_smote_slab"),
     )
     share = F.explode(F.sequence(F.lit(0), F.lit(parts - 1))).alias("_smote_share")
     return with_cell.select("*", share).select(

@@ -128,17 +128,23 @@ def test_a_search_among_all_classes_takes_one_method_by_the_total_rows() -> None
     assert large.whole_classes == set(sizes) and not large.exact_classes
     assert "11000 rows > 10000" in large.reason
     # LSH holds every row in its tasks while their features fit whole_class_bytes,
-    # in shards of that size up to max_reference_shards, else it copies per table.
-    # Shards need every task to hold every query: only when the queries are few.
-    assert large.reference_shards == 1
+    # in shards of that size up to max_reference_shards; else in spatial cells of that
+    # size up to cell_class_bytes of rows, else it copies per table. Shards need every
+    # task to hold every query: only when the queries are few.
+    assert large.reference_shards == 1 and not large.cell_classes
     tight = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1)
     sharded = plan_search(sizes, K, 2, "auto", tight, reference="all", query_classes=[2])
     assert sharded.whole_classes == {2} and sharded.reference_shards == 2
+    assert not sharded.cell_classes
     many_queries = PlanLimits(whole_class_bytes=11_000 * 2 * 8 - 1, shard_query_bytes=100)
     for limits in (many_queries, replace(tight, max_reference_shards=1)):
+        cut = plan_search(sizes, K, 2, "auto", limits, reference="all", query_classes=[2])
+        assert cut.whole_classes == cut.cell_classes == {2} and cut.reference_shards == 1
+        assert cut.cell_bytes == limits.whole_class_bytes
+        limits = replace(limits, cell_class_bytes=11_000 * 2 * 8 - 1)
         per_table = plan_search(sizes, K, 2, "auto", limits, reference="all", query_classes=[2])
         assert per_table.per_table_classes == {2} and not per_table.whole_classes
-        assert per_table.reference_shards == 1
+        assert per_table.reference_shards == 1 and not per_table.cell_classes
     switched = PlanLimits(whole_class_search=False)
     assert plan_search(sizes, K, 2, "lsh", switched, reference="all").per_table_classes
     raised = PlanLimits(auto_exact_max_rows=20_000)
