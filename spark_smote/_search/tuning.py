@@ -48,6 +48,7 @@ from spark_smote._search.tuning_rules import (
     TunedClasses,
     Tuning,
     base_width,
+    candidate_curves,
     choose_parameters,
     class_statistics,
     hashes_for,
@@ -361,6 +362,23 @@ def class_hashes(
     }
 
 
+def _recall_of(
+    query_ranks: np.ndarray,
+    neighbor_ranks: np.ndarray,
+    found: np.ndarray,
+    n: int,
+    inside: np.ndarray | None,
+) -> Callable[[int, int], np.ndarray]:
+    """The recall curve of one class by (width number, cap), from its sample's ranks."""
+
+    def recall_of(width: int, cap: int) -> np.ndarray:
+        return recall_by_tables(
+            query_ranks[:, width], neighbor_ranks[:, :, width], found, n, cap // 2, inside
+        )
+
+    return recall_of
+
+
 def tune_classes(
     points: DataFrame,
     sizes: Mapping[int, int],
@@ -459,13 +477,9 @@ def tune_classes(
             if ordinal in cells and cells[ordinal][0].fits
             else None
         )
-        curves = {
-            (width, cap): recall_by_tables(
-                query_ranks[:, c], neighbor_ranks[:, :, c], found, n, cap // 2, inside
-            )
-            for c, width in enumerate(widths[ordinal])
-            for cap in caps
-        }
+
+        recall_of = _recall_of(query_ranks, neighbor_ranks, found, n, inside)
+        curves = candidate_curves(recall_of, widths[ordinal], caps, params)
         width, cap, tables = choose_parameters(curves, params)
         tunings[ordinal] = Tuning(
             width,

@@ -15,7 +15,7 @@ the cheapest combination that reaches the target recall. That sample recall is t
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_CAP",
     "KNN_DISTANCES",
     "KNN_INDICES",
+    "LARGE_CAP_CHOICES",
     "MANY_ROWS",
     "RANKS",
     "SAMPLE_BLOCK_ROWS",
@@ -41,6 +42,7 @@ __all__ = [
     "TunedClasses",
     "Tuning",
     "base_width",
+    "candidate_curves",
     "check_shared_fields",
     "choose_parameters",
     "class_statistics",
@@ -66,6 +68,11 @@ WIDTH_FACTORS = (4.0, 8.0)
 # the least ``tables * (cap + this)``. Timed at 2.88M rows the cost is about 3600;
 # 3000 makes the same choices on every data set measured.
 CAP_CHOICES = (1024, 2048, 4096)
+# Larger chunks, tried only when no chunk of CAP_CHOICES reaches the target within
+# max_tables: wide rows (64 and 100 features at 0.6M and 0.25M rows) reach 0.84-0.89
+# with 16 tables of 4096 and 0.97-0.98 with 16 of 8192 (the tuning's statistics are
+# ranks, so trying them costs nothing; a chunk of 2**14 rows is the kernels' largest).
+LARGE_CAP_CHOICES = (8192, 16384)
 _TABLE_ROW_COST = 3000
 # The cap when width and tables are both fixed (nothing is sampled to choose one).
 DEFAULT_CAP = 2048
@@ -176,7 +183,8 @@ class LSHParams:
         Rows of one chunk, the most handed to one distance computation; larger
         buckets are split into overlapping chunks. Must be at least ``4 * (k + 1)``
         (odd values are rounded up). Tuned: 1024, 2048 or 4096, whichever reaches the
-        target at the least estimated cost (``tables * (bucket_cap + 3000)``).
+        target at the least estimated cost (``tables * (bucket_cap + 3000)``); 8192 or
+        16384 when none of them does (wide rows).
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256
@@ -267,6 +275,30 @@ def base_width(knn: np.ndarray) -> float:
         if values.size and float(np.median(values)) > 0:
             return float(np.median(values))
     return 1.0
+
+
+def candidate_curves(
+    recall_of: Callable[[int, int], np.ndarray],
+    widths: Sequence[float],
+    caps: Sequence[int],
+    params: LSHParams,
+) -> dict[tuple[float, int], np.ndarray]:
+    """The recall curve of each (width, cap) the tuner chooses from.
+
+    ``recall_of(w, cap)`` is the sample recall with 1, 2, ... tables of the ``w``-th
+    width and chunks of ``cap`` rows. Every width with every cap of ``caps``; when
+    none of them reaches ``params.target_recall`` and the cap is tuned, also with
+    every cap of :data:`LARGE_CAP_CHOICES`.
+    """
+    curves: dict[tuple[float, int], np.ndarray] = {}
+    larger = LARGE_CAP_CHOICES if params.bucket_cap is None else ()
+    for chunk_sizes in (caps, larger):
+        if any((curve >= params.target_recall).any() for curve in curves.values()):
+            break
+        for w, width in enumerate(widths):
+            for cap in chunk_sizes:
+                curves[width, cap] = recall_of(w, cap)
+    return curves
 
 
 def choose_parameters(

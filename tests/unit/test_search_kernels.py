@@ -24,7 +24,13 @@ from spark_smote._search.kernels import (
     chunk_top_k,
     merge_tables,
 )
-from spark_smote._search.tuning_rules import LSHParams, choose_parameters
+from spark_smote._search.tuning_rules import (
+    CAP_CHOICES,
+    LARGE_CAP_CHOICES,
+    LSHParams,
+    candidate_curves,
+    choose_parameters,
+)
 
 K = 5
 
@@ -246,3 +252,21 @@ def test_same_class_hashes_per_table_follow_the_class_size() -> None:
     assert [report.parameters[o]["hashes_per_table"] for o in sizes] == [4, 8]
     given = class_hashes(sizes, 3, 7, LSHParams(hashes_per_table=5, max_tables=2).checked(K))
     assert {h.hashes for h in given.values()} == {5}
+
+
+def test_larger_chunks_are_tried_only_when_no_usual_one_reaches_the_target() -> None:
+    # Wide rows: recall grows with the chunk, and only 8192 rows reach 0.97 here.
+    def recall_of(width: int, cap: int) -> np.ndarray:
+        return np.minimum(np.linspace(0.5, 0.9, 16) * cap / 4096, 1.0 - width / 100)
+
+    params = LSHParams()
+    curves = candidate_curves(recall_of, [1.0, 2.0], CAP_CHOICES, params)
+    assert {cap for _, cap in curves} == {*CAP_CHOICES, *LARGE_CAP_CHOICES}
+    width, cap, tables = choose_parameters(curves, params)
+    assert (width, cap) == (1.0, 8192) and curves[width, cap][tables - 1] >= 0.97
+    # A usual chunk reaching the target: the larger ones are not candidates.
+    usual = candidate_curves(lambda w, cap: np.full(16, 0.98), [1.0], CAP_CHOICES, params)
+    assert {cap for _, cap in usual} == set(CAP_CHOICES)
+    # A cap given: nothing else is tried.
+    given = LSHParams(bucket_cap=1024)
+    assert set(candidate_curves(recall_of, [1.0], (1024,), given)) == {(1.0, 1024)}
