@@ -291,6 +291,22 @@ def test_sharded_search_recall_against_exact(spark, query_classes, limits):
     assert report.cross.recall is not None and report.cross.recall >= 0.95
 
 
+def test_rows_that_cannot_be_cut_into_cells_are_searched_per_table(spark, caplog):
+    # Cells of 50 KB cannot hold a slab and its halo of these 6-dimensional blobs: the
+    # search warns and runs over per-table copies, with the same recall guarantee.
+    x, y = blobs(3000, seed=11)
+    points, sizes, _ = points_table(spark, x, y, partitions=3)
+    limits = PlanLimits(whole_class_bytes=50_000, shard_query_bytes=0)
+    plan = plan_search(sizes, 5, 6, "lsh", limits, reference="all")
+    assert plan.cell_classes == set(sizes)
+    with caplog.at_level("WARNING", logger="spark_smote"):
+        found, report = nearest_neighbors(points, plan, 5, 6, 3)
+    assert "cannot be cut into cells" in caplog.text
+    assert "cells" not in report.cross.parameters
+    assert found.count() == sum(sizes.values())
+    assert report.cross.recall is not None and report.cross.recall >= 0.95
+
+
 def _freeze(value):
     return tuple(value) if isinstance(value, list) else value
 
