@@ -39,7 +39,9 @@ search runs with each task holding every row
 the same parameters, and a tuning in one task that also chooses the chunk size
 (``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``. Up to a few times that size
 (the plan's ``reference_shards``) the tasks hold shards of the rows instead, and the
-shards' lists are merged; only beyond does the search copy the rows per table.
+shards' lists are merged, or, when the queries are too many to copy to every shard,
+in spatial cells (:mod:`~spark_smote._search.cross_cells`); only beyond does the
+search copy the rows per table.
 
 Every random choice (directions, offsets, the sample) comes from
 :func:`spark_smote._random.numpy_generator` keyed by the seed; projections are summed

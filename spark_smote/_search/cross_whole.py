@@ -22,7 +22,8 @@ together in every table, and ranks each query against the references of its chun
 each query's lists from the shards are then merged. Each row moves once per task of its
 shard instead of once per table, and the distance work grows with the shards (each
 ranks every query): the tuning, run on shard 0 against the sample's exact neighbours in
-that shard, costs its choices accordingly (:func:`shard_costs`).
+that shard, costs its choices accordingly (:func:`shard_costs`). When the queries are
+many, the rows are cut into spatial cells instead (:mod:`~spark_smote._search.cross_cells`).
 
 **Tuning** runs in two tasks holding shard 0 (every row, with one shard), each with
 half of the tables: the tuning sample's exact neighbours (against every reference at
@@ -318,10 +319,8 @@ def tune_whole_reference(
 ) -> tuple[list[tuple[tuple[float, int], np.ndarray]], float, int]:
     """The tuning statistics, from two tasks holding the first shard (a job per width).
 
-    With ``cells`` the two tasks hold the largest cell instead, and the sample is
-    drawn there (:func:`_cell_sample`, as many rows as ``sample`` holds): recall is
-    measured against the sample's exact neighbours in the cell, times the share of
-    exact neighbours that lie in their query's cell (``cells.kept``).
+    With ``cells``, the largest cell instead, its own sample (:func:`_cell_sample`) and
+    recall times the share of exact neighbours in their query's cell (``cells.kept``).
 
     Each task holds shard 0's rows as references and every query, and returns the
     sample's lists in its share of the tables (``t % 2``), each list of a task
