@@ -488,9 +488,7 @@ def lsh_cross_neighbors(
             dimension=dimension,
             params=params,
         )
-    cost_rows, cost_queries = shard_costs(sum(sizes.values()), queries, shards)
-    if cells is not None:
-        cost_rows = sum(cells.rows)
+    cost_rows, cost_queries = shard_costs(sum(sizes.values()), queries, shards, cells)
     width, cap, tables, curve = choose_tuning(curves, params, rows=cost_rows, queries=cost_queries)
     tuning = CrossLSHTuning(
         bucket_width=width,

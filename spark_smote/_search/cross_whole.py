@@ -346,11 +346,8 @@ def tune_whole_reference(
     )
     sample_size = len(positions)
     most_tables = draw[1].shape[0]
-    total_rows, queries = shard_costs(sum(sizes.values()), queries, shards)
-    tuning_cell = 0
-    if cells is not None:
-        total_rows = sum(cells.rows)
-        tuning_cell = int(np.argmax(cells.rows))
+    total_rows, queries = shard_costs(sum(sizes.values()), queries, shards, cells)
+    tuning_cell = 0 if cells is None else int(np.argmax(cells.rows))
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
         reached = [
@@ -533,12 +530,16 @@ def search_whole_reference(
     return found if answering == 1 else merge_lists(found, k)
 
 
-def shard_costs(rows: int, queries: int, shards: int) -> tuple[int, int]:
+def shard_costs(
+    rows: int, queries: int, shards: int, cells: Cells | None = None
+) -> tuple[int, int]:
     """(rows ordered, queries ranked) per table of a search over ``shards`` shards.
 
-    Each shard orders its references and the queries from the other shards, and
-    ranks every query against its chunk there.
+    Each shard orders its references and the queries from the other shards, and ranks
+    every query there; with ``cells``, each orders the rows it holds (estimated).
     """
+    if cells is not None:
+        return sum(cells.rows), queries
     return rows + (shards - 1) * queries, shards * queries
 
 
