@@ -4,7 +4,8 @@ The sampler's own step (row selection) of the cleaning flow of
 :mod:`spark_smote._cleaning`: every row is a query for its single nearest row of any
 class; two rows of different classes that are each other's nearest row form a link
 (imbalanced-learn 0.14's ``TomekLinks.is_tomek``), and the rows of a link whose class
-the strategy cleans are removed. Found with one self-join of the neighbours table.
+the strategy cleans are removed. Found with one self-join of the neighbours table,
+materialised once so that the search runs once.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from spark_smote._checkpoint import materialized
 from spark_smote._cleaning import CleanerBase, exact_neighbors, neighbor_keys
 from spark_smote._errors import InvalidInputError
 from spark_smote._family_params import TomekLinksParams
@@ -88,8 +90,12 @@ class TomekLinks(CleanerBase[TomekLinksParams], cli_name="tomek"):
 
     def _removed(self, neighbors: DataFrame, cleaned: list[int]) -> DataFrame:
         """Rows of cleaned classes whose nearest row has another class and is nearest to them."""
-        nearest = neighbors.select(
-            CLASS, IDX, F.col(NBR_CLASS)[0].alias(_OTHER_CLASS), F.col(NBR)[0].alias(_OTHER)
+        # Both sides of the self-join read this table: computed once, or the search
+        # behind ``neighbors`` would run once per side.
+        nearest = materialized(
+            neighbors.select(
+                CLASS, IDX, F.col(NBR_CLASS)[0].alias(_OTHER_CLASS), F.col(NBR)[0].alias(_OTHER)
+            )
         )
         back = nearest.select(
             F.col(CLASS).alias(_OTHER_CLASS),
