@@ -403,7 +403,7 @@ def main() -> None:
     rows, minority, features = resolve_shape(args)
     label = shape_label(args)
 
-    data = cached_dataset(Path(args.cache), rows, features, minority)
+    data = cached_dataset(Path(args.cache), rows, features, minority, args.classes)
     work = Path(args.work) / label
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
