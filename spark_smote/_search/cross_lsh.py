@@ -37,7 +37,7 @@ When the features of every row fit one task (the plan's ``whole_classes``), the 
 search runs with each task holding every row
 (:mod:`~spark_smote._search.cross_whole`): no per-table copies, the same neighbours for
 the same parameters, and a tuning in one task that also chooses the chunk size
-(``bucket_cap``) among ``cross_whole.CROSS_CAP_CHOICES``. Up to a few times that size
+(``bucket_cap``) among ``cross_choice.CROSS_CAP_CHOICES``. Up to a few times that size
 (the plan's ``reference_shards``) the tasks hold shards of the rows instead, and the
 shards' lists are merged, or, when the queries are too many to copy to every shard,
 in spatial cells (:mod:`~spark_smote._search.cross_cells`); only beyond does the
@@ -68,6 +68,7 @@ from spark_smote._plan import SearchPlan
 from spark_smote._random import STREAM_LSH, numpy_generator
 from spark_smote._search.cells import Cells
 from spark_smote._search.cross_cells import cut_rows
+from spark_smote._search.cross_choice import cap_choices, choose_tuning
 from spark_smote._search.cross_exact import (
     CROSS_STREAM_KEY,
     DIST,
@@ -89,8 +90,6 @@ from spark_smote._search.cross_kernels import (
     recall_at_k,
 )
 from spark_smote._search.cross_whole import (
-    cap_choices,
-    choose_tuning,
     search_whole_reference,
     shard_costs,
     tune_whole_reference,
@@ -142,7 +141,7 @@ class CrossLSHParams:
     bucket_cap : int, optional
         Most rows of one chunk (one distance computation); at least ``4 (k + 1)``.
         Tuned when the search holds every row in its tasks: the one of
-        ``cross_whole.CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
+        ``cross_choice.CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
         ordered plus candidates ranked, :func:`choose_tuning`); else 1024.
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.

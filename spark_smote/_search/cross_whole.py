@@ -30,9 +30,9 @@ half of the tables: the tuning sample's exact neighbours (against every referenc
 once), then for a width the sample's lists in each of its tables with each chunk size
 of ``caps`` (a table's order serves them all). Only these lists reach the driver, which
 merges them into the recall with 1, 2, ... tables and takes the cheapest choice
-reaching the target (:func:`choose_tuning`, costs by :func:`search_cost`); the curves
-stop where that choice cannot change, and a wider width is tried only when no chunk
-size reached the target.
+reaching the target (:mod:`~spark_smote._search.cross_choice`); the curves stop where
+that choice cannot change, and a wider width is tried only when the smallest chunk size
+did not reach the target.
 
 **Search**: ``parts`` tasks per shard each hold the shard and search every query in
 the tables ``t`` with ``t % parts == part``, merging each query's lists table after
@@ -45,7 +45,6 @@ and two k-wide lists per query.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +55,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
 from spark_smote._search.cells import Cells
+from spark_smote._search.cross_choice import search_cost, width_settled
 from spark_smote._search.cross_exact import (
     DIST,
     NBR,
@@ -75,12 +75,7 @@ from spark_smote._search.kernels import chunk_ranges
 from spark_smote._search.tuning_rules import WIDTH_FACTORS, base_width
 
 __all__ = [
-    "CROSS_CAP_CHOICES",
-    "ORDER_ROW_COST",
     "HashDraw",
-    "cap_choices",
-    "choose_tuning",
-    "search_cost",
     "search_whole_reference",
     "tune_whole_reference",
 ]
@@ -90,14 +85,6 @@ __all__ = [
 # order no row twice; they only bound each other's candidates less tightly and each
 # receive a copy of their shard.
 _WORK_PER_TASK = 10_000_000_000
-# Cost of ordering one row in one table (projection, sort, kept rows) in candidates
-# ranked: 0.9 s for 1.5M rows against about 4 ns a candidate (the 2.88M set, 18
-# features, one shard of two, 4096-row chunks).
-ORDER_ROW_COST = 150
-# Chunk sizes the tuning chooses from (bucket_cap), the larger ones tried up to this
-# fraction of the rows (cap_choices).
-CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
-_CAP_SHARE = 16
 # References per block of the tuning sample's exact search: 36 MB of 18 features.
 _TRUTH_BLOCK_ROWS = 1 << 18
 # Answered rows per output batch: a batch of k-wide lists stays a few MB.
@@ -107,24 +94,6 @@ _OUTPUT_BATCH_ROWS = 1 << 16
 HashDraw = tuple[np.ndarray, np.ndarray]
 # A query's k-wide lists: (classes, indices, distances).
 Lists = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-class _TuningTargets(Protocol):
-    """What the choice of parameters reads of the LSH parameters."""
-
-    @property
-    def tables(self) -> int | None: ...
-    @property
-    def target_recall(self) -> float: ...
-
-
-def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
-    """Estimated cost of a search with ``tables`` tables, in candidates ranked.
-
-    Every row is ordered in each table, each query ranked against its chunk of
-    ``cap`` rows in each table.
-    """
-    return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
 def anchors(held: HeldRows, k: int, *, sharded: bool) -> np.ndarray:
@@ -336,8 +305,8 @@ def tune_whole_reference(
         the sample's median k-th distance; the sampled rows. Widths are 4 then 8
         times the median (or ``bucket_width``), each with every cap of ``caps`` (a
         table's order serves them all). With ``stop_when_reached``, no width after
-        one where some cap reaches ``target_recall``, and no table after the one
-        where every cap has.
+        one where the smallest cap reaches ``target_recall`` (:func:`width_settled`),
+        and no table after the one where the choice is made.
 
     """
     offsets = class_offsets(sizes)
@@ -447,8 +416,7 @@ def tune_whole_reference(
         curves = curves_of(found, truth)
         pairs = zip(caps, curves, strict=True)
         result += [((width, cap), np.array(c, np.float64)) for cap, c in pairs]
-        reached = any(max(c) >= target_recall for c in curves)
-        if not later or (stop_when_reached and reached):
+        if not later or (stop_when_reached and width_settled(curves, target_recall)):
             return result, base, len(truth)
         width, _, found = tune(later.pop(0))
 
@@ -541,59 +509,3 @@ def shard_costs(
     if cells is not None:
         return sum(cells.rows), queries
     return rows + (shards - 1) * queries, shards * queries
-
-
-def cap_choices(k: int, sizes: Mapping[int, int]) -> list[int]:
-    """The chunk sizes tried when every row is held: the smallest, and larger ones.
-
-    ``CROSS_CAP_CHOICES`` from the smallest fitting ``k``, the larger ones up to a
-    sixteenth of the rows.
-
-    A chunk spanning a large share of the order makes one table nearly a scan of one
-    slab, and its sample recall then overstates the search: ENN at 3000 rows took one
-    table of 2048 (sample recall 0.991) and agreed with exact search on 0.968 of the
-    removals, against 0.992 with two tables of 1024.
-    """
-    rows = sum(sizes.values())
-    fitting = [c for c in CROSS_CAP_CHOICES if c >= 4 * (k + 1)] or [4 * (k + 1)]
-    return fitting[:1] + [c for c in fitting[1:] if c * _CAP_SHARE <= rows]
-
-
-def choose_tuning(
-    curves: list[tuple[tuple[float, int], np.ndarray]],
-    params: _TuningTargets,
-    *,
-    rows: int,
-    queries: int,
-) -> tuple[float, int, int, np.ndarray]:
-    """(width, cap, tables, curve): the cheapest choice reaching the target.
-
-    ``curves`` gives, per (width, cap) tried in order, the sample recall with 1, 2,
-    ... tables, costed by :func:`~spark_smote._search.cross_whole.search_cost`. With
-    ``tables`` given, that many, at the best recall; when nothing reaches the
-    target, the best recall with every table. Ties go to the cheaper choice, then
-    to the earlier one.
-    """
-
-    def cost(cap: int, tables: int) -> int:
-        return search_cost(cap, tables, rows=rows, queries=queries)
-
-    options = []
-    for order, ((width, cap), curve) in enumerate(curves):
-        reached = np.flatnonzero(curve >= params.target_recall)
-        if params.tables is not None:
-            tables = params.tables
-        elif reached.size:
-            tables = int(reached[0]) + 1
-        else:
-            tables = len(curve)
-        recall = float(curve[tables - 1])
-        met = params.tables is None and bool(reached.size)
-        options.append((width, cap, tables, curve, met, recall, cost(cap, tables), order))
-    if any(option[4] for option in options):
-        width, cap, tables, curve = min((o for o in options if o[4]), key=lambda o: (o[6], o[7]))[
-            :4
-        ]
-    else:
-        width, cap, tables, curve = min(options, key=lambda o: (-o[5], o[6], o[7]))[:4]
-    return width, cap, tables, curve

@@ -274,8 +274,8 @@ def test_recall_counts_ties_at_the_kth_distance_as_found():
 
 
 def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
+    from spark_smote._search.cross_choice import choose_tuning
     from spark_smote._search.cross_lsh import CrossLSHParams
-    from spark_smote._search.cross_whole import choose_tuning
 
     curves = [
         ((1.0, 1024), np.array([0.5, 0.8, 0.95, 0.97])),
@@ -293,6 +293,17 @@ def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
     # Tables given: the best recall with that many.
     fixed = CrossLSHParams(tables=1)
     assert choose_tuning(curves, fixed, rows=100, queries=100)[:3] == (1.0, 4096, 1)
+
+
+def test_a_wider_bucket_is_tuned_unless_the_smallest_chunk_reached_the_target():
+    from spark_smote._search.cross_choice import width_settled
+
+    # The smallest chunk reached: a wider bucket could not make a smaller chunk.
+    assert width_settled([[0.6, 0.97], [0.8, 0.99]], 0.97)
+    # Only a larger chunk reached (Tomek links at 2.88M: 8192-row chunks), or none.
+    assert not width_settled([[0.6, 0.9], [0.8, 0.99]], 0.97)
+    assert not width_settled([[0.6, 0.9], [0.8, 0.9]], 0.97)
+    assert not width_settled([], 0.97)
 
 
 def test_hash_count_follows_the_reference_size_unless_given() -> None:
