@@ -196,6 +196,10 @@ class CombinedReport:
     lsh_agreement = _Forwarded(
         "cleaning", "The cleaner's LSH agreement with exact search (None when exact)."
     )
+    agreement_sample = _Forwarded("cleaning", "Query rows the agreement was measured on.")
+    agreement_removed_exact = _Forwarded(
+        "cleaning", "Rows of the agreement sample exact search removes."
+    )
 
     @property
     def neighbor_method(self) -> dict[Any, str]:

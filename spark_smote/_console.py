@@ -113,14 +113,35 @@ def print_run_summary(report: Any, sampler_name: str) -> None:
         say(f"synthetic rows: {format_counts(report.synthetic_counts)}")
     if hasattr(report, "removed_counts"):
         say(f"rows removed: {format_counts(report.removed_counts)}")
-    if getattr(report, "lsh_agreement", None) is not None:
-        say(f"LSH agreement with exact search: {report.lsh_agreement:.4f}")
+    agreement = _agreement_line(report)
+    if agreement:
+        say(f"LSH agreement with exact search: {agreement}")
     for label, method in report.neighbor_method.items():
         parameters = report.neighbor_parameters[label]
         say(f"neighbours of class {label!r}: {method} {parameters}")
     own_fields = sampler_fields(report)
     if own_fields:
         say(f"{sampler_name} report: {summary_line(own_fields)}")
+
+
+def _agreement_line(report: Any) -> str | None:
+    """A cleaner's LSH agreement and the rows it rests on; None without an LSH sample.
+
+    The share is of the sampled rows exact search removes, which are few when the
+    cleaner removes few rows: the counts say how much the figure can be trusted.
+    """
+    sample = getattr(report, "agreement_sample", 0)
+    removed = getattr(report, "agreement_removed_exact", 0)
+    agreement = getattr(report, "lsh_agreement", None)
+    if agreement is not None:
+        both = round(agreement * removed)
+        return (
+            f"{agreement:.4f} ({both} of the {removed} rows exact search removes "
+            f"among {sample} sampled)"
+        )
+    if sample:
+        return f"not measured (exact search removes none of {sample} sampled rows)"
+    return None
 
 
 def say(message: str) -> None:
