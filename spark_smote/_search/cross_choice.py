@@ -32,6 +32,13 @@ ORDER_ROW_COST = 150
 # fraction of the rows (cap_choices).
 CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
 _CAP_SHARE = 16
+# A second width's tuning pass costs about what the first does. At 2.88M rows, for the
+# cleaners (every row a query; a search of about 60 and 200 passes by the cost model)
+# 8x the median k-th distance reaches the target with 16 tables of 1024 rows (ENN) and
+# 20 of 2048 (Tomek links) where 4x needs 21 of 2048 and 22 of 8192; for Borderline-1
+# and ADASYN (about 4-6 passes) it finds nothing cheaper and the pass costs 18-31 s.
+# So it is tuned for searches above this many passes.
+_WIDTH_PAYBACK = 10
 
 
 class _TuningTargets(Protocol):
@@ -52,17 +59,37 @@ def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
     return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
-def width_settled(curves: Sequence[Sequence[float]], target_recall: float) -> bool:
-    """Whether a wider bucket cannot make the choice cheaper: the smallest cap reached.
+def width_settled(
+    curves: Sequence[Sequence[float]],
+    caps: Sequence[int],
+    target_recall: float,
+    *,
+    rows: int,
+    queries: int,
+    tuning_pass: int,
+) -> bool:
+    """Whether tuning the next, wider bucket cannot pay for itself.
 
-    ``curves`` are one width's recall curves, one per cap, smallest cap first. A wider
-    bucket brings a query's neighbours nearer in each table's order, so what it can
-    save is chunk size: when only a larger chunk reached the target, the next width
-    is tried too. Measured at 2.88M rows after SMOTE (Tomek links, k = 1, every row a
-    query): four times the median nearest-row distance reached 0.97 only with 22
-    tables of 8192 rows, whose search took 1209 s.
+    ``curves`` are one width's recall curves, one per cap of ``caps`` (smallest
+    first); ``rows`` and ``queries`` cost the search (:func:`search_cost`) and
+    ``tuning_pass`` one more width's tuning in the same units. A wider bucket brings
+    a query's neighbours nearer in each table's order, so what it can save is chunk
+    size. Settled when the smallest cap reached the target, or when the cheapest
+    choice reaching it costs at most ``_WIDTH_PAYBACK`` tuning passes; never when
+    nothing reached it.
     """
-    return bool(curves) and max(curves[0], default=0.0) >= target_recall
+    reached = [
+        search_cost(
+            cap, 1 + int(np.argmax(np.asarray(curve) >= target_recall)), rows=rows, queries=queries
+        )
+        for cap, curve in zip(caps, curves, strict=True)
+        if len(curve) and max(curve) >= target_recall
+    ]
+    if not reached:
+        return False
+    if max(curves[0], default=0.0) >= target_recall:
+        return True
+    return min(reached) <= _WIDTH_PAYBACK * tuning_pass
 
 
 def cap_choices(k: int, sizes: Mapping[int, int]) -> list[int]:

@@ -32,7 +32,7 @@ of ``caps`` (a table's order serves them all). Only these lists reach the driver
 merges them into the recall with 1, 2, ... tables and takes the cheapest choice
 reaching the target (:mod:`~spark_smote._search.cross_choice`); the curves stop where
 that choice cannot change, and a wider width is tried only when the smallest chunk size
-did not reach the target.
+did not reach the target and the search costs many tuning passes.
 
 **Search**: ``parts`` tasks per shard each hold the shard and search every query in
 the tables ``t`` with ``t % parts == part``, merging each query's lists table after
@@ -55,7 +55,7 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
 from spark_smote._search.cells import Cells
-from spark_smote._search.cross_choice import search_cost, width_settled
+from spark_smote._search.cross_choice import ORDER_ROW_COST, search_cost, width_settled
 from spark_smote._search.cross_exact import (
     DIST,
     NBR,
@@ -305,8 +305,10 @@ def tune_whole_reference(
         the sample's median k-th distance; the sampled rows. Widths are 4 then 8
         times the median (or ``bucket_width``), each with every cap of ``caps`` (a
         table's order serves them all). With ``stop_when_reached``, no width after
-        one where the smallest cap reaches ``target_recall`` (:func:`width_settled`),
-        and no table after the one where the choice is made.
+        one where a wider one cannot pay for its tuning (the smallest cap reached
+        ``target_recall``, or the search costs little beside a tuning pass:
+        :func:`~spark_smote._search.cross_choice.width_settled`), and no table
+        after the one where the choice is made.
 
     """
     offsets = class_offsets(sizes)
@@ -317,6 +319,9 @@ def tune_whole_reference(
     most_tables = draw[1].shape[0]
     total_rows, queries = shard_costs(sum(sizes.values()), queries, shards, cells)
     tuning_cell = 0 if cells is None else int(np.argmax(cells.rows))
+    # A width's tuning orders the rows of one shard or cell in every table.
+    held_rows = total_rows // shards if cells is None else max(cells.rows)
+    tuning_pass = most_tables * held_rows * ORDER_ROW_COST
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
         reached = [
@@ -416,7 +421,15 @@ def tune_whole_reference(
         curves = curves_of(found, truth)
         pairs = zip(caps, curves, strict=True)
         result += [((width, cap), np.array(c, np.float64)) for cap, c in pairs]
-        if not later or (stop_when_reached and width_settled(curves, target_recall)):
+        settled = width_settled(
+            curves,
+            caps,
+            target_recall,
+            rows=total_rows,
+            queries=queries,
+            tuning_pass=tuning_pass,
+        )
+        if not later or (stop_when_reached and settled):
             return result, base, len(truth)
         width, _, found = tune(later.pop(0))
 

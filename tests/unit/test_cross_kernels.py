@@ -295,15 +295,24 @@ def test_choose_tuning_takes_the_cheapest_choice_reaching_the_target():
     assert choose_tuning(curves, fixed, rows=100, queries=100)[:3] == (1.0, 4096, 1)
 
 
-def test_a_wider_bucket_is_tuned_unless_the_smallest_chunk_reached_the_target():
-    from spark_smote._search.cross_choice import width_settled
+def test_a_wider_bucket_is_tuned_only_when_it_can_pay_for_its_tuning():
+    from spark_smote._search.cross_choice import search_cost, width_settled
+
+    caps = [1024, 8192]
+    only_large = [[0.6, 0.9], [0.8, 0.99]]  # 2 tables of 8192 reach 0.97
+    search = search_cost(8192, 2, rows=10**6, queries=10**6)
+
+    def settled(curves: list[list[float]], tuning_pass: int) -> bool:
+        return width_settled(curves, caps, 0.97, rows=10**6, queries=10**6, tuning_pass=tuning_pass)
 
     # The smallest chunk reached: a wider bucket could not make a smaller chunk.
-    assert width_settled([[0.6, 0.97], [0.8, 0.99]], 0.97)
-    # Only a larger chunk reached (Tomek links at 2.88M: 8192-row chunks), or none.
-    assert not width_settled([[0.6, 0.9], [0.8, 0.99]], 0.97)
-    assert not width_settled([[0.6, 0.9], [0.8, 0.9]], 0.97)
-    assert not width_settled([], 0.97)
+    assert settled([[0.6, 0.97], [0.8, 0.99]], tuning_pass=1)
+    # Only a larger chunk reached (Tomek links at 2.88M: 8192-row chunks): tuned when
+    # the search costs many tuning passes, not when it costs a few.
+    assert not settled(only_large, tuning_pass=search // 50)
+    assert settled(only_large, tuning_pass=search // 5)
+    # Nothing reached: always tuned.
+    assert not settled([[0.6, 0.9], [0.8, 0.9]], tuning_pass=10**15)
 
 
 def test_hash_count_follows_the_reference_size_unless_given() -> None:
