@@ -85,6 +85,8 @@ class CleaningReport:
         Query rows the agreement was measured on.
     agreement_removed_exact : int
         Of those, rows exact search removes.
+    agreement_removed_both : int
+        Of those, rows LSH search removes too.
     phase_seconds : dict
         Seconds of the phases ``fit_resample`` runs itself.
 
@@ -99,6 +101,7 @@ class CleaningReport:
     lsh_agreement: float | None = None
     agreement_sample: int = 0
     agreement_removed_exact: int = 0
+    agreement_removed_both: int = 0
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -265,6 +268,7 @@ class CleanerBase(SamplerBase[P]):
         both = exact_rows & {(r[CLASS], r[IDX]) for r in found}
         report.agreement_sample = sum(len(v) for v in sample.values())
         report.agreement_removed_exact = len(exact_rows)
+        report.agreement_removed_both = len(both)
         report.lsh_agreement = len(both) / len(exact_rows) if exact_rows else None
 
     def _exactly_removed(

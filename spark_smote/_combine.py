@@ -200,6 +200,9 @@ class CombinedReport:
     agreement_removed_exact = _Forwarded(
         "cleaning", "Rows of the agreement sample exact search removes."
     )
+    agreement_removed_both = _Forwarded(
+        "cleaning", "Rows of the agreement sample both LSH and exact search remove."
+    )
 
     @property
     def neighbor_method(self) -> dict[Any, str]:

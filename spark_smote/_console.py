@@ -134,7 +134,7 @@ def _agreement_line(report: Any) -> str | None:
     removed = getattr(report, "agreement_removed_exact", 0)
     agreement = getattr(report, "lsh_agreement", None)
     if agreement is not None:
-        both = round(agreement * removed)
+        both = getattr(report, "agreement_removed_both", 0)
         return (
             f"{agreement:.4f} ({both} of the {removed} rows exact search removes "
             f"among {sample} sampled)"

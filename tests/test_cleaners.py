@@ -204,6 +204,7 @@ def test_lsh_agreement_is_measured_and_reported(spark) -> None:
     assert report.search.method == "lsh"
     assert report.agreement_sample == 1000
     assert report.lsh_agreement is not None and report.lsh_agreement >= 0.97
+    assert report.lsh_agreement == report.agreement_removed_both / report.agreement_removed_exact
     reference = ImbENN()
     reference.fit_resample(x, y)
     exact = set(range(len(y))) - set(reference.sample_indices_.tolist())

@@ -93,6 +93,7 @@ def test_an_lsh_cleaner_prints_its_agreement_and_the_rows_it_rests_on(results) -
         agreement, both, exact, among = printed.groups()
         assert (int(exact), int(among)) == (removed, sample)
         assert float(agreement) == pytest.approx(cleaning["lsh_agreement"], abs=1e-4)
-        assert int(both) == round(cleaning["lsh_agreement"] * removed)
+        assert int(both) == cleaning["agreement_removed_both"]
+        assert cleaning["lsh_agreement"] == pytest.approx(int(both) / removed)
     else:
         assert f"removes none of {sample} sampled rows" in line

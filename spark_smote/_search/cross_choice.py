@@ -1,7 +1,8 @@
 """How the LSH search among all classes chooses its parameters from the tuning's curves.
 
 Part of the neighbour search (phase 4), numpy only: the chunk sizes tried
-(:func:`cap_choices`), the cost of a choice (:func:`search_cost`), whether a wider
+(:func:`cap_choices`), the cost of a choice (:func:`search_cost`, the cheapest
+reaching the target: :func:`cheapest_reaching`), whether a wider
 bucket is worth tuning (:func:`width_settled`) and the choice itself
 (:func:`choose_tuning`). The curves come from
 :func:`spark_smote._search.cross_whole.tune_whole_reference` (or the per-table tuning of
@@ -19,8 +20,10 @@ __all__ = [
     "CROSS_CAP_CHOICES",
     "ORDER_ROW_COST",
     "cap_choices",
+    "cheapest_reaching",
     "choose_tuning",
     "search_cost",
+    "tables_reaching",
     "width_settled",
 ]
 
@@ -59,6 +62,33 @@ def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
     return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
+def tables_reaching(curve: Sequence[float] | np.ndarray, target_recall: float) -> int | None:
+    """The fewest tables whose recall in ``curve`` reaches the target; None if none does."""
+    reached = np.flatnonzero(np.asarray(curve, np.float64) >= target_recall)
+    return int(reached[0]) + 1 if reached.size else None
+
+
+def cheapest_reaching(
+    curves: Sequence[Sequence[float] | np.ndarray],
+    caps: Sequence[int],
+    target_recall: float,
+    *,
+    rows: int,
+    queries: int,
+) -> int | None:
+    """Cost of the cheapest (cap, tables) of ``curves`` reaching the target; None if none.
+
+    ``curves`` gives one recall curve per cap of ``caps``, each costed at the fewest
+    tables reaching ``target_recall`` (:func:`search_cost`).
+    """
+    costs = [
+        search_cost(cap, tables, rows=rows, queries=queries)
+        for cap, curve in zip(caps, curves, strict=True)
+        if (tables := tables_reaching(curve, target_recall)) is not None
+    ]
+    return min(costs, default=None)
+
+
 def width_settled(
     curves: Sequence[Sequence[float]],
     caps: Sequence[int],
@@ -78,18 +108,12 @@ def width_settled(
     choice reaching it costs at most ``_WIDTH_PAYBACK`` tuning passes; never when
     nothing reached it.
     """
-    reached = [
-        search_cost(
-            cap, 1 + int(np.argmax(np.asarray(curve) >= target_recall)), rows=rows, queries=queries
-        )
-        for cap, curve in zip(caps, curves, strict=True)
-        if len(curve) and max(curve) >= target_recall
-    ]
-    if not reached:
+    cheapest = cheapest_reaching(curves, caps, target_recall, rows=rows, queries=queries)
+    if cheapest is None:
         return False
-    if max(curves[0], default=0.0) >= target_recall:
+    if tables_reaching(curves[0], target_recall) is not None:
         return True
-    return min(reached) <= _WIDTH_PAYBACK * tuning_pass
+    return cheapest <= _WIDTH_PAYBACK * tuning_pass
 
 
 def cap_choices(k: int, sizes: Mapping[int, int]) -> list[int]:
@@ -129,15 +153,15 @@ def choose_tuning(
 
     options = []
     for order, ((width, cap), curve) in enumerate(curves):
-        reached = np.flatnonzero(curve >= params.target_recall)
+        reaching = tables_reaching(curve, params.target_recall)
         if params.tables is not None:
             tables = params.tables
-        elif reached.size:
-            tables = int(reached[0]) + 1
+        elif reaching is not None:
+            tables = reaching
         else:
             tables = len(curve)
         recall = float(curve[tables - 1])
-        met = params.tables is None and bool(reached.size)
+        met = params.tables is None and reaching is not None
         options.append((width, cap, tables, curve, met, recall, cost(cap, tables), order))
     if any(option[4] for option in options):
         width, cap, tables, curve = min((o for o in options if o[4]), key=lambda o: (o[6], o[7]))[

@@ -55,7 +55,12 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
 from spark_smote._search.cells import Cells
-from spark_smote._search.cross_choice import ORDER_ROW_COST, search_cost, width_settled
+from spark_smote._search.cross_choice import (
+    ORDER_ROW_COST,
+    cheapest_reaching,
+    search_cost,
+    width_settled,
+)
 from spark_smote._search.cross_exact import (
     DIST,
     NBR,
@@ -324,22 +329,13 @@ def tune_whole_reference(
     tuning_pass = most_tables * held_rows * ORDER_ROW_COST
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
-        reached = [
-            search_cost(
-                cap,
-                1 + curve.index(next(v for v in curve if v >= target_recall)),
-                rows=total_rows,
-                queries=queries,
-            )
-            for cap, curve in zip(caps, curves, strict=True)
-            if curve[-1] >= target_recall
-        ]
+        cheapest = cheapest_reaching(curves, caps, target_recall, rows=total_rows, queries=queries)
         open_costs = [
             search_cost(cap, tables + 1, rows=total_rows, queries=queries)
             for cap, curve in zip(caps, curves, strict=True)
             if curve[-1] < target_recall
         ]
-        return bool(reached) and all(cost > min(reached) for cost in open_costs)
+        return cheapest is not None and all(cost > cheapest for cost in open_costs)
 
     def tune(width: float | None) -> tuple[float, np.ndarray, dict[tuple[int, int], Lists]]:
         """One job: each tuning task's lists of the sample in its share of the tables."""
