@@ -38,14 +38,13 @@ from spark_smote._params import SMOTEParams
 from spark_smote._plan import plan_search
 from spark_smote._sampler import PreparedInput, SamplerBase
 from spark_smote._search import CrossReport, nearest_neighbors
-from spark_smote._search.cross_exact import NBR, NBR_CLASS, sample_cross_neighbors, sample_queries
+from spark_smote._search.cross_exact import sample_cross_neighbors, sample_queries
 
 __all__ = [
     "AGREEMENT_SAMPLE",
     "CleanerBase",
     "CleaningReport",
     "exact_neighbors",
-    "neighbor_keys",
     "rows_in",
 ]
 
@@ -281,6 +280,8 @@ class CleanerBase(SamplerBase[P]):
     ) -> DataFrame:
         """The sample rows exact search would remove (one exact search of the rows)."""
         rows = self._deciding_rows(points, sample, sizes, dimension)
+        if not rows:
+            return points.select(CLASS, IDX).limit(0)
         neighbors = exact_neighbors(points, rows, sizes, self._k(), dimension)
         return self._removed(neighbors, cleaned).where(rows_in(sample))
 
@@ -298,15 +299,6 @@ def exact_neighbors(
     return sample_cross_neighbors(
         points.select(CLASS, IDX, X), rows, sizes=sizes, k=k, dimension=dimension
     )
-
-
-def neighbor_keys(neighbors: DataFrame) -> dict[int, list[int]]:
-    """Every (class, index) named as a neighbour in a small neighbours table."""
-    found: dict[int, set[int]] = {}
-    for row in neighbors.select(NBR_CLASS, NBR).collect():
-        for ordinal, index in zip(row[NBR_CLASS], row[NBR], strict=True):
-            found.setdefault(ordinal, set()).add(index)
-    return {ordinal: sorted(indices) for ordinal, indices in found.items()}
 
 
 def _without(

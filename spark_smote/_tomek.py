@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_smote._checkpoint import materialized
-from spark_smote._cleaning import CleanerBase, exact_neighbors, neighbor_keys
+from spark_smote._cleaning import CleanerBase, exact_neighbors
 from spark_smote._errors import InvalidInputError
 from spark_smote._family_params import TomekLinksParams
 from spark_smote._keys import CLASS, IDX
@@ -111,11 +111,20 @@ class TomekLinks(CleanerBase[TomekLinksParams], cli_name="tomek"):
     def _deciding_rows(
         self, points: DataFrame, sample: dict[int, list[int]], sizes: dict[int, int], dimension: int
     ) -> dict[int, list[int]]:
-        """A link needs both rows' nearest: the sample and its nearest rows (exact)."""
-        rows = neighbor_keys(exact_neighbors(points, sample, sizes, 1, dimension))
-        for ordinal, indices in sample.items():
-            rows[ordinal] = sorted({*rows.get(ordinal, []), *indices})
-        return rows
+        """The sample rows whose nearest row has another class, and those nearest rows.
+
+        A link needs both rows' nearest; a row whose nearest shares its class is in no
+        link, so only the others and their nearest are searched again (none, and the
+        second search is skipped, when the classes barely touch).
+        """
+        nearest = exact_neighbors(points, sample, sizes, 1, dimension)
+        rows: dict[int, set[int]] = {}
+        for row in nearest.select(CLASS, IDX, NBR_CLASS, NBR).collect():
+            other_class, other = row[NBR_CLASS][0], row[NBR][0]
+            if other_class != row[CLASS]:
+                rows.setdefault(row[CLASS], set()).add(row[IDX])
+                rows.setdefault(other_class, set()).add(other)
+        return {ordinal: sorted(indices) for ordinal, indices in rows.items()}
 
 
 @function_form(TomekLinks)

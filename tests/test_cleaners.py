@@ -210,3 +210,32 @@ def test_lsh_agreement_is_measured_and_reported(spark) -> None:
     exact = set(range(len(y))) - set(reference.sample_indices_.tolist())
     removed = set(range(len(y))) - set(kept_ids(out))
     assert len(exact & removed) / len(exact) >= 0.97
+
+
+def test_tomek_agreement_counts_the_links_exact_search_finds(spark) -> None:
+    # 800 rows: the 1000-row agreement sample is every row, so exact search's removals
+    # in it are imbalanced-learn's, though only rows with a nearest row of another
+    # class (and those rows) are searched a second time.
+    x, y = overlapping(800, 2, 5)
+    sampler = TomekLinks(id_col="id", sampling_strategy="all", neighbor_search="lsh", seed=2)
+    out = sampler.fit_resample(as_df(spark, x, y))
+    report = sampler.report_
+    reference = ImbTomek(sampling_strategy="all")
+    reference.fit_resample(x, y)
+    exact = set(range(len(y))) - set(reference.sample_indices_.tolist())
+    assert report.agreement_sample == len(y)
+    assert report.agreement_removed_exact == len(exact) > 0
+    removed = set(range(len(y))) - set(kept_ids(out))
+    assert report.agreement_removed_both == len(exact & removed)
+
+
+def test_tomek_agreement_is_not_measured_when_the_classes_do_not_touch(spark) -> None:
+    rng = np.random.default_rng(4)
+    y = np.repeat(np.array([0, 1], np.int64), [300, 100])
+    x = rng.normal(size=(400, 3)) + y[:, None] * 20.0
+    sampler = TomekLinks(id_col="id", neighbor_search="lsh", seed=2)
+    out = sampler.fit_resample(as_df(spark, x, y))
+    assert out.count() == 400
+    assert sampler.report_.agreement_sample == 400
+    assert sampler.report_.agreement_removed_exact == 0
+    assert sampler.report_.lsh_agreement is None
