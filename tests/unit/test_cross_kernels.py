@@ -315,6 +315,21 @@ def test_a_wider_bucket_is_tuned_only_when_it_can_pay_for_its_tuning():
     assert not settled([[0.6, 0.9], [0.8, 0.9]], tuning_pass=10**15)
 
 
+def test_the_cheapest_choice_reaching_the_target_is_costed_at_its_first_table():
+    from spark_smote._search.cross_choice import cheapest_reaching, search_cost, tables_reaching
+
+    assert tables_reaching([0.5, 0.97, 0.99], 0.97) == 2
+    assert tables_reaching(np.array([0.5, 0.9]), 0.97) is None
+    caps = [1024, 4096]
+    curves = [[0.5, 0.8, 0.9, 0.97], [0.9, 0.98]]
+    costs = {
+        1024: search_cost(1024, 4, rows=10**5, queries=10**6),
+        4096: search_cost(4096, 2, rows=10**5, queries=10**6),
+    }
+    assert cheapest_reaching(curves, caps, 0.97, rows=10**5, queries=10**6) == min(costs.values())
+    assert cheapest_reaching(curves, caps, 0.999, rows=10**5, queries=10**6) is None
+
+
 def test_hash_count_follows_the_reference_size_unless_given() -> None:
     from spark_smote import InvalidParameterError
     from spark_smote._search.cross_lsh import CrossLSHParams
