@@ -63,8 +63,8 @@ AGREEMENT_SAMPLE = 1000
 # SMOTEENN at 2.88M (5.4M rows cleaned, 10,000 sampled rows, 122 of them removed by
 # exact search) agreed on 0.951 / 0.967 / 0.975 / 0.992 of the removals at targets
 # 0.97 / 0.98 / 0.985 / 0.99 (16 / 19 / 20 / 24 tables of 1024); TomekLinks at 0.3M
-# (20,000 sampled, 81 removed) on 0.963 / 0.988 / 1.0 at 0.97 / 0.98 / 0.99: 0.985 is
-# the lowest target both reach 0.97 at, for 4 more tables than 0.97 at 2.88M.
+# (20,000 sampled, 81 removed) on 0.963 / 0.988 / 1.0 / 1.0 at 0.97 / 0.98 / 0.985 / 0.99:
+# 0.985 is the lowest target both reach 0.97 at (4 more tables than 0.97 at 2.88M).
 CLEANER_LSH_PARAMS = CrossLSHParams(target_recall=0.985)
 
 
@@ -293,7 +293,11 @@ class CleanerBase(SamplerBase[P]):
         dimension: int,
         cleaned: list[int],
     ) -> DataFrame:
-        """The sample rows exact search would remove (one exact search of the rows)."""
+        """The sample rows exact search would remove (an exact search of the rows deciding it).
+
+        None is run when no row decides (Tomek links: no sampled row's nearest row has
+        another class).
+        """
         rows = self._deciding_rows(points, sample, sizes, dimension)
         if not rows:
             return points.select(CLASS, IDX).limit(0)
