@@ -118,12 +118,13 @@ class TomekLinks(CleanerBase[TomekLinksParams], cli_name="tomek"):
         second search is skipped, when the classes barely touch).
         """
         nearest = exact_neighbors(points, sample, sizes, 1, dimension)
+        across = nearest.select(
+            CLASS, IDX, F.col(NBR_CLASS)[0].alias(_OTHER_CLASS), F.col(NBR)[0].alias(_OTHER)
+        ).where(F.col(_OTHER_CLASS) != F.col(CLASS))
         rows: dict[int, set[int]] = {}
-        for row in nearest.select(CLASS, IDX, NBR_CLASS, NBR).collect():
-            other_class, other = row[NBR_CLASS][0], row[NBR][0]
-            if other_class != row[CLASS]:
-                rows.setdefault(row[CLASS], set()).add(row[IDX])
-                rows.setdefault(other_class, set()).add(other)
+        for row in across.collect():
+            rows.setdefault(row[CLASS], set()).add(row[IDX])
+            rows.setdefault(row[_OTHER_CLASS], set()).add(row[_OTHER])
         return {ordinal: sorted(indices) for ordinal, indices in rows.items()}
 
 
