@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = [
     "CROSS_CAP_CHOICES",
-    "ORDER_ROW_NS",
+    "ORDER_ROW_COST",
     "cap_choices",
     "cheapest_reaching",
     "choose_tuning",
@@ -27,20 +27,10 @@ __all__ = [
     "width_settled",
 ]
 
-# The search's costs, in nanoseconds of one core, measured on one cell of the cleaners'
-# search of the 2.88M set after SMOTE (1.41M rows held, 271k queries, 18 features,
-# k = 3): ordering one held row in one table (projection, sort, kept rows) 0.7 µs;
-# ranking one query against its chunk of C rows 8 µs + 4.2 ns C in the first table
-# (12.2 / 16.2 / 25.1 / 41 µs at C = 1024 / 2048 / 4096 / 8192) and, once its list so
-# far bounds the candidates, 9.5 µs + 0.8 ns C in each later one (10.3 / 10.2 / 11.2 /
-# 16.2 µs): past the first table the chunk size matters little. The model put the
-# cell's whole search (20 x 1024, 15 x 2048, 12 x 4096, 10 x 8192: 76.2 / 58.1 / 52.3 /
-# 61.1 s) within 10 %.
-ORDER_ROW_NS = 700
-FIRST_QUERY_NS = 8_000
-FIRST_CHUNK_ROW_NS = 4.2
-QUERY_NS = 9_500
-CHUNK_ROW_NS = 0.8
+# Cost of ordering one row in one table (projection, sort, kept rows) in candidates
+# ranked: 0.9 s for 1.5M rows against about 4 ns a candidate (the 2.88M set, 18
+# features, one shard of two, 4096-row chunks).
+ORDER_ROW_COST = 150
 # Chunk sizes the tuning chooses from (bucket_cap), the larger ones tried up to this
 # fraction of the rows (cap_choices).
 CROSS_CAP_CHOICES = (1024, 2048, 4096, 8192)
@@ -64,15 +54,12 @@ class _TuningTargets(Protocol):
 
 
 def search_cost(cap: int, tables: int, *, rows: int, queries: int) -> int:
-    """Estimated cost of a search with ``tables`` tables, in nanoseconds of one core.
+    """Estimated cost of a search with ``tables`` tables, in candidates ranked.
 
-    Every row is ordered in each table; each query is ranked against its chunk of
-    ``cap`` rows in each table, at full cost in the first and under the running
-    bound of its list in the later ones.
+    Every row is ordered in each table, each query ranked against its chunk of
+    ``cap`` rows in each table.
     """
-    first = FIRST_QUERY_NS + FIRST_CHUNK_ROW_NS * cap
-    later = (tables - 1) * (QUERY_NS + CHUNK_ROW_NS * cap)
-    return round(tables * rows * ORDER_ROW_NS + queries * (first + later))
+    return tables * (rows * ORDER_ROW_COST + queries * cap)
 
 
 def tables_reaching(curve: Sequence[float] | np.ndarray, target_recall: float) -> int | None:

@@ -141,8 +141,8 @@ class CrossLSHParams:
     bucket_cap : int, optional
         Most rows of one chunk (one distance computation); at least ``4 (k + 1)``.
         Tuned when the search holds every row in its tasks: the one of
-        ``cross_choice.CROSS_CAP_CHOICES`` reaching the target at the least estimated
-        time (rows ordered and queries ranked, ``cross_choice.search_cost``); else 1024.
+        ``cross_choice.CROSS_CAP_CHOICES`` reaching the target at the least estimated cost (rows
+        ordered plus candidates ranked, :func:`choose_tuning`); else 1024.
     target_recall : float, default 0.97
         Recall@k the tuner requires on its sample.
     sample_size : int, default 256

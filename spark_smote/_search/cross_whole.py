@@ -56,7 +56,7 @@ from spark_smote._keys import CLASS, IDX, task_count
 from spark_smote._order import ordered_bits
 from spark_smote._search.cells import Cells
 from spark_smote._search.cross_choice import (
-    ORDER_ROW_NS,
+    ORDER_ROW_COST,
     cheapest_reaching,
     search_cost,
     width_settled,
@@ -326,7 +326,7 @@ def tune_whole_reference(
     tuning_cell = 0 if cells is None else int(np.argmax(cells.rows))
     # A width's tuning orders the rows of one shard or cell in every table.
     held_rows = total_rows // shards if cells is None else max(cells.rows)
-    tuning_pass = most_tables * held_rows * ORDER_ROW_NS
+    tuning_pass = most_tables * held_rows * ORDER_ROW_COST
 
     def _choice_made(curves: list[list[float]], tables: int) -> bool:
         cheapest = cheapest_reaching(curves, caps, target_recall, rows=total_rows, queries=queries)

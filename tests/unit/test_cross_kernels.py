@@ -344,19 +344,3 @@ def test_hash_count_follows_the_reference_size_unless_given() -> None:
     # Shards: each orders the queries of the others and ranks every query.
     assert shard_costs(1000, 100, 1) == (1000, 100)
     assert shard_costs(1000, 100, 3) == (1200, 300)
-
-
-def test_the_cost_model_prices_the_measured_cell_and_prefers_its_cheapest_choice() -> None:
-    """The cleaners' search on one cell of the 2.88M set after SMOTE (1.41M rows held,
-    271k queries, one core) took 76.2 / 58.1 / 52.3 / 61.1 s with the tables each chunk
-    size needed (20 x 1024, 15 x 2048, 12 x 4096, 10 x 8192)."""
-    from spark_smote._search.cross_choice import search_cost
-
-    measured = {(20, 1024): 76.2, (15, 2048): 58.1, (12, 4096): 52.3, (10, 8192): 61.1}
-    modelled = {
-        choice: search_cost(choice[1], choice[0], rows=1_411_083, queries=270_987) / 1e9
-        for choice in measured
-    }
-    for choice, seconds in measured.items():
-        assert modelled[choice] == pytest.approx(seconds, rel=0.1)
-    assert min(modelled, key=modelled.__getitem__) == (12, 4096)
