@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,18 @@ from recall_benchmark import session
 
 
 def cleaner(name: str, label_col: str, seed: int) -> Any:
-    """The sampler ``name`` with defaults, cleaning every class as the combinations do."""
-    from spark_smote import SMOTE, SMOTEENN, EditedNearestNeighbours, SMOTETomek, TomekLinks
+    """The sampler registered as ``name`` (``--sampler``), cleaning every class.
 
-    if name == "smote-enn":
-        return SMOTEENN(smote=SMOTE(label_col=label_col, seed=seed))
-    if name == "smote-tomek":
-        return SMOTETomek(smote=SMOTE(label_col=label_col, seed=seed))
-    kind = TomekLinks if name == "tomek" else EditedNearestNeighbours
+    A combination's default cleaner already cleans every class; a cleaner alone is
+    given ``sampling_strategy='all'`` to match it.
+    """
+    from spark_smote._job import load_samplers
+    from spark_smote._sampler import registered_samplers
+
+    load_samplers()
+    kind = registered_samplers()[name]
+    if "smote" in kind.params_class.rules():
+        return kind(smote={"label_col": label_col, "seed": seed})
     return kind(label_col=label_col, sampling_strategy="all", seed=seed)
 
 
@@ -47,8 +52,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import spark_smote._cleaning as cleaning
-    from spark_smote._search import CrossLSHParams
 
+    defaults = cleaning.CLEANER_LSH_PARAMS
     cleaning.AGREEMENT_SAMPLE = args.sample
     spark = session()
     df = spark.read.parquet(args.input)
@@ -58,7 +63,7 @@ def main() -> None:
     )
     print("| --- | --- | --- | --- | --- | --- |")
     for target in args.targets:
-        cleaning.CLEANER_LSH_PARAMS = CrossLSHParams(target_recall=target)
+        cleaning.CLEANER_LSH_PARAMS = replace(defaults, target_recall=target)
         sampler = cleaner(args.sampler, args.label_col, args.seed)
         sampler.fit_resample(df)
         report = sampler.report_
