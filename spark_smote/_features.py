@@ -394,7 +394,12 @@ def _raise_bad_values(counts: dict[str, int]) -> None:
 
 
 def collect_input_stats(
-    df: DataFrame, layout: FeatureLayout, params: SamplerParams, *, check_values: bool = True
+    df: DataFrame,
+    layout: FeatureLayout,
+    params: SamplerParams,
+    *,
+    check_values: bool = True,
+    finite_required: bool = True,
 ) -> InputStats:
     """Run the one validation aggregation and return class counts and the dimension.
 
@@ -403,6 +408,8 @@ def collect_input_stats(
     a null, NaN or infinite value, a second pass counts them per column for the error.
     ``check_values=False`` (feature columns only, see :func:`values_checked_with_keys`)
     leaves the feature values to :func:`row_checks`: the pass reads only the labels.
+    ``finite_required=False`` (a sampler that computes nothing from the values) checks
+    none of them, whatever the layout.
 
     Raises
     ------
@@ -414,7 +421,7 @@ def collect_input_stats(
     """
     label = F.col(params.label_col)
     aggregations: list[Column] = [F.count(F.lit(1)).alias("n")]
-    check_values = check_values or not values_checked_with_keys(layout)
+    check_values = finite_required and (check_values or not values_checked_with_keys(layout))
     if layout.kind == "columns" and check_values:
         # Two aggregates find every bad value, whatever the number of columns: the sum
         # of a row's features is null when one is null, and the largest magnitude in
@@ -428,8 +435,9 @@ def collect_input_stats(
         ]
     elif layout.kind != "columns":
         values = feature_array(layout)
+        if check_values:
+            aggregations.append(_count_true(_bad_array(values)).alias("bad0"))
         aggregations += [
-            _count_true(_bad_array(values)).alias("bad0"),
             F.min(F.size(values)).alias("min_size"),
             F.max(F.size(values)).alias("max_size"),
         ]
@@ -455,7 +463,7 @@ def collect_input_stats(
             f"label_col={params.label_col!r} has {null_labels} null value(s) out of {total} "
             "rows. Drop them (df.dropna(subset=[label_col])) or fill them before resampling."
         )
-    if layout.kind != "columns":
+    if layout.kind != "columns" and check_values:
         _raise_bad_values(
             {name: sum(r[f"bad{i}"] for r in rows) for i, name in enumerate(layout.columns)}
         )

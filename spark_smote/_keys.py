@@ -210,18 +210,20 @@ def keyed_rows(
     checks: Mapping[str, Column] | None = None,
     keep_flagged: str | None = None,
     by_label_case: bool | None = None,
+    with_x: bool = True,
 ) -> DataFrame:
     """The rows of the classes to grow with their order hash, not yet numbered.
 
-    Columns: ``CLASS``, ``SIZE``, ``X``, ``ID`` (with ``id_col``), the ``carried`` and
-    ``checks`` columns and ``HASH``, the xxhash64 of the row's order key
-    (:func:`order_key`). :func:`build_points` numbers them in Spark;
-    :func:`numbered_in_tasks` gives the same numbering in numpy, one task per class.
-    Parameters as for :func:`build_points`.
+    Columns: ``CLASS``, ``SIZE``, ``X`` (unless ``with_x`` is False), ``ID`` (with
+    ``id_col``), the ``carried`` and ``checks`` columns and ``HASH``, the xxhash64 of
+    the row's order key (:func:`order_key`). :func:`build_points` numbers them in
+    Spark; :func:`numbered_in_tasks` gives the same numbering in numpy, one task per
+    class. Parameters as for :func:`build_points`.
     """
     extra = dict(carried or {})
-    x = feature_array(layout) if encoded_x is None else encoded_x
-    columns = [x.alias(X)]
+    columns: list[Column] = []
+    if with_x:
+        columns.append((feature_array(layout) if encoded_x is None else encoded_x).alias(X))
     if params.id_col is not None:
         columns.append(F.col(params.id_col).alias(ID))
     columns += [value.alias(name) for name, value in extra.items()]
@@ -257,22 +259,30 @@ def keyed_rows(
     return rows.select(
         CLASS,
         SIZE,
-        X,
+        *([X] if with_x else []),
         *([ID] if params.id_col is not None else []),
         *extra,
         *checked,
-        F.xxhash64(order_key(params, extra)).alias(HASH),
+        F.xxhash64(order_key(params, extra, with_x=with_x)).alias(HASH),
     )
 
 
-def order_key(params: SamplerParams, carried: Mapping[str, Column] | None = None) -> Column:
+def order_key(
+    params: SamplerParams, carried: Mapping[str, Column] | None = None, *, with_x: bool = True
+) -> Column:
     """The column rows are ordered by within their class, after ``HASH``.
 
     ``id_col`` when given; else the features, with the ``carried`` columns when there
-    are any, so rows that differ only in them are still ordered by content.
+    are any, so rows that differ only in them are still ordered by content. Without
+    ``X`` (``with_x`` False) the ``carried`` columns alone, which must then hold the
+    features (the whole input row).
     """
     if params.id_col is not None:
         return F.col(ID)
+    if not with_x:
+        if not carried:
+            raise ValueError("order_key without X needs carried columns holding the features")
+        return F.struct(*[F.col(name) for name in carried])
     if carried:
         return F.struct(F.col(X), *[F.col(name) for name in carried])
     return F.col(X)
@@ -328,6 +338,7 @@ def build_points(
     keep_flagged: str | None = None,
     index_bucket_rows: int = 200_000,
     by_label_case: bool | None = None,
+    with_x: bool = True,
 ) -> DataFrame:
     """Return the points table (see module docstring) for the classes grown in ``plans``.
 
@@ -365,6 +376,9 @@ def build_points(
     by_label_case : bool, optional
         Find a row's class by a CASE over the labels, else by a join
         (:func:`class_of_label`).
+    with_x : bool, default True
+        False leaves ``X`` out (a sampler that reads the features from ``carried``,
+        which then holds the whole input row and is the order key).
 
     Notes
     -----
@@ -383,12 +397,13 @@ def build_points(
         checks=checks,
         keep_flagged=keep_flagged,
         by_label_case=by_label_case,
+        with_x=with_x,
     )
     largest = max(sizes.values(), default=1)
     n_buckets = max(1, -(-largest // index_bucket_rows))
-    order = [F.col(HASH), order_key(params, extra)]
+    order = [F.col(HASH), order_key(params, extra, with_x=with_x)]
     keep = [c for c in rows.columns if c != HASH]
-    keep.insert(keep.index(X), IDX)
+    keep.insert(keep.index(SIZE) + 1, IDX)
     if n_buckets == 1:
         numbered = Window.partitionBy(CLASS).orderBy(*order)
         return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)

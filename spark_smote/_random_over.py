@@ -1,22 +1,24 @@
 """RandomOverSampler: copies of random rows of a class, optionally smoothed.
 
 The flow, after the shared validation of :mod:`spark_smote._sampler` (no neighbour
-search):
+search; as imbalanced-learn, the feature values are checked for null, NaN and infinity
+only with ``shrinkage``, which computes with them):
 
 keys        the rows of the classes to grow numbered in their class
-            (:mod:`spark_smote._keys`), each carrying the whole input row, with the
-            feature values of every input row checked in the same pass; materialised
+            (:mod:`spark_smote._keys`), each carrying the whole input row. Not
+            materialised: the numbering runs inside the write job, so no job of its
+            own precedes it
 -> draws    for class c and draw j = 0 .. n_new(c) - 1, the base row
             floor(U(seed, BASE, c, j) * n(c)): uniform with replacement, counter-based
             (:mod:`spark_smote._random`); the base rows are broadcast to the draws
             when small enough
--> rows     a copy of the base row (features, label and every other column; id_col
-            left null, ids stay unique). With ``shrinkage`` a smoothed bootstrap as
-            imbalanced-learn 0.14: feature f gets ``z * shrinkage(c) * std_f(c) * h``
-            added, z standard normal (Box-Muller over U(seed, RADIUS, c, j, f) and
-            U(seed, ANGLE, c, j, f)), std_f(c) the class's population standard
-            deviation of feature f, h = (4 / ((d + 2) * n)) ** (1 / (d + 4)) over all n
-            rows and d features. Integer feature columns are rounded, as SMOTE's.
+-> rows     a copy of the base row, every value as it is (id_col left null, ids stay
+            unique). With ``shrinkage`` a smoothed bootstrap as imbalanced-learn 0.14:
+            feature f gets ``z * shrinkage(c) * std_f(c) * h`` added, z standard
+            normal (Box-Muller over U(seed, RADIUS, c, j, f) and U(seed, ANGLE, c, j,
+            f)), std_f(c) the class's population standard deviation of feature f,
+            h = (4 / ((d + 2) * n)) ** (1 / (d + 4)) over all n rows and d features.
+            Integer feature columns are rounded, as SMOTE's.
 -> output   the input rows, then the added rows, in the input's schema.
 """
 
@@ -40,7 +42,7 @@ from spark_smote._keys import (
     SIZE,
     ClassPlan,
     X,
-    checked_points,
+    build_points,
     lookup_side,
     place_by_position,
     task_count,
@@ -50,6 +52,7 @@ from spark_smote._random import STREAM_BASE, uniform_column
 from spark_smote._sampler import (
     GeneratorBase,
     PreparedInput,
+    ValueCheck,
     function_form,
     require_spark_dataframe,
 )
@@ -140,7 +143,9 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
     each copy's features get Gaussian noise (a smoothed bootstrap): standard deviation
     ``shrinkage * std * (4 / ((d + 2) * n)) ** (1 / (d + 4))`` per feature, with the
     class's per-feature (population) standard deviation, n the rows of the input and
-    d the features.
+    d the features. As imbalanced-learn's, plain copies accept any feature values
+    (null, NaN and infinity are copied as they are); ``shrinkage`` needs finite ones
+    and raises :class:`~spark_smote.InvalidFeatureValuesError` otherwise.
 
     Parameters
     ----------
@@ -179,6 +184,15 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
     params_class = RandomOverSamplerParams
     report_: RandomOverSamplerReport | None
 
+    def _value_check(self) -> ValueCheck:
+        """Check the feature values for the smoothed bootstrap only, as imbalanced-learn.
+
+        Plain copies compute nothing from the values and copy them as they are, null,
+        NaN and infinity included. The check runs in the validation: the rows are
+        numbered inside the write job.
+        """
+        return "none" if self.params.shrinkage is None else "validation"
+
     def _check_classes(self, plans: tuple[ClassPlan, ...]) -> None:
         """A shrinkage dict must name every class to grow (and only present classes)."""
         counts = {p.label: p.n_rows for p in plans}
@@ -197,15 +211,21 @@ class RandomOverSampler(GeneratorBase[RandomOverSamplerParams], cli_name="random
         if not grown:
             return self._unchanged(df, prepared)
         row = F.struct(*[F.col(name) for name in prepared.schema.names])
-        points = checked_points(
-            df,
-            grown,
-            prepared.layout,
-            key_params,
-            check_values=prepared.values_deferred,
-            carried={_ROW: row},
+        # Not materialised: the numbering runs inside the write job (its broadcast or
+        # its shuffle), so no job, checkpoint or collect of its own precedes the write.
+        points = inject(
+            build_points(
+                df,
+                grown,
+                prepared.layout,
+                key_params,
+                {p.ordinal: p.n_rows for p in grown},
+                carried={_ROW: row},
+                index_bucket_rows=self._limits().rows_per_index_bucket,
+                with_x=report.shrinkage is not None,
+            ),
+            "keys",
         )
-        self._phase_done("keys")
         scales: dict[int, list[float]] = {}
         if report.shrinkage is not None:
             dimension = prepared.stats.dimension
@@ -304,11 +324,13 @@ def _copies(
     )
     base = F.least(base.cast("long"), F.col(SIZE) - F.lit(1))
     draws = draws.select(_LABEL, CLASS, _DRAW, base.alias(IDX))
-    keep = [CLASS, IDX, X, _ROW] + ([ID] if params.id_col is not None else [])
+    # Plain copies take every value from the carried row; only the smoothed
+    # bootstrap needs the feature array in the lookup.
+    keep = [CLASS, IDX, *([X] if scales else []), _ROW, *([ID] if params.id_col else [])]
     lookup = points.select(*keep)
     copied = draws.join(lookup_side(lookup, broadcast=broadcast), on=[CLASS, IDX])
     if not scales:
-        return copied.withColumn(_NEW_X, F.col(X))
+        return copied
     scale_of = F.create_map(
         *[
             item
@@ -332,7 +354,11 @@ def _copies(
 def _added_columns(
     schema: T.StructType, layout: FeatureLayout, params: RandomOverSamplerParams
 ) -> list[Column]:
-    """The added rows in the input's schema, then the opt-in columns."""
+    """The added rows in the input's schema, then the opt-in columns.
+
+    Plain copies keep every value of the copied row as it is; the smoothed bootstrap
+    writes its noisy features back in the layout's form.
+    """
     columns: list[Column] = []
     for fld in schema.fields:
         name = fld.name
@@ -340,7 +366,7 @@ def _added_columns(
             value = F.col(_LABEL)
         elif name == params.id_col:
             value = F.lit(None)
-        elif name not in layout.columns:
+        elif name not in layout.columns or params.shrinkage is None:
             value = F.col(_ROW)[name]
         elif layout.kind == "vector":
             from pyspark.ml.functions import array_to_vector

@@ -158,7 +158,7 @@ def neighbor_recall(
     params = sampler.params
     # The same validation as a resampling run; the value checks too, since the points
     # below are built without the per-row checks.
-    prepared = sampler._prepare(df, defer_value_checks=False)
+    prepared = sampler._prepare(df, value_check="validation")
     layout, stats, grown = prepared.layout, prepared.stats, prepared.grown
     if not grown:
         raise InvalidInputError(

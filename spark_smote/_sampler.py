@@ -31,7 +31,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Self, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, cast
 
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
@@ -59,6 +59,7 @@ __all__ = [
     "NestedSampler",
     "PreparedInput",
     "SamplerBase",
+    "ValueCheck",
     "function_form",
     "refuse_small_classes",
     "registered_samplers",
@@ -72,6 +73,8 @@ P = TypeVar("P", bound=SamplerParams)
 G = TypeVar("G", bound=GeneratorParams)
 Report = TypeVar("Report")
 Function = TypeVar("Function", bound=Callable[..., Any])
+# Where a run checks its feature values for null, NaN and infinity (SamplerBase._prepare).
+ValueCheck = Literal["keys", "validation", "none"]
 
 # Every sampler class by its command-line name; filled as sampler modules are imported.
 SAMPLERS: dict[str, type[SamplerBase[Any]]] = {}
@@ -281,23 +284,29 @@ class SamplerBase(Generic[P]):
         """
         self.report_ = None
         self._phase_clock = time.monotonic()
-        prepared = self._prepare(df)
+        prepared = self._prepare(df, value_check=self._value_check())
         if not self.params.seed_was_given:
             logger.warning("spark_smote: no seed given; using seed=%d", self.params.seed)
         return prepared, self._fit_resample(df, prepared)
 
-    def _prepare(self, df: DataFrame, *, defer_value_checks: bool = True) -> PreparedInput:
+    def _prepare(self, df: DataFrame, *, value_check: ValueCheck = "keys") -> PreparedInput:
         """The shared validation: layout, one pass of statistics, strategy, class sizes.
 
-        With ``defer_value_checks`` (the default) the values of feature columns are
-        left to the pass that indexes the rows, which reads them anyway; without it
-        this pass checks them too.
+        ``value_check`` says where the feature values are checked for null, NaN and
+        infinity: ``"keys"`` (the default) leaves the values of feature columns to the
+        pass that indexes the rows, which reads them anyway; ``"validation"`` checks
+        them in this pass; ``"none"`` nowhere (a sampler that computes nothing from
+        them, as imbalanced-learn's RandomOverSampler without shrinkage).
         """
         schema = df.schema
         layout = resolve_layout(schema, self.params)
-        deferred = defer_value_checks and values_checked_with_keys(layout)
+        deferred = value_check == "keys" and values_checked_with_keys(layout)
         stats = collect_input_stats(
-            inject(df, "validation"), layout, self.params, check_values=not deferred
+            inject(df, "validation"),
+            layout,
+            self.params,
+            check_values=not deferred,
+            finite_required=value_check != "none",
         )
         targets = self._class_targets(stats.class_counts)
         plans = tuple(
@@ -306,6 +315,10 @@ class SamplerBase(Generic[P]):
         )
         self._check_classes(plans)
         return PreparedInput(schema, layout, stats, plans, deferred)
+
+    def _value_check(self) -> ValueCheck:
+        """Where this run checks the feature values (see :meth:`_prepare`)."""
+        return "keys"
 
     def _class_targets(self, class_counts: dict[Any, int]) -> dict[Any, int]:
         """What the strategy asks of each class (absent: left alone), from the counts."""

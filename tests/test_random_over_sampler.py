@@ -70,12 +70,26 @@ def test_broadcast_and_shuffled_lookups_give_the_same_rows(spark) -> None:
     assert outs[0] == outs[1]
 
 
-def test_bad_value_in_any_class_fails_before_any_output(spark) -> None:
+def test_plain_copies_keep_any_value_as_imbalanced_learn_does(spark) -> None:
+    # imbalanced-learn's RandomOverSampler checks X for finite values only when it
+    # smooths; plain copies carry null, NaN and infinity through unchanged.
+    rows = [(float(i), 1.0, 0) for i in range(20)]
+    rows += [(None, float("nan"), 1), (float("inf"), -0.0, 1), (2.0, 3.0, 1)]
+    df = spark.createDataFrame(rows, "a double, b double, label int")
+    out = RandomOverSampler(seed=1, synthetic_col="added").fit_resample(df)
+    added = out.where("added").collect()
+    assert len(added) == 17
+    originals = {repr((r.a, r.b)) for r in df.where("label = 1").collect()}
+    assert {repr((r.a, r.b)) for r in added} <= originals
+    assert any(r.a is None for r in added) and any(r.a == float("inf") for r in added)
+
+
+def test_bad_value_with_shrinkage_fails_before_any_output(spark) -> None:
     rows = [(float(i), 1.0, 0) for i in range(20)] + [(1.0, float(i), 1) for i in range(5)]
     rows[3] = (float("nan"), 1.0, 0)  # a row of the class left alone
     df = spark.createDataFrame(rows, "a double, b double, label int")
     with pytest.raises(InvalidFeatureValuesError, match="'a': 1 row"):
-        RandomOverSampler(seed=1).fit_resample(df)
+        RandomOverSampler(seed=1, shrinkage=0.5).fit_resample(df)
 
 
 def test_shrinkage_noise_spread_follows_the_formula(spark) -> None:
