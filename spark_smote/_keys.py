@@ -405,7 +405,8 @@ def build_points(
     keep = [c for c in rows.columns if c != HASH]
     keep.insert(keep.index(SIZE) + 1, IDX)
     if n_buckets == 1:
-        return _numbered_by_position(rows, order, sorted(sizes)).select(*keep)
+        numbered = Window.partitionBy(CLASS).orderBy(*order)
+        return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1)).select(*keep)
     rows = rows.withColumn(_BUCKET, F.pmod(F.col(HASH), F.lit(n_buckets)))
     before = Window.partitionBy(CLASS).orderBy(_BUCKET).rowsBetween(Window.unboundedPreceding, -1)
     offsets = (
@@ -418,38 +419,6 @@ def build_points(
         rows.join(F.broadcast(offsets), on=[CLASS, _BUCKET])
         .withColumn(IDX, F.col(_OFFSET) + F.row_number().over(numbered) - F.lit(1))
         .select(*keep)
-    )
-
-
-# Bits of monotonically_increasing_id below the partition id: the row's position in
-# its task (Spark's documented layout).
-_POSITION_BITS = 33
-
-
-def _numbered_by_position(
-    rows: DataFrame, order: Sequence[Column], ordinals: Sequence[int]
-) -> DataFrame:
-    """``rows`` with ``IDX``: each row's place in ``order`` within its class.
-
-    Each class (of ``ordinals``: every class ``rows`` may hold) goes to a task of its
-    own (``repartitionById`` by its rank among them, Spark 4.1 and later), is sorted
-    there, and a row's index is its position in the sorted task
-    (``monotonically_increasing_id`` less the task's offset): a sort, without the
-    window operator's buffering of the whole class.
-    Spark 4.0 lacks ``repartitionById`` (a hash partitioning may put two classes in
-    one task), so there the window numbers them. The same indices either way.
-    """
-    if not hasattr(rows, "repartitionById") or not ordinals:
-        numbered = Window.partitionBy(CLASS).orderBy(*order)
-        return rows.withColumn(IDX, F.row_number().over(numbered) - F.lit(1))
-    pairs = [item for r, o in enumerate(ordinals) for item in (F.lit(o), F.lit(r))]
-    # Rows of no class (kept only for the value check, which is about to fail the
-    # run) get a task of their own, so they never shift a class's positions.
-    rank = F.coalesce(F.create_map(*pairs)[F.col(CLASS)], F.lit(len(ordinals)))
-    own_task = rows.repartitionById(len(ordinals) + 1, rank)
-    offset = F.spark_partition_id().cast("long") * F.lit(1 << _POSITION_BITS)
-    return own_task.sortWithinPartitions(*order).withColumn(
-        IDX, F.monotonically_increasing_id() - offset
     )
 
 

@@ -194,46 +194,6 @@ def test_numpy_numbering_is_the_window_numbering(spark, rows, id_col) -> None:  
     assert sorted(order.tolist()) == list(range(60))
 
 
-def test_positional_numbering_is_the_window_numbering(spark) -> None:  # type: ignore[no-untyped-def]
-    # build_points numbers each class in a task of its own by its position after a
-    # sort; the window over the class gives the same indices. Classes 0 and 2 of three
-    # (ordinals not contiguous), duplicates, and rows of no class kept by the value
-    # check, which must not shift any class's positions.
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    import spark_smote._keys as keys
-    from spark_smote._features import BAD_ROW, resolve_layout, row_checks
-    from spark_smote._params import SMOTEParams
-
-    data = [(float(i % 11), float(i % 7), ["a", "b", "c"][i % 3]) for i in range(300)]
-    data += [(float("nan"), 1.0, "b"), (None, 2.0, "b")]
-    df = spark.createDataFrame(data, "x double, y double, label string").repartition(4)
-    params = SMOTEParams.build(label_col="label", features=["x", "y"], seed=1)
-    layout = resolve_layout(df.schema, params)
-    plans = [
-        keys.ClassPlan(label, i, 100, 0 if label == "b" else 7) for i, label in enumerate("abc")
-    ]
-    sizes = {0: 100, 2: 100}
-    numbered = keys.build_points(
-        df, plans, layout, params, sizes, checks=row_checks(layout), keep_flagged=BAD_ROW
-    )
-    rows = keys.keyed_rows(
-        df, plans, layout, params, checks=row_checks(layout), keep_flagged=BAD_ROW
-    )
-    window = Window.partitionBy(keys.CLASS).orderBy(keys.HASH, keys.X)
-    expected = rows.withColumn(keys.IDX, F.row_number().over(window) - F.lit(1))
-
-    def indices(table):  # type: ignore[no-untyped-def]
-        out = table.where(F.col(keys.CLASS).isNotNull()).select(keys.CLASS, keys.IDX, keys.X)
-        return sorted((r[0], r[1], tuple(r[2])) for r in out.collect())
-
-    got = indices(numbered)
-    assert got == indices(expected)
-    assert [i for c, i, _ in got if c == 0] == list(range(100))
-    assert numbered.where(F.col(keys.CLASS).isNull()).count() == 2
-
-
 def test_classes_found_by_label_case_are_those_of_the_class_table_join(spark) -> None:  # type: ignore[no-untyped-def]
     # Up to PlanLimits.case_max_classes grown classes the keys pass finds a row's class by a CASE
     # over the labels, above by a join with the class table: the same rows either way,
